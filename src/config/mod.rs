@@ -1,0 +1,356 @@
+//! Configuration: the TOML file as written ([`raw`]), then a validated
+//! [`Config`] whose types cannot hold a bad state ([`validate`]).
+//!
+//! Loading reads every file the configuration names (certificates, keys, CA
+//! bundles), checks that each key matches its certificate and that every
+//! header template parses, and reports *every* problem at once, each naming
+//! the file, the key and what is wrong. Nothing is bound or served from a
+//! configuration that did not load completely.
+
+pub mod duration;
+pub mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, StatusCode};
+use rustls::sign::CertifiedKey;
+
+use crate::template::Template;
+use crate::verify::TrustStore;
+
+/// A fully validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was loaded from.
+    pub source: PathBuf,
+    pub servers: Vec<Server>,
+}
+
+/// One `[[server]]` block.
+#[derive(Debug)]
+pub struct Server {
+    /// `server[N]`, used in logs and errors.
+    pub label: String,
+    pub listen: Vec<SocketAddr>,
+    pub names: Vec<ServerName>,
+    pub tls: Tls,
+    pub client_auth: Arc<ClientAuth>,
+    pub locations: Vec<Location>,
+    /// nginx's `underscores_in_headers` (default off: such headers are dropped).
+    pub underscores_in_headers: bool,
+    /// Whether gateway-generated pages name the product (`server_tokens`).
+    pub server_tokens: bool,
+}
+
+/// A `server_name` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerName {
+    /// `example.com` (stored lower-case).
+    Exact(String),
+    /// `*.example.com`: any name ending in `.example.com` (stored as `.example.com`).
+    WildcardPrefix(String),
+    /// `.example.com`: `example.com` itself and every name under it.
+    DomainAndSubdomains(String),
+}
+
+impl ServerName {
+    /// Whether `host` (lower-case, no port, no trailing dot) is this name.
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            ServerName::Exact(name) => name == host,
+            ServerName::WildcardPrefix(suffix) => {
+                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+            }
+            ServerName::DomainAndSubdomains(domain) => {
+                host == domain
+                    || (host.len() > domain.len() + 1
+                        && host.ends_with(domain.as_str())
+                        && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
+            }
+        }
+    }
+
+    /// The name as written in the configuration.
+    pub fn as_written(&self) -> String {
+        match self {
+            ServerName::Exact(n) => n.clone(),
+            ServerName::WildcardPrefix(s) => format!("*{s}"),
+            ServerName::DomainAndSubdomains(d) => format!(".{d}"),
+        }
+    }
+}
+
+/// TLS protocol versions (`protocols`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Tls12,
+    Tls13,
+}
+
+/// `[server.tls]`.
+pub struct Tls {
+    pub certificate: PathBuf,
+    pub certificate_key: PathBuf,
+    /// The chain and its key, already checked to match.
+    pub certified_key: Arc<CertifiedKey>,
+    pub protocols: Vec<Protocol>,
+    pub session_timeout: Duration,
+    /// Sessions kept for session-ID resumption; 0 = off.
+    pub session_cache: usize,
+    pub session_tickets: bool,
+    pub handshake_timeout: Duration,
+}
+
+impl fmt::Debug for Tls {
+    // Never prints key material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls")
+            .field("certificate", &self.certificate)
+            .field("certificate_key", &self.certificate_key)
+            .field("protocols", &self.protocols)
+            .field("session_timeout", &self.session_timeout)
+            .field("session_cache", &self.session_cache)
+            .field("session_tickets", &self.session_tickets)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `verify_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyMode {
+    Off,
+    On,
+    Optional,
+    OptionalNoCa,
+}
+
+/// `failure`: how a rejected client certificate is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    /// nginx's behaviour: finish the handshake, answer 400 at the HTTP layer.
+    Http,
+    /// Abort the TLS handshake with an alert.
+    Handshake,
+}
+
+/// `[server.client_auth]`.
+#[derive(Debug)]
+pub struct ClientAuth {
+    pub mode: VerifyMode,
+    pub failure: FailureMode,
+    /// At most this many intermediates between the leaf and the root.
+    pub verify_depth: u32,
+    pub trust: TrustStore,
+}
+
+/// How a location matches the normalized request path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    Prefix(String),
+    Exact(String),
+}
+
+/// One `[[server.location]]`.
+#[derive(Debug)]
+pub struct Location {
+    pub label: String,
+    pub matcher: Match,
+    pub action: Action,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Return(ReturnSpec),
+    Proxy(Box<ProxySpec>),
+}
+
+/// `return = { status, text | url }`.
+#[derive(Debug)]
+pub struct ReturnSpec {
+    pub status: StatusCode,
+    /// Body text (may use variables); `None` sends the gateway's HTML page.
+    pub text: Option<Template>,
+    /// `Location` for redirects (301, 302, 303, 307, 308).
+    pub url: Option<Template>,
+    pub content_type: HeaderValue,
+}
+
+/// `proxy_pass` and everything that shapes the upstream request.
+#[derive(Debug)]
+pub struct ProxySpec {
+    /// As written, e.g. `http://backend`.
+    pub target: String,
+    /// `$proxy_host`: the upstream name, or `host[:port]` as written.
+    pub proxy_host: String,
+    pub servers: Vec<UpstreamServer>,
+    /// `proxy_set_header`, in configuration order (after inheritance).
+    pub set_headers: Vec<(HeaderName, Template)>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub send_timeout: Duration,
+}
+
+/// One `server` of an upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamServer {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for UpstreamServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// One problem in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key, e.g. `server[0].tls.certificate`; empty for whole-file problems.
+    pub key: String,
+    pub problem: String,
+}
+
+/// Every problem found in one configuration file.
+#[derive(Debug)]
+pub struct ConfigErrors {
+    pub file: PathBuf,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if e.key.is_empty() {
+                write!(f, "{}: {}", self.file.display(), e.problem)?;
+            } else {
+                write!(f, "{}: {}: {}", self.file.display(), e.key, e.problem)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Nginx's defaults, where the configuration is silent.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const SESSION_TIMEOUT: Duration = Duration::from_secs(300);
+    pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const PROXY_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const PROXY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const PROXY_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const VERIFY_DEPTH: u32 = 1;
+    /// The longest chain the verifier builds (rustls-webpki's `MAX_SUB_CA_COUNT`).
+    pub const MAX_VERIFY_DEPTH: u32 = 6;
+}
+
+/// Loads and validates the configuration at `path`, reading every file it names.
+///
+/// # Errors
+/// Every problem found, each naming the key and what is wrong.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let fail = |problem: String| ConfigErrors {
+        file: path.to_path_buf(),
+        errors: vec![ConfigError {
+            key: String::new(),
+            problem,
+        }],
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    parse(&text, path)
+}
+
+/// Validates configuration text as if it had been read from `path` (relative
+/// paths inside resolve against `path`'s folder).
+///
+/// # Errors
+/// Every problem found, each naming the key and what is wrong.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    let mut unknown = Vec::new();
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| ConfigErrors {
+        file: path.to_path_buf(),
+        errors: vec![ConfigError {
+            key: String::new(),
+            problem: one_line(&e.to_string()),
+        }],
+    })?;
+    let raw: raw::RawConfig = serde_ignored::deserialize(deserializer, |p| {
+        unknown.push(key_path(&p))
+    })
+    .map_err(|e| ConfigErrors {
+        file: path.to_path_buf(),
+        errors: vec![ConfigError {
+            key: String::new(),
+            problem: one_line(&e.to_string()),
+        }],
+    })?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut errors: Vec<ConfigError> = unknown
+        .into_iter()
+        .map(|key| ConfigError {
+            key,
+            problem: "unknown key".into(),
+        })
+        .collect();
+    let validated = validate::validate(raw, &base, &mut errors);
+    if errors.is_empty() {
+        Ok(Config {
+            source: path.to_path_buf(),
+            servers: validated,
+        })
+    } else {
+        Err(ConfigErrors {
+            file: path.to_path_buf(),
+            errors,
+        })
+    }
+}
+
+/// toml's messages span several lines (with a source excerpt); keep the
+/// headline and the excerpt's location on one line per error.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `server.0.tls.foo` → `server[0].tls.foo`.
+fn key_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", key_path(parent)),
+        P::Map { parent, key } => {
+            let parent = key_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            key_path(parent)
+        }
+    }
+}

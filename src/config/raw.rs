@@ -1,0 +1,106 @@
+//! The configuration file exactly as written: serde structs and nothing else.
+//!
+//! Every field is optional or defaulted here so that *all* problems can be
+//! reported by the validation step at once; unknown keys are collected by
+//! `serde_ignored` in [`super::load`] instead of stopping at the first one.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+/// A value that may be written as one item or as an array of items
+/// (`listen = "0.0.0.0:3443"` or `listen = ["0.0.0.0:3443", "[::]:3443"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A duration written as nginx writes it (`"10m"`, `"30s"`, `"500ms"`) or as
+/// a bare number of seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    Seconds(i64),
+    Text(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: Vec<RawServer>,
+    #[serde(default)]
+    pub upstream: IndexMap<String, RawUpstream>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawServer {
+    pub listen: Option<OneOrMany<String>>,
+    pub server_name: Option<OneOrMany<String>>,
+    pub tls: Option<RawTls>,
+    pub client_auth: Option<RawClientAuth>,
+    #[serde(default)]
+    pub location: Vec<RawLocation>,
+    /// Inherited by every location that has no `proxy_set_header` of its own.
+    pub proxy_set_header: Option<IndexMap<String, String>>,
+    pub underscores_in_headers: Option<bool>,
+    pub proxy_connect_timeout: Option<RawDuration>,
+    pub proxy_read_timeout: Option<RawDuration>,
+    pub proxy_send_timeout: Option<RawDuration>,
+    pub server_tokens: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTls {
+    pub certificate: Option<String>,
+    pub certificate_key: Option<String>,
+    pub protocols: Option<Vec<String>>,
+    pub session_timeout: Option<RawDuration>,
+    pub session_cache: Option<i64>,
+    pub session_tickets: Option<bool>,
+    pub handshake_timeout: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawClientAuth {
+    pub verify_client: Option<String>,
+    pub client_certificate: Option<String>,
+    pub trusted_certificate: Option<String>,
+    pub verify_depth: Option<i64>,
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLocation {
+    pub prefix: Option<String>,
+    pub exact: Option<String>,
+    #[serde(rename = "return")]
+    pub return_: Option<RawReturn>,
+    pub proxy_pass: Option<String>,
+    pub proxy_set_header: Option<IndexMap<String, String>>,
+    pub proxy_connect_timeout: Option<RawDuration>,
+    pub proxy_read_timeout: Option<RawDuration>,
+    pub proxy_send_timeout: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawReturn {
+    pub status: Option<i64>,
+    pub text: Option<String>,
+    pub url: Option<String>,
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawUpstream {
+    pub server: Option<OneOrMany<String>>,
+}

@@ -1,0 +1,66 @@
+//! What the gateway knows about one client connection once the TLS
+//! handshake is done: addresses, negotiated TLS parameters and the client's
+//! [`PeerIdentity`]. Built once per connection and shared by its requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::runtime::ServerRuntime;
+use crate::verify::PeerIdentity;
+
+/// TLS facts of a connection, as nginx's `$ssl_*` variables report them.
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    /// `$ssl_protocol`: `TLSv1.2` or `TLSv1.3`.
+    pub protocol: &'static str,
+    /// `$ssl_cipher`, in OpenSSL's naming.
+    pub cipher: &'static str,
+    /// `$ssl_server_name`: the SNI the client sent, if any.
+    pub server_name: Option<String>,
+    /// `$ssl_session_reused`.
+    pub resumed: bool,
+    /// Negotiated ALPN protocol.
+    pub alpn: Option<Vec<u8>>,
+}
+
+/// One accepted, handshaken connection.
+#[derive(Debug)]
+pub struct ConnCtx {
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub tls: TlsInfo,
+    pub peer: PeerIdentity,
+    /// The server block the SNI selected.
+    pub server: Arc<ServerRuntime>,
+    /// Notified when a response asks for the connection to be closed (the
+    /// HTTP/2 equivalent of `Connection: close`).
+    pub close: Notify,
+}
+
+/// OpenSSL's name for a rustls cipher suite (`$ssl_cipher`).
+pub fn openssl_cipher_name(suite: rustls::CipherSuite) -> &'static str {
+    use rustls::CipherSuite as C;
+    match suite {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        _ => "UNKNOWN",
+    }
+}
+
+/// `$ssl_protocol` for a rustls version.
+pub fn protocol_name(version: rustls::ProtocolVersion) -> &'static str {
+    match version {
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        _ => "unknown",
+    }
+}

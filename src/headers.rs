@@ -1,0 +1,178 @@
+//! The request headers sent upstream: strip, then set.
+//!
+//! 1. Every header named in the location's `proxy_set_header` is removed
+//!    from the client's request in every letter case and every copy, and so
+//!    is every *identity header* of the server (a header that any location
+//!    sets from an `$ssl_client_*` variable), even in locations that do not
+//!    set it: a backend never sees a client's copy of an identity header.
+//! 2. Hop-by-hop headers and the headers the client names in `Connection`
+//!    are removed (never one the gateway sets: those are added afterwards).
+//! 3. Header names with `_` are dropped (nginx's `underscores_in_headers
+//!    off`); when allowed, a `_` spelling of a header the gateway sets is
+//!    still dropped, since CGI-style backends fold `_` and `-` together.
+//! 4. The configured headers are evaluated and set, in configuration order;
+//!    one that evaluates to empty is not sent. `Host` defaults to
+//!    `$proxy_host`, as in nginx.
+
+use http::{HeaderMap, HeaderName, HeaderValue, Version, header};
+
+use crate::config::ProxySpec;
+use crate::template::RequestVars;
+
+/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1; nginx
+/// also drops `Expect`, answering `100-continue` itself).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "host",
+];
+
+/// Whether `name` (lower-case) equals `other` once `_` is read as `-`.
+fn folds_to(name: &str, other: &str) -> bool {
+    name.len() == other.len()
+        && name
+            .bytes()
+            .zip(other.bytes())
+            .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
+}
+
+/// Computes the upstream request headers.
+pub fn upstream_headers(
+    client: &HeaderMap,
+    version: Version,
+    spec: &ProxySpec,
+    identity_headers: &[HeaderName],
+    underscores_in_headers: bool,
+    vars: &RequestVars<'_>,
+) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(client.len() + spec.set_headers.len() + 1);
+
+    // Gateway-set headers first, in configuration order.
+    let mut host_set = false;
+    for (name, template) in &spec.set_headers {
+        let value = template.render(vars);
+        if value.is_empty() {
+            continue;
+        }
+        match HeaderValue::from_str(&value) {
+            Ok(v) => {
+                host_set |= name == header::HOST;
+                out.insert(name.clone(), v);
+            }
+            Err(_) => tracing::warn!(
+                header = %name,
+                "header value is not valid in HTTP; header not sent"
+            ),
+        }
+    }
+    if !host_set {
+        // $proxy_host is validated at config load (host[:port] or upstream name).
+        if let Ok(v) = HeaderValue::from_str(vars.proxy_host) {
+            out.insert(header::HOST, v);
+        }
+    }
+
+    let nominated: Vec<String> = client
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let gateway_set = |name: &HeaderName| {
+        spec.set_headers.iter().any(|(n, _)| n == name) || identity_headers.contains(name)
+    };
+
+    let mut cookies: Vec<&[u8]> = Vec::new();
+    for (name, value) in client {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || gateway_set(name) || nominated.iter().any(|t| t == n) {
+            continue;
+        }
+        if n.contains('_') {
+            if !underscores_in_headers {
+                continue;
+            }
+            let spoofs = spec
+                .set_headers
+                .iter()
+                .map(|(h, _)| h)
+                .chain(identity_headers)
+                .any(|h| folds_to(n, h.as_str()));
+            if spoofs {
+                continue;
+            }
+        }
+        if version == Version::HTTP_2 && name == header::COOKIE {
+            // HTTP/2 may split cookies; HTTP/1.1 needs one line (RFC 9113 8.2.3).
+            cookies.push(value.as_bytes());
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    if !cookies.is_empty()
+        && let Ok(v) = HeaderValue::from_bytes(&cookies.join(&b"; "[..]))
+    {
+        out.insert(header::COOKIE, v);
+    }
+    out
+}
+
+/// Removes hop-by-hop headers (and those the upstream names in its
+/// `Connection`) from an upstream response, plus `Server` and `Date`, which
+/// the gateway writes itself as nginx does.
+pub fn clean_response_headers(headers: &mut HeaderMap) {
+    let nominated: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in nominated {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        if *name != "host" && *name != "expect" {
+            headers.remove(*name);
+        }
+    }
+    headers.remove(header::SERVER);
+    headers.remove(header::DATE);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn underscore_folding() {
+        assert!(folds_to("x_ssl_client_dn", "x-ssl-client-dn"));
+        assert!(folds_to("x-ssl_client-dn", "x-ssl-client-dn"));
+        assert!(!folds_to("x_ssl_client_dnx", "x-ssl-client-dn"));
+        assert!(!folds_to("y_ssl_client_dn", "x-ssl-client-dn"));
+    }
+
+    #[test]
+    fn response_hop_by_hop_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::SERVER, HeaderValue::from_static("backend/1.0"));
+        h.insert("x-app", HeaderValue::from_static("kept"));
+        clean_response_headers(&mut h);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-app"], "kept");
+    }
+}

@@ -1,0 +1,47 @@
+//! # mtls-gateway
+//!
+//! A TLS edge that verifies client certificates the way nginx's
+//! `ssl_verify_client` does and forwards the verified identity to an
+//! upstream in headers, replacing an nginx server block with
+//! `proxy_set_header X-SSL-Client-* $ssl_client_*` lines.
+//!
+//! ## The path of a connection
+//!
+//! ```text
+//!  listener ──► TLS handshake ──► client-cert verdict ──► per request:
+//!  (listener)   (listener, tls,    (verify: chain, depth,   admission ─► host ─► routing
+//!               SNI → server)      EKU; identity: DN,       (service)          (routing)
+//!                                  serial, fingerprint)          │
+//!                                                                ▼
+//!                                           return (respond)  or  header rewrite ─► upstream
+//!                                                                 (headers, template) (proxy)
+//! ```
+//!
+//! ## Security invariants
+//!
+//! * Identity values come only from a [`verify::PeerIdentity`], which only
+//!   the verification module can make, once per connection (resumed
+//!   connections included: the restored chain is verified again).
+//! * Every client copy of a header the gateway sets is removed, in every
+//!   letter case, every duplicate and every `_` spelling; identity headers
+//!   are stripped in every location of a server, not only where they are set.
+//! * The CertificateVerify signature is always checked in the handshake:
+//!   presenting a certificate without its key never gets through.
+//! * Routing works on nginx's normalized path, so `..` and `%2e%2e` cannot
+//!   reach a location the raw path seems to name.
+//! * Nothing a peer sends can panic the process.
+
+pub mod config;
+pub mod conn;
+pub mod headers;
+pub mod identity;
+pub mod listener;
+pub mod proxy;
+pub mod respond;
+pub mod routing;
+pub mod run;
+pub mod runtime;
+pub mod service;
+pub mod template;
+pub mod tls;
+pub mod verify;

@@ -1,0 +1,206 @@
+//! Listening sockets and the life of one connection: accept, TLS handshake
+//! (server chosen by SNI), client-certificate verdict, then HTTP/1.1 or
+//! HTTP/2 until the client leaves or the gateway shuts down.
+//!
+//! Accept errors (e.g. out of file descriptors) back off instead of
+//! spinning. Shutdown stops accepting, asks every connection to finish its
+//! in-flight requests, and waits for them up to a deadline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rustls::server::Acceptor;
+use rustls_pki_types::UnixTime;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_rustls::LazyConfigAcceptor;
+
+use crate::config::{FailureMode, VerifyMode};
+use crate::conn::{ConnCtx, TlsInfo, openssl_cipher_name, protocol_name};
+use crate::runtime::Generation;
+use crate::verify::{Admission, verify_peer};
+
+/// How long an idle HTTP/1.1 connection, or one sending a request head, is
+/// kept (nginx's `client_header_timeout` / `keepalive_timeout` order of size).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest back-off after repeated accept errors.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Binds every listen address of `generation`.
+///
+/// # Errors
+/// The address that could not be bound and why.
+pub async fn bind(generation: &Generation) -> Result<Vec<TcpListener>, String> {
+    let mut listeners = Vec::new();
+    for group in &generation.groups {
+        let listener = TcpListener::bind(group.addr).await.map_err(|e| {
+            let names: Vec<_> = group
+                .servers
+                .iter()
+                .map(|s| s.config.label.as_str())
+                .collect();
+            format!(
+                "cannot listen on {} ({}): {e}",
+                group.addr,
+                names.join(", ")
+            )
+        })?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Shared state of the running gateway.
+pub struct Shared {
+    pub generation: ArcSwap<Generation>,
+    pub shutdown: watch::Receiver<bool>,
+    /// Dropped by each connection when it ends; shutdown waits for all.
+    pub alive: mpsc::Sender<()>,
+}
+
+/// Accepts connections on `listener` (configured as `configured`) until shutdown.
+pub async fn accept_loop(listener: TcpListener, configured: SocketAddr, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        match accepted {
+            Ok((tcp, remote)) => {
+                backoff = Duration::from_millis(5);
+                let _ = tcp.set_nodelay(true);
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    connection(tcp, remote, configured, shared).await;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(addr = %configured, error = %e, "accept failed; backing off {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+            }
+        }
+    }
+}
+
+async fn connection(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    configured: SocketAddr,
+    shared: Arc<Shared>,
+) {
+    let _alive = shared.alive.clone();
+    let generation = shared.generation.load_full();
+    let Some(group) = generation.groups.iter().find(|g| g.addr == configured) else {
+        // The address was dropped by a reload; the listener closes soon.
+        return;
+    };
+    let local = tcp.local_addr().unwrap_or(configured);
+    let default_timeout = group.select(None).config.tls.handshake_timeout;
+
+    // nginx's 497: a plain HTTP request on the TLS port gets a readable answer.
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(default_timeout, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == 0x16 => {}
+        Ok(Ok(1)) if first[0].is_ascii_uppercase() => {
+            let mut tcp = tcp;
+            let page =
+                crate::respond::plain_http_on_tls_port(group.select(None).config.server_tokens);
+            let _ = tcp.write_all(&page).await;
+            let _ = tcp.shutdown().await;
+            tracing::info!(client = %remote, "plain HTTP request sent to the TLS port");
+            return;
+        }
+        _ => return,
+    }
+
+    let handshake = async {
+        let start = LazyConfigAcceptor::new(Acceptor::default(), tcp).await?;
+        let sni = start.client_hello().server_name().map(str::to_owned);
+        let server = group.select(sni.as_deref()).clone();
+        let stream = start.into_stream(server.tls.clone()).await?;
+        Ok::<_, std::io::Error>((stream, server, sni))
+    };
+    let (stream, server, sni) = match tokio::time::timeout(default_timeout, handshake).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            tracing::debug!(client = %remote, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(client = %remote, "TLS handshake timed out");
+            return;
+        }
+    };
+    let (_, session) = stream.get_ref();
+    let tls = TlsInfo {
+        protocol: session.protocol_version().map_or("", protocol_name),
+        cipher: session
+            .negotiated_cipher_suite()
+            .map_or("", |s| openssl_cipher_name(s.suite())),
+        server_name: sni,
+        resumed: matches!(
+            session.handshake_kind(),
+            Some(rustls::HandshakeKind::Resumed)
+        ),
+        alpn: session.alpn_protocol().map(<[u8]>::to_vec),
+    };
+    let auth = &server.config.client_auth;
+    let peer = verify_peer(session.peer_certificates(), auth, UnixTime::now());
+    if auth.mode != VerifyMode::Off {
+        tracing::debug!(client = %remote, server = %server.config.label, verify = peer.verify_text(), resumed = tls.resumed, "client certificate verdict");
+    }
+    if auth.failure == FailureMode::Handshake && peer.admission(auth.mode) != Admission::Allow {
+        // Only reachable for resumed sessions (a full handshake was already
+        // refused by the verifier): the trust changed since, so end it.
+        tracing::info!(client = %remote, verify = peer.verify_text(), "resumed session no longer verifies; connection closed");
+        return;
+    }
+    let ctx = Arc::new(ConnCtx {
+        remote,
+        local,
+        tls,
+        peer,
+        server,
+        close: Notify::new(),
+    });
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let service_ctx = ctx.clone();
+    let service = service_fn(move |request| crate::service::handle(request, service_ctx.clone()));
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let mut shutdown = shared.shutdown.clone();
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(client = %remote, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = ctx.close.notified(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = shutdown.changed(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}

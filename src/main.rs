@@ -1,0 +1,128 @@
+//! `mtls-gateway` command line: `run` serves a configuration, `check`
+//! validates one (and every file it names) without serving, like `nginx -t`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "mtls-gateway",
+    version,
+    about = "A TLS edge that verifies client certificates and forwards the verified identity to an upstream"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+    /// Log filter (`info`, `debug`, `mtls_gateway=debug`, ...); overrides RUST_LOG.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Load and validate a configuration and every file it names, then exit.
+    Check {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat, level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::new(l),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.log_level.as_deref());
+    match cli.command {
+        Command::Check { config } => match mtls_gateway::config::load(&config) {
+            Ok(loaded) => match mtls_gateway::runtime::Generation::build(loaded) {
+                Ok(generation) => {
+                    for group in &generation.groups {
+                        for server in &group.servers {
+                            println!(
+                                "{} on {}: verify_client {:?}, {} location(s)",
+                                server.config.label,
+                                group.addr,
+                                server.config.client_auth.mode,
+                                server.locations.len()
+                            );
+                        }
+                    }
+                    println!("{}: configuration OK", config.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", config.display());
+                    ExitCode::FAILURE
+                }
+            },
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!(
+                    "{}: configuration has {} error(s)",
+                    config.display(),
+                    errors.errors.len()
+                );
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run { config } => {
+            let loaded = match mtls_gateway::config::load(&config) {
+                Ok(c) => c,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    eprintln!("{}: refusing to start", config.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(mtls_gateway::run::run(loaded)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("{}: refusing to start: {e}", config.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

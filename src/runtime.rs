@@ -1,0 +1,130 @@
+//! A loaded configuration turned into what serves traffic: per server its
+//! rustls config, locations with their upstream pools and the identity
+//! headers to strip; per listen address the servers that share it.
+//!
+//! A [`Generation`] is built aside from a validated [`Config`] and only then
+//! published, so a connection always sees one whole configuration.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::HeaderName;
+use rustls::ServerConfig;
+
+use crate::config::{Action, Config, Location, Server};
+use crate::proxy::Upstream;
+
+/// One `[[server]]`, ready to serve.
+#[derive(Debug)]
+pub struct ServerRuntime {
+    pub config: Server,
+    pub tls: Arc<ServerConfig>,
+    pub locations: Vec<LocationRuntime>,
+    /// Headers that any location sets from an `$ssl_client_*` variable:
+    /// client copies are removed in every location of this server.
+    pub identity_headers: Vec<HeaderName>,
+}
+
+impl ServerRuntime {
+    /// `$server_name`: the first name of the block (empty if none).
+    pub fn primary_name(&self) -> &str {
+        match self.config.names.first() {
+            Some(crate::config::ServerName::Exact(n)) => n,
+            _ => "",
+        }
+    }
+
+    /// Whether `host` is one of this server's names.
+    pub fn answers_to(&self, host: &str) -> bool {
+        self.config.names.iter().any(|n| n.matches(host))
+    }
+}
+
+/// One location, with its upstream connection pool when it proxies.
+#[derive(Debug)]
+pub struct LocationRuntime {
+    pub config: Location,
+    pub upstream: Option<Upstream>,
+}
+
+/// The servers sharing one listen address; the first is the default.
+#[derive(Debug)]
+pub struct ListenGroup {
+    pub addr: SocketAddr,
+    pub servers: Vec<Arc<ServerRuntime>>,
+}
+
+impl ListenGroup {
+    /// The server for a TLS SNI: an exact or wildcard name match, otherwise
+    /// the first server of this address (nginx's default server).
+    pub fn select(&self, sni: Option<&str>) -> &Arc<ServerRuntime> {
+        let by_name = sni.and_then(|name| {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            self.servers.iter().find(|s| s.answers_to(&name))
+        });
+        // `servers` is never empty: groups are made from servers' addresses.
+        by_name.unwrap_or(&self.servers[0])
+    }
+}
+
+/// Everything one loaded configuration serves.
+#[derive(Debug)]
+pub struct Generation {
+    pub groups: Vec<ListenGroup>,
+}
+
+impl Generation {
+    /// Builds the runtime for `config`.
+    ///
+    /// # Errors
+    /// A message naming the server whose TLS setup rustls refused.
+    pub fn build(config: Config) -> Result<Generation, String> {
+        let mut groups: Vec<ListenGroup> = Vec::new();
+        for server in config.servers {
+            let tls = crate::tls::server_config(&server)?;
+            let mut identity_headers: Vec<HeaderName> = Vec::new();
+            for location in &server.locations {
+                if let Action::Proxy(spec) = &location.action {
+                    for (name, template) in &spec.set_headers {
+                        if template.vars().any(|v| v.is_client_identity())
+                            && !identity_headers.contains(name)
+                        {
+                            identity_headers.push(name.clone());
+                        }
+                    }
+                }
+            }
+            let listen = server.listen.clone();
+            let mut config = server;
+            let locations = std::mem::take(&mut config.locations)
+                .into_iter()
+                .map(|location| {
+                    let upstream = match &location.action {
+                        Action::Proxy(spec) => Some(Upstream::new(spec)),
+                        Action::Return(_) => None,
+                    };
+                    LocationRuntime {
+                        config: location,
+                        upstream,
+                    }
+                })
+                .collect();
+            let runtime = Arc::new(ServerRuntime {
+                config,
+                tls,
+                locations,
+                identity_headers,
+            });
+            for addr in listen {
+                match groups.iter_mut().find(|g| g.addr == addr) {
+                    Some(g) => g.servers.push(runtime.clone()),
+                    None => groups.push(ListenGroup {
+                        addr,
+                        servers: vec![runtime.clone()],
+                    }),
+                }
+            }
+        }
+        Ok(Generation { groups })
+    }
+}

@@ -1,0 +1,244 @@
+//! One request's path through the gateway, in order:
+//!
+//! 1. **Admission**: the connection's client-certificate verdict against the
+//!    server's `verify_client` mode, before anything else, as nginx does in
+//!    `ngx_http_process_request` (a rejected client reaches no location).
+//! 2. **Host**: `$host` from the request target or the single `Host` header.
+//! 3. **Routing**: nginx's URI normalization, then exact / longest prefix.
+//! 4. **Action**: `return`, or header rewrite ([`crate::headers`]) and the
+//!    upstream round trip ([`crate::proxy`]).
+//!
+//! Any failure is a [`Reject`], turned into a response in one place.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderValue, Request, Response, Version, header};
+use hyper::body::Incoming;
+
+use crate::config::Action;
+use crate::conn::ConnCtx;
+use crate::respond::{self, Body, Reject};
+use crate::routing;
+use crate::template::RequestVars;
+use crate::verify::Admission;
+
+/// The hyper service function for every request of a connection.
+pub async fn handle(
+    request: Request<Incoming>,
+    conn: Arc<ConnCtx>,
+) -> Result<Response<Body>, Infallible> {
+    let version = request.version();
+    let method = request.method().clone();
+    let target = request.uri().clone();
+    let server_tokens = conn.server.config.server_tokens;
+    let mut response = match serve(request, &conn).await {
+        Ok(response) => response,
+        Err(reject) => {
+            log_reject(&reject, &conn, &method, &target);
+            let closes = reject.closes_connection();
+            let mut response = reject.into_response(server_tokens);
+            if closes && version == Version::HTTP_2 {
+                // HTTP/2 has no `Connection: close`: end the connection
+                // with GOAWAY after this response instead.
+                response.headers_mut().remove(header::CONNECTION);
+                conn.close.notify_one();
+            }
+            response
+        }
+    };
+    response.headers_mut().insert(
+        header::SERVER,
+        HeaderValue::from_static(if server_tokens {
+            concat!("mtls-gateway/", env!("CARGO_PKG_VERSION"))
+        } else {
+            "mtls-gateway"
+        }),
+    );
+    Ok(response)
+}
+
+fn log_reject(reject: &Reject, conn: &ConnCtx, method: &http::Method, target: &http::Uri) {
+    let server = conn.server.config.label.as_str();
+    match reject {
+        Reject::NoCertificate => {
+            tracing::info!(client = %conn.remote, server, %method, %target, "client sent no required SSL certificate")
+        }
+        Reject::CertificateError(e) => tracing::info!(
+            client = %conn.remote, server, %method, %target,
+            "client SSL certificate verify error: ({}:{})", e.code(), e.text()
+        ),
+        Reject::BadRequest(why) => {
+            tracing::info!(client = %conn.remote, server, %method, %target, "bad request: {why}")
+        }
+        Reject::NotFound | Reject::Misdirected => {
+            tracing::debug!(client = %conn.remote, server, %method, %target, status = reject.status().as_u16(), "answered by the gateway")
+        }
+        Reject::BadGateway(detail) | Reject::GatewayTimeout(detail) => tracing::warn!(
+            client = %conn.remote, server, %method, %target,
+            status = reject.status().as_u16(), "{detail}"
+        ),
+    }
+}
+
+async fn serve(request: Request<Incoming>, conn: &Arc<ConnCtx>) -> Result<Response<Body>, Reject> {
+    let server = &conn.server;
+    match conn.peer.admission(server.config.client_auth.mode) {
+        Admission::Allow => {}
+        Admission::NoCertificate => return Err(Reject::NoCertificate),
+        Admission::CertificateError(e) => return Err(Reject::CertificateError(e)),
+    }
+    let host = request_host(&request, conn)?;
+    let uri = routing::normalize(request.uri().path()).map_err(|e| Reject::BadRequest(e.text()))?;
+    let location = routing::find(&server.locations, &uri).ok_or(Reject::NotFound)?;
+    let now_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+
+    match (&location.config.action, &location.upstream) {
+        (Action::Return(spec), _) => {
+            let (parts, _body) = request.into_parts();
+            let vars = RequestVars {
+                conn,
+                request: &parts,
+                host: &host,
+                proxy_host: "",
+                uri: &uri,
+                now_unix,
+            };
+            let text = spec.text.as_ref().map(|t| t.render(&vars));
+            let url = spec
+                .url
+                .as_ref()
+                .and_then(|t| HeaderValue::from_str(&t.render(&vars)).ok());
+            Ok(respond::returned(
+                spec.status,
+                text,
+                url,
+                &spec.content_type,
+                server.config.server_tokens,
+            ))
+        }
+        (Action::Proxy(spec), Some(upstream)) => {
+            let (mut parts, body) = request.into_parts();
+            let headers = {
+                let vars = RequestVars {
+                    conn,
+                    request: &parts,
+                    host: &host,
+                    proxy_host: &spec.proxy_host,
+                    uri: &uri,
+                    now_unix,
+                };
+                crate::headers::upstream_headers(
+                    &parts.headers,
+                    parts.version,
+                    spec,
+                    &server.identity_headers,
+                    server.config.underscores_in_headers,
+                    &vars,
+                )
+            };
+            parts.headers = headers;
+            let response = upstream.forward(Request::from_parts(parts, body)).await?;
+            let (mut parts, body) = response.into_parts();
+            crate::headers::clean_response_headers(&mut parts.headers);
+            Ok(Response::from_parts(parts, upstream.response_body(body)))
+        }
+        (Action::Proxy(_), None) => Err(Reject::BadGateway(
+            "location has no upstream pool (internal error)".into(),
+        )),
+    }
+}
+
+/// nginx's `$host`: from the request target (absolute form or HTTP/2
+/// `:authority`), else the single `Host` header, else the server's first
+/// name; lower-case, without port or trailing dot.
+fn request_host(request: &Request<Incoming>, conn: &ConnCtx) -> Result<String, Reject> {
+    let mut headers = request.headers().get_all(header::HOST).iter();
+    let first = headers.next();
+    if headers.next().is_some() {
+        return Err(Reject::BadRequest("client sent duplicate host header"));
+    }
+    let raw: Option<&[u8]> = match request.uri().authority() {
+        Some(a) => Some(a.as_str().as_bytes()),
+        None => first.map(HeaderValue::as_bytes),
+    };
+    match raw {
+        Some(raw) => {
+            validate_host(raw).ok_or(Reject::BadRequest("client sent invalid host header"))
+        }
+        None if request.version() == Version::HTTP_11 => Err(Reject::BadRequest(
+            "client sent HTTP/1.1 request without \"Host\" header",
+        )),
+        None => Ok(conn.server.primary_name().to_string()),
+    }
+}
+
+/// nginx's `ngx_http_validate_host`.
+pub fn validate_host(raw: &[u8]) -> Option<String> {
+    #[derive(PartialEq)]
+    enum State {
+        Usual,
+        Literal,
+        Rest,
+    }
+    let mut state = State::Usual;
+    let mut host_len = raw.len();
+    let mut prev_dot: Option<usize> = None;
+    for (i, &ch) in raw.iter().enumerate() {
+        match ch {
+            b'.' => {
+                if prev_dot == Some(i.wrapping_sub(1)) && i > 0 {
+                    return None;
+                }
+                prev_dot = Some(i);
+            }
+            b':' if state == State::Usual => {
+                host_len = i;
+                state = State::Rest;
+            }
+            b'[' if i == 0 => state = State::Literal,
+            b']' if state == State::Literal => {
+                host_len = i + 1;
+                state = State::Rest;
+            }
+            b'/' | b'\\' | 0 => return None,
+            c if c <= 0x20 || c == 0x7f => return None,
+            _ => {}
+        }
+    }
+    let mut host = &raw[..host_len];
+    if host.last() == Some(&b'.') {
+        host = &host[..host.len() - 1];
+    }
+    if host.is_empty() || host.first() == Some(&b'.') {
+        return None;
+    }
+    std::str::from_utf8(host).ok().map(str::to_ascii_lowercase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_host;
+
+    #[test]
+    fn hosts_like_nginx() {
+        assert_eq!(
+            validate_host(b"LocalHost:3443").as_deref(),
+            Some("localhost")
+        );
+        assert_eq!(
+            validate_host(b"example.com.").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(validate_host(b"[::1]:3443").as_deref(), Some("[::1]"));
+        assert_eq!(validate_host(b"a..b"), None);
+        assert_eq!(validate_host(b"a/b"), None);
+        assert_eq!(validate_host(b"a b"), None);
+        assert_eq!(validate_host(b""), None);
+        assert_eq!(validate_host(b":80"), None);
+        assert_eq!(validate_host(b".example.com"), None);
+    }
+}

@@ -1,0 +1,389 @@
+//! Header and `return` text templates: nginx's `$variable` syntax, parsed
+//! once at config load and rendered per request.
+//!
+//! This is the one place where a forwarded header's value is computed: each
+//! [`Var`] is resolved in [`Template::render`] from the connection (TLS facts
+//! and the client-certificate verdict, computed once per connection) and the
+//! request. Unknown variables are configuration errors, never empty strings.
+
+use std::fmt::Write as _;
+
+use http::HeaderName;
+
+use crate::conn::ConnCtx;
+
+/// One variable a template can reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Var {
+    SslClientVerify,
+    SslClientSDn,
+    SslClientIDn,
+    SslClientSDnLegacy,
+    SslClientIDnLegacy,
+    SslClientSerial,
+    SslClientFingerprint,
+    /// Ours, not nginx's: SHA-256 of the DER certificate, lower-case hex.
+    SslClientFingerprintSha256,
+    SslClientVStart,
+    SslClientVEnd,
+    SslClientVRemain,
+    SslClientEscapedCert,
+    SslClientRawCert,
+    Host,
+    RemoteAddr,
+    RemotePort,
+    Scheme,
+    ProxyAddXForwardedFor,
+    ProxyHost,
+    RequestUri,
+    RequestMethod,
+    Uri,
+    Args,
+    ServerName,
+    ServerPort,
+    SslProtocol,
+    SslCipher,
+    SslServerName,
+    SslSessionReused,
+    /// `$http_<name>`: the request header, several lines joined with `, `.
+    Http(HeaderName),
+}
+
+impl Var {
+    fn from_name(name: &str) -> Option<Var> {
+        Some(match name {
+            "ssl_client_verify" => Var::SslClientVerify,
+            "ssl_client_s_dn" => Var::SslClientSDn,
+            "ssl_client_i_dn" => Var::SslClientIDn,
+            "ssl_client_s_dn_legacy" => Var::SslClientSDnLegacy,
+            "ssl_client_i_dn_legacy" => Var::SslClientIDnLegacy,
+            "ssl_client_serial" => Var::SslClientSerial,
+            "ssl_client_fingerprint" => Var::SslClientFingerprint,
+            "ssl_client_fingerprint_sha256" => Var::SslClientFingerprintSha256,
+            "ssl_client_v_start" => Var::SslClientVStart,
+            "ssl_client_v_end" => Var::SslClientVEnd,
+            "ssl_client_v_remain" => Var::SslClientVRemain,
+            "ssl_client_escaped_cert" => Var::SslClientEscapedCert,
+            "ssl_client_raw_cert" => Var::SslClientRawCert,
+            "host" => Var::Host,
+            "remote_addr" => Var::RemoteAddr,
+            "remote_port" => Var::RemotePort,
+            "scheme" => Var::Scheme,
+            "proxy_add_x_forwarded_for" => Var::ProxyAddXForwardedFor,
+            "proxy_host" => Var::ProxyHost,
+            "request_uri" => Var::RequestUri,
+            "request_method" => Var::RequestMethod,
+            "uri" => Var::Uri,
+            "args" | "query_string" => Var::Args,
+            "server_name" => Var::ServerName,
+            "server_port" => Var::ServerPort,
+            "ssl_protocol" => Var::SslProtocol,
+            "ssl_cipher" => Var::SslCipher,
+            "ssl_server_name" => Var::SslServerName,
+            "ssl_session_reused" => Var::SslSessionReused,
+            _ => {
+                let header = name.strip_prefix("http_")?;
+                if header.is_empty() {
+                    return None;
+                }
+                // nginx maps `_` in the variable name to `-` in the header name.
+                let header = header.replace('_', "-").to_ascii_lowercase();
+                return HeaderName::from_bytes(header.as_bytes())
+                    .ok()
+                    .map(Var::Http);
+            }
+        })
+    }
+
+    /// True for the variables that come from the client certificate.
+    pub fn is_client_identity(&self) -> bool {
+        matches!(
+            self,
+            Var::SslClientVerify
+                | Var::SslClientSDn
+                | Var::SslClientIDn
+                | Var::SslClientSDnLegacy
+                | Var::SslClientIDnLegacy
+                | Var::SslClientSerial
+                | Var::SslClientFingerprint
+                | Var::SslClientFingerprintSha256
+                | Var::SslClientVStart
+                | Var::SslClientVEnd
+                | Var::SslClientVRemain
+                | Var::SslClientEscapedCert
+                | Var::SslClientRawCert
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Var(Var),
+}
+
+/// Where a template is used: header values must stay on one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Header,
+    Body,
+}
+
+/// A parsed template: literal text with `$variables` (or `${variables}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+    target: Target,
+}
+
+/// Why a template was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unknown variable `${0}`")]
+    UnknownVariable(String),
+    #[error(
+        "`$` at byte {0} is not followed by a variable name (nginx has no escape for a literal `$`)"
+    )]
+    EmptyName(usize),
+    #[error("unterminated `${{` at byte {0}")]
+    Unterminated(usize),
+    #[error("contains a control character (byte {0:#04x}); header values must be one line")]
+    ControlCharacter(u8),
+}
+
+impl Template {
+    /// Parses `source`.
+    ///
+    /// # Errors
+    /// An unknown `$variable`, a lone `$`, an unterminated `${`, or (for
+    /// header templates) literal control characters.
+    pub fn parse(source: &str, target: Target) -> Result<Template, TemplateError> {
+        if target == Target::Header
+            && let Some(b) = source
+                .bytes()
+                .find(|b| (*b < 0x20 && *b != b'\t') || *b == 0x7f)
+        {
+            return Err(TemplateError::ControlCharacter(b));
+        }
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = source;
+        let mut offset = 0;
+        while let Some(pos) = rest.find('$') {
+            literal.push_str(&rest[..pos]);
+            let after = &rest[pos + 1..];
+            let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
+                let end = braced
+                    .find('}')
+                    .ok_or(TemplateError::Unterminated(offset + pos))?;
+                (&braced[..end], end + 2)
+            } else {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            };
+            if name.is_empty() {
+                return Err(TemplateError::EmptyName(offset + pos));
+            }
+            let var =
+                Var::from_name(name).ok_or_else(|| TemplateError::UnknownVariable(name.into()))?;
+            if !literal.is_empty() {
+                parts.push(Part::Literal(std::mem::take(&mut literal)));
+            }
+            parts.push(Part::Var(var));
+            let skip = pos + 1 + consumed;
+            offset += skip;
+            rest = &rest[skip..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Ok(Template { parts, target })
+    }
+
+    /// The variables this template references.
+    pub fn vars(&self) -> impl Iterator<Item = &Var> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(v) => Some(v),
+            Part::Literal(_) => None,
+        })
+    }
+
+    /// Renders the template for one request. An empty result means "send no
+    /// header", as in nginx.
+    pub fn render(&self, ctx: &RequestVars<'_>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Var(var) => ctx.append(var, self.target, &mut out),
+            }
+        }
+        out
+    }
+}
+
+/// Everything a variable can be computed from, for one request.
+pub struct RequestVars<'a> {
+    pub conn: &'a ConnCtx,
+    pub request: &'a http::request::Parts,
+    /// `$host`, already validated and lower-cased.
+    pub host: &'a str,
+    /// `$proxy_host` of the location being served (empty for `return`).
+    pub proxy_host: &'a str,
+    /// `$uri`: the normalized path used for routing.
+    pub uri: &'a str,
+    pub now_unix: i64,
+}
+
+impl RequestVars<'_> {
+    fn append(&self, var: &Var, target: Target, out: &mut String) {
+        let peer = &self.conn.peer;
+        let cert = peer.cert();
+        let tls = &self.conn.tls;
+        match var {
+            Var::SslClientVerify => out.push_str(peer.verify_text()),
+            Var::SslClientSDn => out.push_str(cert.map_or("", |c| c.subject_dn())),
+            Var::SslClientIDn => out.push_str(cert.map_or("", |c| c.issuer_dn())),
+            Var::SslClientSDnLegacy => out.push_str(cert.map_or("", |c| c.subject_dn_legacy())),
+            Var::SslClientIDnLegacy => out.push_str(cert.map_or("", |c| c.issuer_dn_legacy())),
+            Var::SslClientSerial => out.push_str(cert.map_or("", |c| c.serial())),
+            Var::SslClientFingerprint => out.push_str(cert.map_or("", |c| c.fingerprint())),
+            Var::SslClientFingerprintSha256 => {
+                out.push_str(cert.map_or("", |c| c.fingerprint_sha256()))
+            }
+            Var::SslClientVStart => out.push_str(cert.map_or("", |c| c.v_start())),
+            Var::SslClientVEnd => out.push_str(cert.map_or("", |c| c.v_end())),
+            Var::SslClientVRemain => {
+                if let Some(c) = cert {
+                    out.push_str(&c.v_remain(self.now_unix));
+                }
+            }
+            Var::SslClientEscapedCert => out.push_str(cert.map_or("", |c| c.escaped_pem())),
+            Var::SslClientRawCert => {
+                if let Some(c) = cert {
+                    match target {
+                        Target::Body => out.push_str(c.raw_pem()),
+                        // A header cannot carry line breaks: the PEM lines are
+                        // joined with single spaces (documented deviation).
+                        Target::Header => {
+                            let pem = c.raw_pem().trim_end_matches('\n');
+                            out.push_str(&pem.replace('\n', " "));
+                        }
+                    }
+                }
+            }
+            Var::Host => out.push_str(self.host),
+            Var::RemoteAddr => {
+                let _ = write!(out, "{}", self.conn.remote.ip());
+            }
+            Var::RemotePort => {
+                let _ = write!(out, "{}", self.conn.remote.port());
+            }
+            Var::Scheme => out.push_str("https"),
+            Var::ProxyAddXForwardedFor => {
+                // Every client X-Forwarded-For line verbatim, each followed by
+                // ", ", then the peer address (nginx-compat.md 5.1).
+                for value in self.request.headers.get_all("x-forwarded-for") {
+                    out.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{}", self.conn.remote.ip());
+            }
+            Var::ProxyHost => out.push_str(self.proxy_host),
+            Var::RequestUri => out.push_str(
+                self.request
+                    .uri
+                    .path_and_query()
+                    .map_or("/", |pq| pq.as_str()),
+            ),
+            Var::RequestMethod => out.push_str(self.request.method.as_str()),
+            Var::Uri => out.push_str(self.uri),
+            Var::Args => out.push_str(self.request.uri.query().unwrap_or("")),
+            Var::ServerName => out.push_str(self.conn.server.primary_name()),
+            Var::ServerPort => {
+                let _ = write!(out, "{}", self.conn.local.port());
+            }
+            Var::SslProtocol => out.push_str(tls.protocol),
+            Var::SslCipher => out.push_str(tls.cipher),
+            Var::SslServerName => out.push_str(tls.server_name.as_deref().unwrap_or("")),
+            Var::SslSessionReused => out.push_str(if tls.resumed { "r" } else { "." }),
+            Var::Http(name) => {
+                let mut first = true;
+                for value in self.request.headers.get_all(name) {
+                    if !first {
+                        out.push_str(", ");
+                    }
+                    first = false;
+                    out.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Template, TemplateError> {
+        Template::parse(s, Target::Header)
+    }
+
+    #[test]
+    fn literal_text_around_variables() {
+        let t = parse("cn=${ssl_client_s_dn};ip=$remote_addr!").unwrap();
+        assert_eq!(
+            t.parts,
+            vec![
+                Part::Literal("cn=".into()),
+                Part::Var(Var::SslClientSDn),
+                Part::Literal(";ip=".into()),
+                Part::Var(Var::RemoteAddr),
+                Part::Literal("!".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_variable_is_named() {
+        assert_eq!(
+            parse("$ssl_client_dn").unwrap_err(),
+            TemplateError::UnknownVariable("ssl_client_dn".into())
+        );
+        assert_eq!(
+            parse("a ${nope} b").unwrap_err(),
+            TemplateError::UnknownVariable("nope".into())
+        );
+    }
+
+    #[test]
+    fn lone_dollar_and_unterminated_brace_are_errors() {
+        assert_eq!(parse("cost $ 5").unwrap_err(), TemplateError::EmptyName(5));
+        assert_eq!(
+            parse("x${host").unwrap_err(),
+            TemplateError::Unterminated(1)
+        );
+    }
+
+    #[test]
+    fn header_templates_refuse_line_breaks() {
+        assert_eq!(
+            parse("a\r\nX-Evil: 1").unwrap_err(),
+            TemplateError::ControlCharacter(b'\r')
+        );
+        assert!(Template::parse("line1\nline2", Target::Body).is_ok());
+    }
+
+    #[test]
+    fn http_variables_map_underscores_to_dashes() {
+        let t = parse("$http_x_request_id").unwrap();
+        assert_eq!(
+            t.vars().collect::<Vec<_>>(),
+            vec![&Var::Http(HeaderName::from_static("x-request-id"))]
+        );
+        assert!(parse("$http_").is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! The rustls `ServerConfig` of each server: certificate, protocols, ALPN,
+//! client-certificate request, session cache and session tickets.
+//!
+//! Session lifetime follows nginx's `ssl_session_timeout` for both resumption
+//! mechanisms: cached session IDs expire after it, and tickets carry their
+//! creation time (inside the encrypted ticket) and are refused once older.
+//! Resumption never bypasses verification: the chain restored from a
+//! session is verified again for every connection ([`crate::verify`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rustls::server::{NoServerSessionStorage, ProducesTickets, StoresServerSessions};
+use rustls::sign::SingleCertAndKey;
+use rustls::{ServerConfig, SupportedProtocolVersion};
+
+use crate::config::{Protocol, Server, VerifyMode};
+use crate::verify::handshake::DeferredVerifier;
+
+/// Builds the TLS configuration of `server`.
+///
+/// # Errors
+/// A message if rustls refuses the combination (e.g. no usable protocol).
+pub fn server_config(server: &Server) -> Result<Arc<ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let versions: Vec<&'static SupportedProtocolVersion> = server
+        .tls
+        .protocols
+        .iter()
+        .map(|p| match p {
+            Protocol::Tls12 => &rustls::version::TLS12,
+            Protocol::Tls13 => &rustls::version::TLS13,
+        })
+        .collect();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("{}.tls: {e}", server.label))?;
+    let builder = if server.client_auth.mode == VerifyMode::Off {
+        builder.with_no_client_auth()
+    } else {
+        builder.with_client_cert_verifier(Arc::new(DeferredVerifier::new(
+            server.client_auth.clone(),
+            provider.signature_verification_algorithms,
+        )))
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(
+        server.tls.certified_key.clone(),
+    )));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let timeout = server.tls.session_timeout;
+    config.session_storage = if server.tls.session_cache == 0 {
+        Arc::new(NoServerSessionStorage {})
+    } else {
+        Arc::new(SessionCache::new(server.tls.session_cache, timeout))
+    };
+    if server.tls.session_tickets {
+        let inner = rustls::crypto::aws_lc_rs::Ticketer::new()
+            .map_err(|e| format!("{}.tls.session_tickets: {e}", server.label))?;
+        config.ticketer = Arc::new(TimedTicketer { inner, timeout });
+    } else {
+        // TLS 1.3 "tickets" then fall back to stateful IDs in the cache.
+        config.send_tls13_tickets = if server.tls.session_cache == 0 { 0 } else { 1 };
+    }
+    Ok(Arc::new(config))
+}
+
+/// A bounded session-ID cache whose entries expire after `timeout`; when
+/// full, the oldest entry is evicted (as nginx's shared cache does).
+pub struct SessionCache {
+    capacity: usize,
+    timeout: Duration,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    entries: HashMap<Vec<u8>, (Vec<u8>, Instant)>,
+    order: VecDeque<(Vec<u8>, Instant)>,
+}
+
+impl SessionCache {
+    pub fn new(capacity: usize, timeout: Duration) -> SessionCache {
+        SessionCache {
+            capacity,
+            timeout,
+            inner: Mutex::new(CacheInner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        // A panic while holding this lock cannot leave the maps in a state
+        // worse than "some sessions lost", so a poisoned lock is used as is.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for SessionCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionCache")
+            .field("capacity", &self.capacity)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheInner {
+    fn expire(&mut self, now: Instant, timeout: Duration) {
+        while let Some((key, created)) = self.order.front() {
+            if now.duration_since(*created) < timeout {
+                break;
+            }
+            if self.entries.get(key).is_some_and(|(_, c)| c == created) {
+                self.entries.remove(key);
+            }
+            self.order.pop_front();
+        }
+    }
+}
+
+impl StoresServerSessions for SessionCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.expire(now, self.timeout);
+        while inner.entries.len() >= self.capacity {
+            let Some((old, created)) = inner.order.pop_front() else {
+                break;
+            };
+            if inner.entries.get(&old).is_some_and(|(_, c)| *c == created) {
+                inner.entries.remove(&old);
+            }
+        }
+        inner.order.push_back((key.clone(), now));
+        inner.entries.insert(key, (value, now));
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let inner = self.lock();
+        let (value, created) = inner.entries.get(key)?;
+        (created.elapsed() < self.timeout).then(|| value.clone())
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let mut inner = self.lock();
+        let (value, created) = inner.entries.remove(key)?;
+        (created.elapsed() < self.timeout).then_some(value)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+/// Wraps rustls's rotating ticket encrypter: the ticket's plaintext starts
+/// with its creation time, and a ticket older than `timeout` is refused.
+#[derive(Debug)]
+struct TimedTicketer {
+    inner: Arc<dyn ProducesTickets>,
+    timeout: Duration,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl ProducesTickets for TimedTicketer {
+    fn enabled(&self) -> bool {
+        self.inner.enabled()
+    }
+
+    fn lifetime(&self) -> u32 {
+        u32::try_from(self.timeout.as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        let mut stamped = Vec::with_capacity(8 + plain.len());
+        stamped.extend_from_slice(&unix_now().to_be_bytes());
+        stamped.extend_from_slice(plain);
+        self.inner.encrypt(&stamped)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let plain = self.inner.decrypt(cipher)?;
+        let (stamp, rest) = plain.split_first_chunk::<8>()?;
+        let created = u64::from_be_bytes(*stamp);
+        let now = unix_now();
+        (created <= now + 5 && now.saturating_sub(created) < self.timeout.as_secs())
+            .then(|| rest.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_evicts_oldest_when_full() {
+        let cache = SessionCache::new(2, Duration::from_secs(60));
+        assert!(cache.put(b"a".to_vec(), b"1".to_vec()));
+        assert!(cache.put(b"b".to_vec(), b"2".to_vec()));
+        assert!(cache.put(b"c".to_vec(), b"3".to_vec()));
+        assert_eq!(cache.get(b"a"), None);
+        assert_eq!(cache.get(b"b"), Some(b"2".to_vec()));
+        assert_eq!(cache.take(b"c"), Some(b"3".to_vec()));
+        assert_eq!(cache.get(b"c"), None);
+    }
+
+    #[test]
+    fn cache_entries_expire() {
+        let cache = SessionCache::new(10, Duration::from_millis(30));
+        cache.put(b"a".to_vec(), b"1".to_vec());
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get(b"a"), None);
+        cache.put(b"b".to_vec(), b"2".to_vec());
+        assert_eq!(cache.lock().entries.len(), 1, "expired entry purged on put");
+    }
+
+    #[test]
+    fn tickets_round_trip_and_expire() {
+        let inner = rustls::crypto::aws_lc_rs::Ticketer::new().unwrap();
+        let t = TimedTicketer {
+            inner: inner.clone(),
+            timeout: Duration::from_secs(300),
+        };
+        let c = t.encrypt(b"session").unwrap();
+        assert_eq!(t.decrypt(&c), Some(b"session".to_vec()));
+        assert_eq!(t.lifetime(), 300);
+        // A ticket made 301 s ago (same keys) is refused.
+        let mut old = (unix_now() - 301).to_be_bytes().to_vec();
+        old.extend_from_slice(b"session");
+        let c = inner.encrypt(&old).unwrap();
+        assert_eq!(t.decrypt(&c), None);
+        assert_eq!(t.decrypt(b"garbage"), None);
+    }
+}

@@ -1,0 +1,278 @@
+//! Client-certificate verification: what the handshake checks, and the
+//! per-connection verdict the HTTP layer decides on.
+//!
+//! As in nginx, the TLS handshake normally accepts any well-formed client
+//! certificate *whose CertificateVerify signature proves possession of its
+//! key* ([`handshake::DeferredVerifier`]); the chain is verified right after
+//! the handshake, once per connection, resumed connections included
+//! ([`verify_peer`]), so a changed CA bundle applies to resumed sessions too.
+//! The result is a [`PeerIdentity`], which only this module can construct:
+//! every `$ssl_client_*` value the gateway forwards comes from one.
+//!
+//! The accept/reject decision is rustls-webpki's path building (signature,
+//! validity, clientAuth EKU, nginx's `verify_depth`); the reason text is
+//! OpenSSL's, chosen by [`reason::classify`].
+
+pub mod handshake;
+pub mod reason;
+
+use std::fmt;
+
+use rustls::DistinguishedName;
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::config::{ClientAuth, VerifyMode};
+use crate::identity::ClientCert;
+pub use reason::X509Error;
+
+/// The CA certificates of one server: trust anchors, extra intermediates for
+/// chain building, and the CA names advertised in the CertificateRequest.
+pub struct TrustStore {
+    /// Self-signed certificates from `client_certificate` and `trusted_certificate`.
+    anchors: Vec<TrustAnchor<'static>>,
+    anchor_ders: Vec<CertificateDer<'static>>,
+    /// Every certificate of both files (intermediates are used to build
+    /// chains, never as anchors: nginx sets no `X509_V_FLAG_PARTIAL_CHAIN`).
+    all: Vec<CertificateDer<'static>>,
+    /// Subjects of every certificate in `client_certificate`, deduplicated.
+    hints: Vec<DistinguishedName>,
+}
+
+impl fmt::Debug for TrustStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrustStore")
+            .field("anchors", &self.anchors.len())
+            .field("certificates", &self.all.len())
+            .field("advertised_names", &self.hints.len())
+            .finish()
+    }
+}
+
+impl TrustStore {
+    /// Builds the store from the `client_certificate` (trusted and
+    /// advertised) and `trusted_certificate` (trusted only) files.
+    ///
+    /// # Errors
+    /// A certificate that cannot be parsed or used as an anchor.
+    pub fn new(
+        advertised: &[CertificateDer<'static>],
+        trusted: &[CertificateDer<'static>],
+    ) -> Result<TrustStore, String> {
+        let mut store = TrustStore {
+            anchors: Vec::new(),
+            anchor_ders: Vec::new(),
+            all: Vec::new(),
+            hints: Vec::new(),
+        };
+        for (i, der) in advertised.iter().chain(trusted).enumerate() {
+            let (_, cert) = X509Certificate::from_der(der)
+                .map_err(|e| format!("certificate #{} does not parse: {e}", i + 1))?;
+            if i < advertised.len() {
+                let name = DistinguishedName::from(cert.subject().as_raw().to_vec());
+                if !store.hints.iter().any(|h| h.as_ref() == name.as_ref()) {
+                    store.hints.push(name);
+                }
+            }
+            if store.all.iter().any(|c| c.as_ref() == der.as_ref()) {
+                continue;
+            }
+            store.all.push(der.clone());
+            if cert.subject().as_raw() == cert.issuer().as_raw() {
+                let anchor = webpki::anchor_from_trusted_cert(der)
+                    .map_err(|e| {
+                        format!(
+                            "certificate #{} ({}) cannot be a trust anchor: {e:?}",
+                            i + 1,
+                            cert.subject()
+                        )
+                    })?
+                    .to_owned();
+                store.anchors.push(anchor);
+                store.anchor_ders.push(der.clone());
+            }
+        }
+        Ok(store)
+    }
+
+    /// Whether any chain could ever verify.
+    pub fn has_anchor(&self) -> bool {
+        !self.anchors.is_empty()
+    }
+
+    /// The CA names sent in the CertificateRequest (browsers filter their
+    /// certificate picker with them).
+    pub fn hints(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    /// Subjects and expiry of every CA certificate (for `check` output and metrics).
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.all
+    }
+}
+
+/// The verification result, as `$ssl_client_verify` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No certificate was presented (or none was requested).
+    None,
+    /// The chain verified.
+    Success,
+    /// The chain did not verify, for this OpenSSL reason.
+    Failed(X509Error),
+}
+
+/// What the connection's client proved about itself: the verdict and, when a
+/// certificate was presented, its `$ssl_client_*` values. Only
+/// [`verify_peer`] makes one, so a value here always comes from the
+/// verified handshake.
+pub struct PeerIdentity {
+    verdict: Verdict,
+    cert: Option<ClientCert>,
+    verify_text: String,
+}
+
+impl fmt::Debug for PeerIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerIdentity")
+            .field("verify", &self.verify_text)
+            .field("cert", &self.cert)
+            .finish()
+    }
+}
+
+/// How the HTTP layer must treat a connection's requests (nginx's
+/// `ngx_http_process_request` check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Allow,
+    /// nginx's 496: `verify_client on` and no certificate.
+    NoCertificate,
+    /// nginx's 495: the certificate failed in a way the mode does not tolerate.
+    CertificateError(X509Error),
+}
+
+impl PeerIdentity {
+    fn new(verdict: Verdict, cert: Option<ClientCert>) -> PeerIdentity {
+        let verify_text = match verdict {
+            Verdict::None => "NONE".to_string(),
+            Verdict::Success => "SUCCESS".to_string(),
+            Verdict::Failed(e) => format!("FAILED:{}", e.text()),
+        };
+        PeerIdentity {
+            verdict,
+            cert,
+            verify_text,
+        }
+    }
+
+    /// A connection on which no client certificate was requested or sent.
+    pub fn none() -> PeerIdentity {
+        PeerIdentity::new(Verdict::None, None)
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// The presented leaf certificate's values (also when verification
+    /// failed, as nginx fills `$ssl_client_s_dn` then too).
+    pub fn cert(&self) -> Option<&ClientCert> {
+        self.cert.as_ref()
+    }
+
+    /// `$ssl_client_verify`: `NONE`, `SUCCESS` or `FAILED:<reason>`.
+    pub fn verify_text(&self) -> &str {
+        &self.verify_text
+    }
+
+    /// nginx's decision for `mode`.
+    pub fn admission(&self, mode: VerifyMode) -> Admission {
+        match (mode, self.verdict) {
+            (VerifyMode::Off, _) => Admission::Allow,
+            (VerifyMode::On, Verdict::None) => Admission::NoCertificate,
+            (_, Verdict::None | Verdict::Success) => Admission::Allow,
+            (VerifyMode::OptionalNoCa, Verdict::Failed(e)) if e.tolerated_without_ca() => {
+                Admission::Allow
+            }
+            (_, Verdict::Failed(e)) => Admission::CertificateError(e),
+        }
+    }
+}
+
+/// Verifies the chain a client presented (leaf first) under `auth`, at `now`.
+/// Called once per connection after the handshake, for resumed sessions too.
+pub fn verify_peer(
+    presented: Option<&[CertificateDer<'_>]>,
+    auth: &ClientAuth,
+    now: UnixTime,
+) -> PeerIdentity {
+    let Some(chain) = presented.filter(|c| !c.is_empty()) else {
+        return PeerIdentity::none();
+    };
+    if auth.mode == VerifyMode::Off {
+        return PeerIdentity::none();
+    }
+    let cert = ClientCert::from_der(chain[0].as_ref()).ok();
+    let verdict = match check_chain(chain, auth, now) {
+        Ok(()) if cert.is_some() => Verdict::Success,
+        // webpki accepted a certificate x509-parser cannot read: without its
+        // fields there is no identity to forward.
+        Ok(()) => Verdict::Failed(X509Error::Unspecified),
+        Err(e) => Verdict::Failed(e),
+    };
+    PeerIdentity::new(verdict, cert)
+}
+
+/// The whole decision for one chain.
+///
+/// # Errors
+/// The OpenSSL reason nginx would report.
+pub fn check_chain(
+    chain: &[CertificateDer<'_>],
+    auth: &ClientAuth,
+    now: UnixTime,
+) -> Result<(), X509Error> {
+    let algs = webpki::ALL_VERIFICATION_ALGS;
+    let Some(leaf) = chain.first() else {
+        return Err(X509Error::Unspecified);
+    };
+    let trust = &auth.trust;
+    let outcome = match webpki::EndEntityCert::try_from(leaf) {
+        Err(e) => Err(e),
+        Ok(ee) => {
+            let mut intermediates: Vec<CertificateDer<'_>> = chain[1..].to_vec();
+            intermediates.extend(trust.all.iter().cloned());
+            let max = auth.verify_depth as usize;
+            let depth_ok = |path: &webpki::VerifiedPath<'_>| {
+                if path.intermediate_certificates().count() > max {
+                    Err(webpki::Error::MaximumPathDepthExceeded)
+                } else {
+                    Ok(())
+                }
+            };
+            ee.verify_for_usage(
+                algs,
+                &trust.anchors,
+                &intermediates,
+                now,
+                webpki::KeyUsage::client_auth(),
+                None,
+                Some(&depth_ok),
+            )
+            .map(|_| ())
+        }
+    };
+    outcome.map_err(|e| {
+        reason::classify(
+            chain,
+            &trust.all,
+            &trust.anchor_ders,
+            auth.verify_depth,
+            now.as_secs() as i64,
+            algs,
+        )
+        .unwrap_or_else(|| X509Error::from_webpki(&e))
+    })
+}
