@@ -1,0 +1,302 @@
+//! Shared test utilities: a PKI generated per test with rcgen, the gateway
+//! and the echo backend as real processes on loopback, and real clients
+//! (curl, openssl s_client, a rustls client).
+#![allow(dead_code)]
+
+pub mod pki;
+pub mod rustls_client;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use pki::*;
+
+/// A temporary folder for a test's files.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, contents).expect("write test file");
+        p
+    }
+}
+
+/// The echo backend (`src/bin/echo-backend.rs`) as a child process.
+pub struct Backend {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Backend {
+    pub fn start() -> Backend {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_echo-backend"))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start echo-backend");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read echo-backend address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected echo-backend output {line:?}"))
+            .parse()
+            .expect("address");
+        Backend { child, addr }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The gateway binary running a configuration.
+pub struct Gateway {
+    child: Child,
+    /// Bound addresses, in configuration order of listen groups.
+    pub addrs: Vec<SocketAddr>,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Gateway {
+    /// Writes `config` to `gateway.toml` in `dir` and runs it; waits until it is ready.
+    pub fn start(dir: &Path, config: &str) -> Gateway {
+        Self::try_start(dir, config).unwrap_or_else(|logs| panic!("gateway did not start:\n{logs}"))
+    }
+
+    /// Like [`Gateway::start`], returning the logs if it exits or never becomes ready.
+    pub fn try_start(dir: &Path, config: &str) -> Result<Gateway, String> {
+        let path = dir.join("gateway.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+            .args(["--log-level", "debug", "run", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start gateway");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line.clone());
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        let mut addrs = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("");
+                        addrs.push(addr.parse().expect("bound address"));
+                    }
+                    if line.contains("mtls-gateway ready") {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    return Err(logs.lock().unwrap().clone());
+                }
+            }
+        }
+        Ok(Gateway { child, addrs, logs })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addrs[0].port()
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait gateway")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response as curl saw it.
+#[derive(Debug)]
+pub struct CurlResponse {
+    /// 0 when curl failed before any response (TLS failure etc.).
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub stderr: String,
+    pub exit: i32,
+}
+
+impl CurlResponse {
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Values of a header in the echo backend's report of the request it got.
+    pub fn echoed(&self, name: &str) -> Vec<String> {
+        echoed_headers(&self.body_text(), name)
+    }
+}
+
+/// Every value of `name` (any case) in the echo backend's body.
+pub fn echoed_headers(body: &str, name: &str) -> Vec<String> {
+    body.lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_string())
+        .collect()
+}
+
+/// Runs curl against `https://<host>:<port><path>` resolved to 127.0.0.1.
+pub fn curl(host: &str, port: u16, path: &str, ca: &Path, args: &[&str]) -> CurlResponse {
+    let url = format!("https://{host}:{port}{path}");
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "20", "--cacert"])
+        .arg(ca)
+        .args(["--resolve", &format!("{host}:{port}:127.0.0.1")])
+        .args(args)
+        .arg(&url)
+        .output()
+        .expect("curl must be installed (it is a reference client)");
+    parse_curl(out)
+}
+
+fn parse_curl(out: std::process::Output) -> CurlResponse {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let exit = out.status.code().unwrap_or(-1);
+    let raw = out.stdout;
+    let mut pos = 0;
+    let mut status = 0;
+    let mut headers = Vec::new();
+    // Skip interim responses (100 Continue) and take the last header block.
+    loop {
+        let Some(end) = find(&raw[pos..], b"\r\n\r\n") else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&raw[pos..pos + end]).into_owned();
+        let mut lines = head.lines();
+        let first = lines.next().unwrap_or("");
+        if !first.starts_with("HTTP/") {
+            break;
+        }
+        status = first
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect();
+        pos += end + 4;
+        if status >= 200 {
+            break;
+        }
+    }
+    CurlResponse {
+        status,
+        headers,
+        body: raw[pos..].to_vec(),
+        stderr,
+        exit,
+    }
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads all of a child's stdout (for openssl commands).
+pub fn run_output(cmd: &mut Command) -> (i32, String, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut out = String::new();
+    let mut err = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), out, err)
+}
+
+/// `openssl x509 -noout <args>` on a PEM certificate file.
+pub fn openssl_x509(cert: &Path, args: &[&str]) -> String {
+    let (code, out, err) = run_output(
+        Command::new("openssl")
+            .args(["x509", "-noout", "-in"])
+            .arg(cert)
+            .args(args),
+    );
+    assert_eq!(code, 0, "openssl x509 failed: {err}");
+    out.trim().to_string()
+}
