@@ -164,6 +164,18 @@ impl Drop for Gateway {
     }
 }
 
+/// Waits (up to 5 s) until `needle` occurs at least `count` times in the logs.
+pub fn wait_for_log_count(gw: &Gateway, needle: &str, count: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if gw.logs().matches(needle).count() >= count {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
 /// A response as curl saw it.
 #[derive(Debug)]
 pub struct CurlResponse {
