@@ -191,6 +191,7 @@ impl tower_service::Service<Uri> for Connector {
                 .await;
                 match attempt {
                     Ok(Ok(stream)) => {
+                        tracing::debug!(upstream = %server, "connected to upstream server");
                         let _ = stream.set_nodelay(true);
                         return Ok(UpstreamIo {
                             inner: TokioIo::new(stream),

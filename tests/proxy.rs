@@ -1,0 +1,291 @@
+//! Routing and proxying: `return`, longest-prefix and exact locations,
+//! path normalization, streaming both ways, round-robin with failover, and
+//! 502/504 for broken upstreams.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Setup {
+    work: Workdir,
+    alice_args: Vec<String>,
+    gw: Gateway,
+    ca: std::path::PathBuf,
+}
+
+fn setup(locations: &str, upstream_servers: &[String]) -> Setup {
+    let work = Workdir::new();
+    let root = Ca::root("Client Root CA");
+    let server = root.server(&["localhost"]);
+    let ca = work.write("ca.pem", root.pem());
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    let alice = root.client("alice");
+    let cert = work.write("alice.pem", &alice.cert_pem);
+    let key = work.write("alice-key.pem", &alice.key_pem);
+    let servers = upstream_servers
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = format!(
+        r#"
+[[server]]
+listen = "127.0.0.1:0"
+server_name = "localhost"
+[server.tls]
+certificate = "server.pem"
+certificate_key = "server-key.pem"
+[server.client_auth]
+verify_client = "on"
+client_certificate = "ca.pem"
+{locations}
+[upstream.backend]
+server = [{servers}]
+"#
+    );
+    let gw = Gateway::start(work.path(), &config);
+    Setup {
+        alice_args: vec![
+            "--cert".into(),
+            cert.to_str().unwrap().into(),
+            "--key".into(),
+            key.to_str().unwrap().into(),
+        ],
+        work,
+        gw,
+        ca,
+    }
+}
+
+impl Setup {
+    fn get(&self, path: &str, extra: &[&str]) -> CurlResponse {
+        let mut args: Vec<&str> = self.alice_args.iter().map(String::as_str).collect();
+        args.extend(extra);
+        curl("localhost", self.gw.port(), path, &self.ca, &args)
+    }
+}
+
+const SEED_LOCATIONS: &str = r#"
+[[server.location]]
+prefix = "/"
+return = { status = 404, text = "mTLS endpoints only. Use port 443 for regular access." }
+[[server.location]]
+prefix = "/api/mtls"
+proxy_pass = "http://backend"
+[[server.location]]
+exact = "/api/mtls/health"
+return = { status = 200, text = "exact" }
+"#;
+
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn return_sends_the_text_with_keepalive_and_routing_is_nginx_like() {
+    let backend = Backend::start();
+    let s = setup(SEED_LOCATIONS, &[backend.addr.to_string()]);
+    let r = s.get("/", &["--http1.1"]);
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.body_text(),
+        "mTLS endpoints only. Use port 443 for regular access."
+    );
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.header("content-length"), Some("53"));
+    assert!(
+        r.header("connection").is_none(),
+        "keep-alive kept for return"
+    );
+    // Longest prefix; string-prefix semantics like nginx (/api/mtlsx matches /api/mtls).
+    assert_eq!(s.get("/api/mtls", &[]).status, 200);
+    assert_eq!(
+        s.get("/api/mtls/x?y=1", &[]).echoed("host"),
+        vec!["backend".to_string()]
+    );
+    assert_eq!(s.get("/api/mtlsx", &[]).status, 200);
+    assert_eq!(s.get("/api/mtl", &[]).status, 404);
+    // Exact beats prefix.
+    assert_eq!(s.get("/api/mtls/health", &[]).body_text(), "exact");
+    // Normalized before matching: these cannot sneak into /api/mtls...
+    assert_eq!(s.get("/api/mtls/../admin", &["--path-as-is"]).status, 404);
+    assert_eq!(
+        s.get("/api/mtls/%2e%2e/admin", &["--path-as-is"]).status,
+        404
+    );
+    // ...and these are routed to it after normalization, sent upstream as written.
+    let r = s.get("//api/./mtls/a%20b?q=%2F", &["--path-as-is"]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body_text()
+            .starts_with("GET //api/./mtls/a%20b?q=%2F HTTP/1.1"),
+        "{}",
+        r.body_text()
+    );
+    // Climbing above the root is a 400.
+    assert_eq!(s.get("/../etc/passwd", &["--path-as-is"]).status, 400);
+    // Two requests on one keep-alive connection after a return.
+    let r = s.get(
+        "/",
+        &["--http1.1", "--next", "--cacert", s.ca.to_str().unwrap()],
+    );
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn request_and_response_bodies_stream_both_ways() {
+    let backend = Backend::start();
+    let s = setup(SEED_LOCATIONS, &[backend.addr.to_string()]);
+    // 24 MiB upload streamed through and echoed back.
+    let upload: Vec<u8> = (0..24 * 1024 * 1024u32)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let file = s.work.write("upload.bin", &upload);
+    let data = format!("@{}", file.display());
+    for proto in ["--http1.1", "--http2"] {
+        let r = s.get(
+            "/api/mtls?echo=body",
+            &[
+                proto,
+                "--data-binary",
+                &data,
+                "-H",
+                "Content-Type: application/octet-stream",
+            ],
+        );
+        assert_eq!(r.status, 200, "{proto}");
+        assert_eq!(r.body.len(), upload.len(), "{proto}");
+        assert!(r.body == upload, "{proto}: echoed body differs");
+        // Chunked upload too.
+        let r = s.get(
+            "/api/mtls",
+            &[
+                proto,
+                "--data-binary",
+                &data,
+                "-H",
+                "Transfer-Encoding: chunked",
+            ],
+        );
+        assert_eq!(r.status, 200, "{proto}");
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &upload);
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            r.body_text().contains(&format!("body-sha256: {hex}")),
+            "{proto}: {}",
+            r.body_text()
+        );
+    }
+    // 64 MiB download.
+    let n = 64 * 1024 * 1024;
+    let r = s.get(&format!("/api/mtls?size={n}"), &[]);
+    assert_eq!(r.body.len(), n);
+    assert!(
+        r.body
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == b'a' + (i % 26) as u8)
+    );
+}
+
+#[test]
+fn round_robin_and_failover_to_the_next_server() {
+    let a = Backend::start();
+    let b = Backend::start();
+    let dead = format!("127.0.0.1:{}", dead_port());
+    let s = setup(
+        SEED_LOCATIONS,
+        &[a.addr.to_string(), dead.clone(), b.addr.to_string()],
+    );
+    // Nine overlapping requests need nine upstream connections: every one
+    // succeeds although one server in three refuses.
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..9)
+            .map(|_| scope.spawn(|| s.get("/api/mtls?delay_ms=500", &["--http1.1"])))
+            .collect();
+        for h in handles {
+            let r = h.join().unwrap();
+            assert_eq!(r.status, 200, "{}", r.body_text());
+        }
+    });
+    assert!(
+        wait_for_log_count(&s.gw, &dead, 1),
+        "the dead server was tried and logged"
+    );
+    let logs = s.gw.logs();
+    let used = |addr: &std::net::SocketAddr| {
+        logs.lines()
+            .filter(|l| l.contains("connected to upstream server") && l.contains(&addr.to_string()))
+            .count()
+    };
+    assert!(
+        used(&a.addr) >= 2 && used(&b.addr) >= 2,
+        "round robin spreads connections: a={} b={}",
+        used(&a.addr),
+        used(&b.addr)
+    );
+    // With `a` gone too, `b` still answers every new connection.
+    drop(a);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| s.get("/api/mtls?delay_ms=300", &["--http1.1"])))
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap().status, 200);
+        }
+    });
+    let _ = &b;
+}
+
+#[test]
+fn upstream_failures_give_502_and_504_promptly() {
+    let backend = Backend::start();
+    let locations = format!(
+        r#"
+[[server.location]]
+prefix = "/dead"
+proxy_pass = "http://127.0.0.1:{}"
+[[server.location]]
+prefix = "/"
+proxy_pass = "http://backend"
+proxy_read_timeout = "1s"
+"#,
+        dead_port()
+    );
+    let s = setup(&locations, &[backend.addr.to_string()]);
+    let cases: &[(&str, u16)] = &[
+        ("/dead", 502),
+        ("/x?reset=1", 502),
+        ("/x?garbage=1", 502),
+        ("/x?stall=head", 504),
+        ("/x?delay_ms=3000", 504),
+    ];
+    for (path, want) in cases {
+        let started = Instant::now();
+        let r = s.get(path, &["--http1.1"]);
+        assert_eq!(r.status, *want, "{path}: {}", r.body_text());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            r.body_text().contains(&format!("<title>{want} ")),
+            "{path}: {}",
+            r.body_text()
+        );
+    }
+    // A response that stalls mid-body is cut after proxy_read_timeout.
+    let r = s.get("/x?stall=body&size=10000000", &["--http1.1"]);
+    assert_eq!(r.status, 200);
+    assert_ne!(r.exit, 0, "curl must see a truncated body");
+    // The gateway still serves.
+    assert_eq!(s.get("/x", &[]).status, 200);
+    let logs = s.gw.logs();
+    assert!(logs.contains("proxy_read_timeout"), "{logs}");
+    assert!(logs.contains("no upstream server reachable"), "{logs}");
+}
