@@ -453,6 +453,10 @@ fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Option<Tls> {
                     format!("does not match the certificate's public key ({e})"),
                 ),
             },
+            Err(rustls::Error::InconsistentKeys(_)) => ctx.error(
+                format!("{key}.certificate_key"),
+                "does not match the certificate's public key (is it the key of another certificate?)",
+            ),
             Err(e) => ctx.error(
                 format!("{key}.certificate_key"),
                 format!("unusable private key: {e}"),

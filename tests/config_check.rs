@@ -1,0 +1,166 @@
+//! `mtls-gateway check` and start-up validation: the seed configuration is
+//! accepted as written; a bad one is refused with every problem named.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn check(path: &std::path::Path) -> (i32, String, String) {
+    run_output(Command::new(env!("CARGO_BIN_EXE_mtls-gateway")).args(["check", "--config"]).arg(path))
+}
+
+#[test]
+fn the_shipped_seed_configuration_is_ok() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gateway.toml");
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.trim_end().ends_with("configuration OK"), "{out}");
+}
+
+#[test]
+fn every_problem_is_named_at_once_with_file_and_key() {
+    let work = Workdir::new();
+    let root = Ca::root("Root");
+    let server = root.server(&["localhost"]);
+    let other = root.server(&["localhost"]);
+    work.write("server.pem", server.chain(0));
+    work.write("wrong-key.pem", &other.key_pem);
+    work.write("ca.pem", root.pem());
+    let path = work.write(
+        "bad.toml",
+        r#"
+[[server]]
+listen = ["127.0.0.1:3443"]
+colour = "blue"
+[server.tls]
+certificate = "server.pem"
+certificate_key = "wrong-key.pem"
+protocols = ["TLSv1.1", "TLSv1.3"]
+session_timeout = "ten minutes"
+[server.client_auth]
+verify_client = "required"
+client_certificate = "missing.pem"
+verify_depth = 7
+[[server.location]]
+prefix = "/api"
+proxy_pass = "http://nowhere"
+[server.location.proxy_set_header]
+X-SSL-Client-DN = "$ssl_client_dn"
+Transfer-Encoding = "chunked"
+[[server.location]]
+prefix = "/"
+return = { status = 404, text = "x" }
+proxy_pass = "http://backend"
+[upstream.backend]
+server = ["127.0.0.1:99999"]
+"#,
+    );
+    let (code, _, err) = check(&path);
+    assert_ne!(code, 0);
+    let file = path.display().to_string();
+    let expected = [
+        "server[0].colour: unknown key",
+        "server[0].tls.certificate_key: does not match the certificate",
+        "server[0].tls.protocols[0]: TLSv1.1 is not supported",
+        "server[0].tls.session_timeout: invalid duration",
+        "server[0].client_auth.verify_client: \"required\" is not one of",
+        "server[0].client_auth.client_certificate: cannot read",
+        "server[0].client_auth.verify_depth: 7 is out of range",
+        "server[0].location[0].proxy_set_header.X-SSL-Client-DN: unknown variable `$ssl_client_dn`",
+        "server[0].location[0].proxy_set_header.Transfer-Encoding: this header belongs to the gateway",
+        "server[0].location[0].proxy_pass: no [upstream.nowhere] is defined",
+        "server[0].location[1]: set either `return` or `proxy_pass`, not both",
+        "upstream.backend.server[0]: \"127.0.0.1:99999\": invalid port",
+    ];
+    for e in expected {
+        assert!(err.contains(&format!("{file}: {e}")), "missing {e:?} in:\n{err}");
+    }
+    // `run` refuses to start on the same file, with the same messages, and binds nothing.
+    let (code, _, err) = run_output(Command::new(env!("CARGO_BIN_EXE_mtls-gateway")).args(["run", "--config"]).arg(&path));
+    assert_ne!(code, 0);
+    assert!(err.contains("refusing to start"), "{err}");
+    assert!(err.contains("unknown variable `$ssl_client_dn`"), "{err}");
+}
+
+#[test]
+fn toml_syntax_errors_name_the_line() {
+    let work = Workdir::new();
+    let path = work.write("broken.toml", "[[server]]\nlisten = [\"127.0.0.1:1\"\n");
+    let (code, _, err) = check(&path);
+    assert_ne!(code, 0);
+    assert!(err.contains("broken.toml") && err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_folder() {
+    let work = Workdir::new();
+    let root = Ca::root("Root");
+    let server = root.server(&["localhost"]);
+    std::fs::create_dir(work.path().join("etc")).unwrap();
+    std::fs::create_dir(work.path().join("pki")).unwrap();
+    work.write("pki/server.pem", server.chain(0));
+    work.write("pki/server-key.pem", &server.key_pem);
+    work.write("pki/ca.pem", root.pem());
+    let path = work.write(
+        "etc/gw.toml",
+        r#"
+[[server]]
+listen = "127.0.0.1:0"
+[server.tls]
+certificate = "../pki/server.pem"
+certificate_key = "../pki/server-key.pem"
+[server.client_auth]
+verify_client = "on"
+client_certificate = "../pki/ca.pem"
+[[server.location]]
+prefix = "/"
+return = { status = 200, text = "ok" }
+"#,
+    );
+    // Run from another working directory.
+    let (code, out, err) = run_output(
+        Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+            .current_dir("/")
+            .args(["check", "--config"])
+            .arg(&path),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn expired_server_certificate_is_refused() {
+    let work = Workdir::new();
+    let root = Ca::root("Root");
+    let mut spec = LeafSpec::client("gw").expired();
+    spec.sans = vec!["localhost".into()];
+    let server = root.leaf(spec);
+    work.write("server.pem", &server.cert_pem);
+    work.write("server-key.pem", &server.key_pem);
+    let path = work.write(
+        "gw.toml",
+        "[[server]]\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncertificate = \"server.pem\"\ncertificate_key = \"server-key.pem\"\n",
+    );
+    let (code, _, err) = check(&path);
+    assert_ne!(code, 0);
+    assert!(err.contains("server[0].tls.certificate: the server certificate expired"), "{err}");
+}
+
+#[test]
+fn a_taken_port_is_a_clear_start_up_error() {
+    let work = Workdir::new();
+    let root = Ca::root("Root");
+    let server = root.server(&["localhost"]);
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let logs = Gateway::try_start(
+        work.path(),
+        &format!("[[server]]\nlisten = \"127.0.0.1:{port}\"\n[server.tls]\ncertificate = \"server.pem\"\ncertificate_key = \"server-key.pem\"\n"),
+    )
+    .err()
+    .expect("must not start");
+    assert!(logs.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{logs}");
+}
