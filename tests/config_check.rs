@@ -8,7 +8,11 @@ use std::process::Command;
 use common::*;
 
 fn check(path: &std::path::Path) -> (i32, String, String) {
-    run_output(Command::new(env!("CARGO_BIN_EXE_mtls-gateway")).args(["check", "--config"]).arg(path))
+    run_output(
+        Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+            .args(["check", "--config"])
+            .arg(path),
+    )
 }
 
 #[test]
@@ -75,10 +79,17 @@ server = ["127.0.0.1:99999"]
         "upstream.backend.server[0]: \"127.0.0.1:99999\": invalid port",
     ];
     for e in expected {
-        assert!(err.contains(&format!("{file}: {e}")), "missing {e:?} in:\n{err}");
+        assert!(
+            err.contains(&format!("{file}: {e}")),
+            "missing {e:?} in:\n{err}"
+        );
     }
     // `run` refuses to start on the same file, with the same messages, and binds nothing.
-    let (code, _, err) = run_output(Command::new(env!("CARGO_BIN_EXE_mtls-gateway")).args(["run", "--config"]).arg(&path));
+    let (code, _, err) = run_output(
+        Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+            .args(["run", "--config"])
+            .arg(&path),
+    );
     assert_ne!(code, 0);
     assert!(err.contains("refusing to start"), "{err}");
     assert!(err.contains("unknown variable `$ssl_client_dn`"), "{err}");
@@ -90,7 +101,10 @@ fn toml_syntax_errors_name_the_line() {
     let path = work.write("broken.toml", "[[server]]\nlisten = [\"127.0.0.1:1\"\n");
     let (code, _, err) = check(&path);
     assert_ne!(code, 0);
-    assert!(err.contains("broken.toml") && err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("broken.toml") && err.contains("line 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -144,7 +158,10 @@ fn expired_server_certificate_is_refused() {
     );
     let (code, _, err) = check(&path);
     assert_ne!(code, 0);
-    assert!(err.contains("server[0].tls.certificate: the server certificate expired"), "{err}");
+    assert!(
+        err.contains("server[0].tls.certificate: the server certificate expired"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -162,5 +179,8 @@ fn a_taken_port_is_a_clear_start_up_error() {
     )
     .err()
     .expect("must not start");
-    assert!(logs.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{logs}");
+    assert!(
+        logs.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{logs}"
+    );
 }
