@@ -28,7 +28,54 @@ use crate::verify::TrustStore;
 pub struct Config {
     /// The file it was loaded from.
     pub source: PathBuf,
+    pub global: Global,
     pub servers: Vec<Server>,
+    /// Every file the configuration reads (itself included), for `watch`.
+    pub files: Vec<PathBuf>,
+}
+
+/// Process-wide settings (top-level keys and `[admin]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    pub pid: Option<PathBuf>,
+    pub shutdown_timeout: Duration,
+    pub watch: bool,
+    pub access_log: AccessLog,
+    pub access_log_format: AccessLogFormat,
+    /// The admin listener (health, readiness, metrics), if any.
+    pub admin: Option<SocketAddr>,
+}
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    Off,
+    Stderr,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    Json,
+    Combined,
+}
+
+/// `crl_check`: which certificates of the chain need a CRL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlCheck {
+    /// Every certificate below the root (nginx's `X509_V_FLAG_CRL_CHECK_ALL`).
+    Chain,
+    /// Only the client certificate.
+    Leaf,
+}
+
+/// `crl_expired`: what a CRL past its nextUpdate means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlExpired {
+    /// nginx: `FAILED:CRL has expired`, every client under that CA is refused.
+    Reject,
+    /// Keep using the stale CRL (revocations still apply).
+    Accept,
 }
 
 /// One `[[server]]` block.
@@ -146,6 +193,13 @@ pub struct ClientAuth {
     /// At most this many intermediates between the leaf and the root.
     pub verify_depth: u32,
     pub trust: TrustStore,
+    /// CRLs (`crl`), with the policy to apply them.
+    pub crls: Vec<webpki::CertRevocationList<'static>>,
+    /// The same CRLs as read by x509-parser: issuer, nextUpdate and revoked
+    /// serials, for reason texts, metrics and warnings.
+    pub crl_records: Vec<crate::verify::CrlRecord>,
+    pub crl_check: CrlCheck,
+    pub crl_expired: CrlExpired,
 }
 
 /// How a location matches the normalized request path.
@@ -257,6 +311,7 @@ pub mod defaults {
     pub const VERIFY_DEPTH: u32 = 1;
     /// The longest chain the verifier builds (rustls-webpki's `MAX_SUB_CA_COUNT`).
     pub const MAX_VERIFY_DEPTH: u32 = 6;
+    pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
 /// Loads and validates the configuration at `path`, reading every file it names.
@@ -310,11 +365,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             problem: "unknown key".into(),
         })
         .collect();
-    let validated = validate::validate(raw, &base, &mut errors);
+    let (global, servers, mut files) = validate::validate(raw, &base, &mut errors);
+    files.insert(0, path.to_path_buf());
     if errors.is_empty() {
         Ok(Config {
             source: path.to_path_buf(),
-            servers: validated,
+            global,
+            servers,
+            files,
         })
     } else {
         Err(ConfigErrors {

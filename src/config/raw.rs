@@ -36,10 +36,24 @@ pub enum RawDuration {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
+    /// nginx's `pid`: where `run` writes its process id (used by `reload`).
+    pub pid: Option<String>,
+    /// nginx's `worker_shutdown_timeout`.
+    pub shutdown_timeout: Option<RawDuration>,
+    /// Reload when the configuration or a file it names changes.
+    pub watch: Option<bool>,
+    pub access_log: Option<String>,
+    pub access_log_format: Option<String>,
+    pub admin: Option<RawAdmin>,
     #[serde(default)]
     pub server: Vec<RawServer>,
     #[serde(default)]
     pub upstream: IndexMap<String, RawUpstream>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +91,9 @@ pub struct RawClientAuth {
     pub trusted_certificate: Option<String>,
     pub verify_depth: Option<i64>,
     pub failure: Option<String>,
+    pub crl: Option<String>,
+    pub crl_check: Option<String>,
+    pub crl_expired: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

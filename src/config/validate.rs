@@ -19,15 +19,18 @@ use super::raw::{
     OneOrMany, RawClientAuth, RawConfig, RawDuration, RawLocation, RawServer, RawTls, RawUpstream,
 };
 use super::{
-    Action, ClientAuth, ConfigError, FailureMode, Location, Match, Protocol, ProxySpec, ReturnSpec,
-    Server, ServerName, Tls, UpstreamServer, VerifyMode, defaults, duration,
+    AccessLog, AccessLogFormat, Action, ClientAuth, ConfigError, CrlCheck, CrlExpired, FailureMode,
+    Global, Location, Match, Protocol, ProxySpec, ReturnSpec, Server, ServerName, Tls,
+    UpstreamServer, VerifyMode, defaults, duration,
 };
 use crate::template::{Target, Template};
-use crate::verify::TrustStore;
+use crate::verify::{CrlRecord, TrustStore};
 
 struct Ctx<'a> {
     base: &'a Path,
     errors: &'a mut Vec<ConfigError>,
+    /// Every file the configuration names.
+    files: Vec<PathBuf>,
 }
 
 impl Ctx<'_> {
@@ -38,13 +41,17 @@ impl Ctx<'_> {
         });
     }
 
-    fn resolve(&self, file: &str) -> PathBuf {
+    fn resolve(&mut self, file: &str) -> PathBuf {
         let p = Path::new(file);
-        if p.is_absolute() {
+        let p = if p.is_absolute() {
             p.to_path_buf()
         } else {
             self.base.join(p)
+        };
+        if !self.files.contains(&p) {
+            self.files.push(p.clone());
         }
+        p
     }
 
     fn duration(&mut self, key: &str, raw: Option<&RawDuration>, default: Duration) -> Duration {
@@ -73,8 +80,17 @@ const CONNECTION_HEADERS: &[&str] = &[
     "content-length",
 ];
 
-pub(super) fn validate(raw: RawConfig, base: &Path, errors: &mut Vec<ConfigError>) -> Vec<Server> {
-    let mut ctx = Ctx { base, errors };
+pub(super) fn validate(
+    raw: RawConfig,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> (Global, Vec<Server>, Vec<PathBuf>) {
+    let mut ctx = Ctx {
+        base,
+        errors,
+        files: Vec::new(),
+    };
+    let global = validate_global(&raw, &mut ctx);
     let upstreams = validate_upstreams(&raw.upstream, &mut ctx);
     if raw.server.is_empty() {
         ctx.error("server", "no [[server]] block: nothing to serve");
@@ -87,7 +103,80 @@ pub(super) fn validate(raw: RawConfig, base: &Path, errors: &mut Vec<ConfigError
         }
     }
     check_name_conflicts(&servers, &mut ctx);
-    servers
+    if let Some(admin) = global.admin
+        && servers.iter().any(|s| s.listen.contains(&admin))
+    {
+        ctx.error(
+            "admin.listen",
+            format!("{admin} is also a server's listen address"),
+        );
+    }
+    (global, servers, ctx.files)
+}
+
+fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
+    let shutdown_timeout = ctx.duration(
+        "shutdown_timeout",
+        raw.shutdown_timeout.as_ref(),
+        defaults::SHUTDOWN_TIMEOUT,
+    );
+    let pid = raw.pid.as_deref().map(|p| {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            ctx.base.join(p)
+        }
+    });
+    let access_log = match raw.access_log.as_deref() {
+        None | Some("stderr") => AccessLog::Stderr,
+        Some("off") => AccessLog::Off,
+        Some("") => {
+            ctx.error(
+                "access_log",
+                "empty: use \"stderr\", \"off\" or a file path",
+            );
+            AccessLog::Off
+        }
+        Some(file) => {
+            let p = Path::new(file);
+            AccessLog::File(if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                ctx.base.join(p)
+            })
+        }
+    };
+    let access_log_format = match raw.access_log_format.as_deref() {
+        None | Some("json") => AccessLogFormat::Json,
+        Some("combined") => AccessLogFormat::Combined,
+        Some(other) => {
+            ctx.error(
+                "access_log_format",
+                format!("{other:?} is not one of \"json\", \"combined\""),
+            );
+            AccessLogFormat::Json
+        }
+    };
+    let admin = match raw.admin.as_ref().map(|a| a.listen.as_deref()) {
+        None => None,
+        Some(None) => Some(SocketAddr::from(([127, 0, 0, 1], 9901))),
+        Some(Some(text)) => match parse_listen(text) {
+            Ok(addrs) => addrs.first().copied(),
+            Err(problem) => {
+                ctx.error("admin.listen", problem);
+                None
+            }
+        },
+    };
+    Global {
+        pid,
+        shutdown_timeout,
+        watch: raw.watch.unwrap_or(false),
+        access_log,
+        access_log_format,
+        admin,
+    }
 }
 
 fn validate_upstreams(
@@ -405,6 +494,48 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     })
 }
 
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+type LoadedCrls = (Vec<webpki::CertRevocationList<'static>>, Vec<CrlRecord>);
+
+/// Every CRL of a PEM file (nginx's `ssl_crl`: several in one file).
+fn read_crls(path: &Path) -> Result<LoadedCrls, String> {
+    use rustls_pki_types::CertificateRevocationListDer;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let ders = CertificateRevocationListDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not valid PEM: {e}", path.display()))?;
+    if ders.is_empty() {
+        return Err(format!(
+            "{}: no `-----BEGIN X509 CRL-----` block found",
+            path.display()
+        ));
+    }
+    let mut crls = Vec::new();
+    let mut info = Vec::new();
+    for (i, der) in ders.iter().enumerate() {
+        let owned = webpki::OwnedCertRevocationList::from_der(der.as_ref())
+            .map_err(|e| format!("{}: CRL #{} is not usable: {e:?}", path.display(), i + 1))?;
+        let (_, parsed) = x509_parser::parse_x509_crl(der.as_ref())
+            .map_err(|e| format!("{}: CRL #{} does not parse: {e}", path.display(), i + 1))?;
+        info.push(CrlRecord {
+            issuer_dn: parsed.issuer().to_string(),
+            issuer_der: parsed.issuer().as_raw().to_vec(),
+            next_update: parsed.next_update().map(|t| t.timestamp()),
+            revoked_serials: parsed
+                .iter_revoked_certificates()
+                .map(|r| r.raw_serial().to_vec())
+                .collect(),
+        });
+        crls.push(webpki::CertRevocationList::from(owned));
+    }
+    Ok((crls, info))
+}
+
 fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Option<Tls> {
     let key = format!("{label}.tls");
     let cert_path = raw.certificate.as_deref().map(|p| ctx.resolve(p));
@@ -630,6 +761,51 @@ fn validate_client_auth(label: &str, raw: RawClientAuth, ctx: &mut Ctx<'_>) -> O
         );
         ok = false;
     }
+    let crl_check = match raw.crl_check.as_deref().unwrap_or("chain") {
+        "chain" => CrlCheck::Chain,
+        "leaf" => CrlCheck::Leaf,
+        other => {
+            ctx.error(
+                format!("{key}.crl_check"),
+                format!("{other:?} is not one of \"chain\", \"leaf\""),
+            );
+            ok = false;
+            CrlCheck::Chain
+        }
+    };
+    let crl_expired = match raw.crl_expired.as_deref().unwrap_or("reject") {
+        "reject" => CrlExpired::Reject,
+        "accept" => CrlExpired::Accept,
+        other => {
+            ctx.error(
+                format!("{key}.crl_expired"),
+                format!("{other:?} is not one of \"reject\", \"accept\""),
+            );
+            ok = false;
+            CrlExpired::Reject
+        }
+    };
+    let (crls, crl_records) = match &raw.crl {
+        None => (Vec::new(), Vec::new()),
+        Some(file) => {
+            let path = ctx.resolve(file);
+            match read_crls(&path) {
+                Ok(loaded) => loaded,
+                Err(problem) => {
+                    ctx.error(format!("{key}.crl"), problem);
+                    ok = false;
+                    (Vec::new(), Vec::new())
+                }
+            }
+        }
+    };
+    if raw.crl.is_none() && (raw.crl_check.is_some() || raw.crl_expired.is_some()) {
+        ctx.error(
+            format!("{key}.crl"),
+            "crl_check / crl_expired need a `crl` file",
+        );
+        ok = false;
+    }
     let trust = match TrustStore::new(&advertised, &trusted) {
         Ok(t) => t,
         Err(problem) => {
@@ -644,11 +820,28 @@ fn validate_client_auth(label: &str, raw: RawClientAuth, ctx: &mut Ctx<'_>) -> O
         );
         ok = false;
     }
+    let now = unix_now();
+    for record in &crl_records {
+        let issuer = &record.issuer_dn;
+        if record.next_update.is_some_and(|n| n < now) {
+            tracing::warn!(
+                "{key}.crl: the CRL of {issuer} is past its nextUpdate; {}",
+                match crl_expired {
+                    CrlExpired::Reject => "clients under that CA get FAILED:CRL has expired",
+                    CrlExpired::Accept => "crl_expired = \"accept\" keeps using it",
+                }
+            );
+        }
+    }
     ok.then_some(ClientAuth {
         mode,
         failure,
         verify_depth,
         trust,
+        crls,
+        crl_records,
+        crl_check,
+        crl_expired,
     })
 }
 

@@ -22,9 +22,9 @@ use rustls::DistinguishedName;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::{ClientAuth, VerifyMode};
+use crate::config::{ClientAuth, CrlCheck, CrlExpired, VerifyMode};
 use crate::identity::ClientCert;
-pub use reason::X509Error;
+pub use reason::{CrlRecord, X509Error};
 
 /// The CA certificates of one server: trust anchors, extra intermediates for
 /// chain building, and the CA names advertised in the CertificateRequest.
@@ -252,27 +252,36 @@ pub fn check_chain(
                     Ok(())
                 }
             };
+            let crl_refs: Vec<&webpki::CertRevocationList<'_>> = auth.crls.iter().collect();
+            let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
+                .ok()
+                .map(|builder| {
+                    builder
+                        .with_depth(match auth.crl_check {
+                            CrlCheck::Chain => webpki::RevocationCheckDepth::Chain,
+                            CrlCheck::Leaf => webpki::RevocationCheckDepth::EndEntity,
+                        })
+                        .with_status_policy(webpki::UnknownStatusPolicy::Deny)
+                        .with_expiration_policy(match auth.crl_expired {
+                            CrlExpired::Reject => webpki::ExpirationPolicy::Enforce,
+                            CrlExpired::Accept => webpki::ExpirationPolicy::Ignore,
+                        })
+                        .build()
+                });
             ee.verify_for_usage(
                 algs,
                 &trust.anchors,
                 &intermediates,
                 now,
                 webpki::KeyUsage::client_auth(),
-                None,
+                revocation,
                 Some(&depth_ok),
             )
             .map(|_| ())
         }
     };
     outcome.map_err(|e| {
-        reason::classify(
-            chain,
-            &trust.all,
-            &trust.anchor_ders,
-            auth.verify_depth,
-            now.as_secs() as i64,
-            algs,
-        )
-        .unwrap_or_else(|| X509Error::from_webpki(&e))
+        reason::classify(chain, auth, now.as_secs() as i64, algs)
+            .unwrap_or_else(|| X509Error::from_webpki(&e))
     })
 }

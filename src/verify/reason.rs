@@ -11,8 +11,23 @@
 //! `certificate has expired` (nginx-compat.md 1.4).
 
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm};
+
+use crate::config::{ClientAuth, CrlCheck, CrlExpired};
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// One CRL as the replay (and metrics) need it.
+#[derive(Debug, Clone)]
+pub struct CrlRecord {
+    /// Issuer DN, for messages.
+    pub issuer_dn: String,
+    /// Issuer `Name`, DER with its SEQUENCE header, as certificates carry it.
+    pub issuer_der: Vec<u8>,
+    /// nextUpdate, Unix seconds.
+    pub next_update: Option<i64>,
+    /// DER INTEGER contents of every revoked serial.
+    pub revoked_serials: Vec<Vec<u8>>,
+}
 
 /// The OpenSSL `X509_V_ERR_*` codes the gateway reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,12 +260,13 @@ fn signature_ok(
 /// the replay finds none.
 pub fn classify(
     presented: &[CertificateDer<'_>],
-    store: &[CertificateDer<'static>],
-    anchors: &[CertificateDer<'static>],
-    depth: u32,
+    auth: &ClientAuth,
     now: i64,
     algs: &[&dyn SignatureVerificationAlgorithm],
 ) -> Option<X509Error> {
+    let store = &auth.trust.all;
+    let anchors = &auth.trust.anchor_ders;
+    let depth = auth.verify_depth;
     let leaf = Facts::parse(presented.first()?.as_ref(), false)?;
     let untrusted: Vec<Facts<'_>> = presented[1..]
         .iter()
@@ -319,7 +335,35 @@ pub fn classify(
             errors.push(X509Error::InvalidPurpose);
         }
     }
-    // 3. internal_verify: from the top down, signature then validity.
+    // 3. check_revocation: with CRLs, every certificate of the chain
+    //    (nginx's CRL_CHECK_ALL) or only the leaf needs its issuer's CRL.
+    if !auth.crl_records.is_empty() {
+        let scope = match auth.crl_check {
+            CrlCheck::Chain => chain.len(),
+            CrlCheck::Leaf => 1,
+        };
+        for cert in chain.iter().take(scope) {
+            let Some(crl) = auth
+                .crl_records
+                .iter()
+                .find(|c| c.issuer_der == cert.issuer())
+            else {
+                errors.push(X509Error::UnableToGetCrl);
+                continue;
+            };
+            if auth.crl_expired == CrlExpired::Reject && crl.next_update.is_some_and(|n| n < now) {
+                errors.push(X509Error::CrlHasExpired);
+            }
+            if crl
+                .revoked_serials
+                .iter()
+                .any(|s| s == cert.cert.raw_serial())
+            {
+                errors.push(X509Error::CertRevoked);
+            }
+        }
+    }
+    // 4. internal_verify: from the top down, signature then validity.
     //    A self-issued top is checked for validity only (its signature is
     //    not, as in OpenSSL without X509_V_FLAG_CHECK_SS_SIGNATURE); an
     //    incomplete chain's top is not checked at all unless it is the leaf.

@@ -66,6 +66,33 @@ impl Ca {
         self.issuer.der().clone()
     }
 
+    /// A PEM CRL signed by this CA revoking `revoked`, next update in
+    /// `next_update_days` (negative: already expired).
+    pub fn crl(&self, revoked: &[&Leaf], next_update_days: i64) -> String {
+        let now = OffsetDateTime::now_utc();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - Duration::days(2),
+            next_update: now + Duration::days(next_update_days),
+            crl_number: SerialNumber::from(rand_u64()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|l| rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&l.serial()),
+                    revocation_time: now - Duration::hours(1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.issuer)
+            .expect("crl")
+            .pem()
+            .expect("pem")
+    }
+
     /// A client certificate with clientAuth EKU, valid now.
     pub fn client(&self, cn: &str) -> Leaf {
         self.leaf(LeafSpec::client(cn))
@@ -179,6 +206,12 @@ pub struct Leaf {
 }
 
 impl Leaf {
+    /// The DER content of the serial number.
+    pub fn serial(&self) -> Vec<u8> {
+        let (_, cert) = x509_parser::parse_x509_certificate(&self.der).expect("parse");
+        cert.raw_serial().to_vec()
+    }
+
     /// The leaf followed by its first `n` issuers.
     pub fn chain(&self, n: usize) -> String {
         let mut s = self.cert_pem.clone();
