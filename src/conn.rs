@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use tokio::sync::Notify;
 
@@ -37,6 +38,10 @@ pub struct ConnCtx {
     /// Notified when a response asks for the connection to be closed (the
     /// HTTP/2 equivalent of `Connection: close`).
     pub close: Notify,
+    /// Set when a reload replaced this connection's configuration: the
+    /// next response closes the connection (HTTP/1.1 `Connection: close`,
+    /// HTTP/2 GOAWAY) so the client reconnects to the new configuration.
+    pub retiring: AtomicBool,
 }
 
 /// OpenSSL's name for a rustls cipher suite (`$ssl_cipher`).

@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -29,6 +30,8 @@ use crate::verify::{Admission, verify_peer};
 /// How long an idle HTTP/1.1 connection, or one sending a request head, is
 /// kept (nginx's `client_header_timeout` / `keepalive_timeout` order of size).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a connection of a replaced configuration may stay open idle.
+const RETIRE_GRACE: Duration = Duration::from_secs(5);
 /// Longest back-off after repeated accept errors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -171,6 +174,7 @@ async fn connection(
         peer,
         server,
         close: Notify::new(),
+        retiring: AtomicBool::new(false),
     });
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -184,6 +188,10 @@ async fn connection(
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let mut shutdown = shared.shutdown.clone();
+    let mut retired = generation.retired.subscribe();
+    let retire_grace = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(retire_grace);
+    let mut retiring = false;
     let mut draining = false;
     loop {
         tokio::select! {
@@ -198,6 +206,19 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
             }
             _ = shutdown.changed(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = retired.changed(), if !retiring && !draining => {
+                // A reload replaced this configuration. The next response
+                // asks the client to reconnect; an idle connection is closed
+                // after a short grace (so a request already on the wire is
+                // answered rather than cut).
+                retiring = true;
+                ctx.retiring.store(true, Ordering::Relaxed);
+                retire_grace.as_mut().reset(tokio::time::Instant::now() + RETIRE_GRACE);
+            }
+            _ = &mut retire_grace, if retiring && !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }

@@ -37,6 +37,12 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Validate the configuration, then tell the running gateway (by its pid file) to reload it.
+    Reload {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Load and validate a configuration and every file it names, then exit.
     Check {
         /// The configuration file.
@@ -67,7 +73,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
         Command::Check { config } => match mtls_gateway::config::load(&config) {
-            Ok(loaded) => match mtls_gateway::runtime::Generation::build(loaded) {
+            Ok(loaded) => match mtls_gateway::runtime::Generation::build(loaded, None, 1) {
                 Ok(generation) => {
                     for group in &generation.groups {
                         for server in &group.servers {
@@ -95,6 +101,18 @@ fn main() -> ExitCode {
                     config.display(),
                     errors.errors.len()
                 );
+                ExitCode::FAILURE
+            }
+        },
+        Command::Reload { config } => match mtls_gateway::run::signal_reload(&config) {
+            Ok(pid) => {
+                println!(
+                    "sent SIGHUP to mtls-gateway (pid {pid}); its log says whether the reload succeeded"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
                 ExitCode::FAILURE
             }
         },

@@ -1,79 +1,257 @@
-//! Starting and stopping the gateway: build the runtime from a validated
-//! configuration, bind every address (or refuse to start), serve until
-//! SIGTERM/SIGINT, then drain in-flight requests.
+//! The life of the gateway process: build the runtime from a validated
+//! configuration, bind every address (or refuse to start), write the pid
+//! file, then serve until SIGTERM/SIGINT, reloading on SIGHUP or (with
+//! `watch = true`) when a file changes, and draining in-flight requests on
+//! the way out.
+//!
+//! Reload is build-aside, validate, publish: the new configuration and every
+//! file it names are loaded into a new [`Generation`] while the old one
+//! serves; only a complete generation is published, atomically. A reload
+//! that fails changes nothing and logs each problem. Connections of a
+//! replaced generation finish their in-flight requests on it and then close.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::listener::{self, Shared};
 use crate::runtime::Generation;
 
-/// How long in-flight requests may take to finish after a shutdown signal.
-pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often `watch = true` looks at the configuration's files.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Serves `config` until a shutdown signal.
 ///
 /// # Errors
-/// A message if the runtime cannot be built or an address cannot be bound;
-/// nothing is served in that case.
+/// A message if the runtime cannot be built, an address cannot be bound or
+/// the pid file cannot be written; nothing is served in that case.
 pub async fn run(config: Config) -> Result<(), String> {
     let source = config.source.clone();
-    let generation = Generation::build(config)?;
+    let generation = Generation::build(config, None, 1)?;
     let listeners = listener::bind(&generation).await?;
+    let pid_file = generation.global.pid.clone();
+    if let Some(pid) = &pid_file {
+        std::fs::write(pid, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("cannot write pid file {}: {e}", pid.display()))?;
+    }
+    let mut hangup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP handler: {e}"))?;
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
-    let addrs: Vec<_> = generation.groups.iter().map(|g| g.addr).collect();
+    let bound: Vec<SocketAddr> = generation.groups.iter().map(|g| g.addr).collect();
+    let stamps = file_stamps(&generation.files);
     let shared = Arc::new(Shared {
         generation: ArcSwap::from_pointee(generation),
         shutdown: shutdown_rx,
         alive: alive_tx,
     });
     let mut loops = Vec::new();
-    for (listener, configured) in listeners.into_iter().zip(addrs) {
-        let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!(addr = %bound, configured = %configured, "listening on {bound}");
+    for (listener, configured) in listeners.into_iter().zip(bound.iter().copied()) {
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(addr = %addr, configured = %configured, "listening on {addr}");
         loops.push(tokio::spawn(listener::accept_loop(
             listener,
             configured,
             shared.clone(),
         )));
     }
-    tracing::info!(config = %source.display(), "mtls-gateway ready");
+    let reloader = Reloader {
+        source: source.clone(),
+        shared: shared.clone(),
+        bound,
+        stamps: Mutex::new(stamps),
+    };
+    tracing::info!(config = %source.display(), generation = 1, "mtls-gateway ready");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    shutdown_signal().await;
-    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    let mut tick = tokio::time::interval(WATCH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let watching = shared.generation.load().global.watch;
+        tokio::select! {
+            _ = hangup.recv() => reloader.reload("SIGHUP"),
+            _ = tick.tick(), if watching => {
+                if reloader.files_changed() {
+                    // Let a writer finish before reading.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    reloader.reload("a watched file changed");
+                }
+            }
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+
+    let timeout = shared.generation.load().global.shutdown_timeout;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    tracing::info!(timeout = ?timeout, "shutting down: no new connections, finishing in-flight requests");
     let _ = shutdown_tx.send(true);
     for l in loops {
         let _ = l.await;
     }
+    drop(reloader);
     drop(shared);
-    match tokio::time::timeout(SHUTDOWN_TIMEOUT, alive_rx.recv()).await {
+    match tokio::time::timeout(timeout, alive_rx.recv()).await {
         Ok(_) => tracing::info!("all connections finished; exiting"),
-        Err(_) => {
-            tracing::warn!("connections still open after {SHUTDOWN_TIMEOUT:?}; exiting anyway")
-        }
+        Err(_) => tracing::warn!(
+            "connections still open after shutdown_timeout ({timeout:?}); exiting anyway"
+        ),
+    }
+    if let Some(pid) = pid_file {
+        let _ = std::fs::remove_file(pid);
     }
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            // Signal handlers unavailable: fall back to Ctrl-C only.
-            let _ = tokio::signal::ctrl_c().await;
+/// Size and modification time of each file (None: unreadable).
+type Stamps = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+
+fn file_stamps(files: &[PathBuf]) -> Stamps {
+    files
+        .iter()
+        .map(|f| {
+            let stamp = std::fs::metadata(f)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())));
+            (f.clone(), stamp)
+        })
+        .collect()
+}
+
+struct Reloader {
+    source: PathBuf,
+    shared: Arc<Shared>,
+    /// Addresses bound at start; they cannot change without a restart.
+    bound: Vec<SocketAddr>,
+    stamps: Mutex<Stamps>,
+}
+
+impl Reloader {
+    fn files_changed(&self) -> bool {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
+        let paths: Vec<PathBuf> = stamps.iter().map(|(p, _)| p.clone()).collect();
+        let now = file_stamps(&paths);
+        if now != *stamps {
+            *stamps = now;
+            true
+        } else {
+            false
         }
     }
+
+    /// Loads the configuration again and publishes it, or keeps the current
+    /// one and logs why not.
+    fn reload(&self, why: &str) {
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Reloading,
+            sd_notify::NotifyState::monotonic_usec_now()
+                .unwrap_or(sd_notify::NotifyState::MonotonicUsec(0)),
+        ]);
+        let current = self.shared.generation.load_full();
+        let number = current.number + 1;
+        tracing::info!(
+            reason = why,
+            generation = number,
+            "reloading {}",
+            self.source.display()
+        );
+        let built = config::load(&self.source)
+            .map_err(|e| e.to_string())
+            .and_then(|c| Generation::build(c, Some(&current), number));
+        match built {
+            Ok(next) => {
+                self.warn_about_restart_only_changes(&current, &next);
+                *self.stamps.lock().unwrap_or_else(|p| p.into_inner()) = file_stamps(&next.files);
+                self.shared.generation.store(Arc::new(next));
+                let _ = current.retired.send(true);
+                tracing::info!(
+                    generation = number,
+                    "reload complete: generation {number} serving"
+                );
+            }
+            Err(errors) => {
+                for line in errors.lines() {
+                    tracing::error!("reload failed: {line}");
+                }
+                tracing::error!(
+                    generation = current.number,
+                    "reload failed; still serving generation {} unchanged",
+                    current.number
+                );
+            }
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    }
+
+    fn warn_about_restart_only_changes(&self, current: &Generation, next: &Generation) {
+        let wanted: Vec<SocketAddr> = next.groups.iter().map(|g| g.addr).collect();
+        let added: Vec<String> = wanted
+            .iter()
+            .filter(|a| !self.bound.contains(a))
+            .map(ToString::to_string)
+            .collect();
+        let removed: Vec<String> = self
+            .bound
+            .iter()
+            .filter(|a| !wanted.contains(a))
+            .map(ToString::to_string)
+            .collect();
+        if !added.is_empty() || !removed.is_empty() {
+            tracing::warn!(
+                "listen addresses cannot change without a restart: not listening on [{}] until then; [{}] stay bound but refuse new connections",
+                added.join(", "),
+                removed.join(", ")
+            );
+        }
+        for (key, changed) in [
+            ("pid", current.global.pid != next.global.pid),
+            ("admin.listen", current.global.admin != next.global.admin),
+        ] {
+            if changed {
+                tracing::warn!("{key} changed: takes effect at the next restart");
+            }
+        }
+    }
+}
+
+/// Sends SIGHUP to the gateway whose pid file the configuration names.
+///
+/// # Errors
+/// A message if the configuration is invalid (nothing is signalled), names
+/// no pid file, or the process cannot be signalled.
+pub fn signal_reload(config_path: &Path) -> Result<u32, String> {
+    let config = config::load(config_path).map_err(|e| {
+        format!("{e}\nnot reloading: the running gateway would refuse this configuration")
+    })?;
+    let pid_file = config.global.pid.ok_or_else(|| {
+        format!(
+            "{}: no `pid` file configured; set pid = \"/run/mtls-gateway.pid\" or send SIGHUP to the process",
+            config_path.display()
+        )
+    })?;
+    let text = std::fs::read_to_string(&pid_file).map_err(|e| {
+        format!(
+            "cannot read pid file {}: {e} (is the gateway running?)",
+            pid_file.display()
+        )
+    })?;
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("pid file {} does not hold a process id", pid_file.display()))?;
+    let pid = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| format!("pid file {} holds an invalid pid", pid_file.display()))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP)
+        .map_err(|e| format!("cannot signal pid {}: {e}", pid.as_raw_nonzero()))?;
+    Ok(pid.as_raw_nonzero().get() as u32)
 }

@@ -11,8 +11,13 @@ use std::sync::Arc;
 use http::HeaderName;
 use rustls::ServerConfig;
 
-use crate::config::{Action, Config, Location, Server};
+use std::collections::HashMap;
+
+use tokio::sync::watch;
+
+use crate::config::{Action, Config, Global, Location, Server};
 use crate::proxy::Upstream;
+use crate::tls::SessionState;
 
 /// One `[[server]]`, ready to serve.
 #[derive(Debug)]
@@ -70,7 +75,17 @@ impl ListenGroup {
 /// Everything one loaded configuration serves.
 #[derive(Debug)]
 pub struct Generation {
+    /// 1 for the configuration loaded at start, +1 per successful reload.
+    pub number: u64,
     pub groups: Vec<ListenGroup>,
+    /// Session state per server label, handed to the next generation.
+    pub sessions: HashMap<String, SessionState>,
+    /// Set to `true` when a newer generation replaces this one: its
+    /// connections finish what they are doing and close.
+    pub retired: watch::Sender<bool>,
+    pub global: Global,
+    /// Every file the configuration reads (for `watch`).
+    pub files: Vec<std::path::PathBuf>,
 }
 
 impl Generation {
@@ -78,10 +93,20 @@ impl Generation {
     ///
     /// # Errors
     /// A message naming the server whose TLS setup rustls refused.
-    pub fn build(config: Config) -> Result<Generation, String> {
+    pub fn build(
+        config: Config,
+        previous: Option<&Generation>,
+        number: u64,
+    ) -> Result<Generation, String> {
         let mut groups: Vec<ListenGroup> = Vec::new();
+        let mut sessions = HashMap::new();
         for server in config.servers {
-            let tls = crate::tls::server_config(&server)?;
+            let state = SessionState::for_server(
+                &server,
+                previous.and_then(|p| p.sessions.get(&server.label)),
+            )?;
+            let tls = crate::tls::server_config(&server, &state)?;
+            sessions.insert(server.label.clone(), state);
             let mut identity_headers: Vec<HeaderName> = Vec::new();
             for location in &server.locations {
                 if let Action::Proxy(spec) = &location.action {
@@ -125,6 +150,13 @@ impl Generation {
                 }
             }
         }
-        Ok(Generation { groups })
+        Ok(Generation {
+            number,
+            groups,
+            sessions,
+            retired: watch::channel(false).0,
+            global: config.global,
+            files: config.files,
+        })
     }
 }

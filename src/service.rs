@@ -12,6 +12,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderValue, Request, Response, Version, header};
@@ -48,6 +49,15 @@ pub async fn handle(
             response
         }
     };
+    if conn.retiring.load(Ordering::Relaxed) {
+        if version == Version::HTTP_2 {
+            conn.close.notify_one();
+        } else {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
     response.headers_mut().insert(
         header::SERVER,
         HeaderValue::from_static(if server_tokens {

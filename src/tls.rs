@@ -19,11 +19,55 @@ use rustls::{ServerConfig, SupportedProtocolVersion};
 use crate::config::{Protocol, Server, VerifyMode};
 use crate::verify::handshake::DeferredVerifier;
 
+/// Session cache and ticket keys of one server, kept across reloads so that
+/// clients keep resuming (resumed sessions are verified again anyway).
+#[derive(Debug, Clone, Default)]
+pub struct SessionState {
+    cache: Option<Arc<SessionCache>>,
+    ticket_keys: Option<Arc<dyn ProducesTickets>>,
+}
+
+impl SessionState {
+    /// The state for `server`, reusing `previous` where the settings allow.
+    ///
+    /// # Errors
+    /// A message if no ticket keys can be made (no randomness).
+    pub fn for_server(
+        server: &Server,
+        previous: Option<&SessionState>,
+    ) -> Result<SessionState, String> {
+        let tls = &server.tls;
+        let cache = (tls.session_cache > 0).then(|| {
+            previous
+                .and_then(|p| p.cache.clone())
+                .filter(|c| c.capacity == tls.session_cache && c.timeout == tls.session_timeout)
+                .unwrap_or_else(|| {
+                    Arc::new(SessionCache::new(tls.session_cache, tls.session_timeout))
+                })
+        });
+        let ticket_keys = if tls.session_tickets {
+            match previous.and_then(|p| p.ticket_keys.clone()) {
+                Some(keys) => Some(keys),
+                None => Some(
+                    rustls::crypto::aws_lc_rs::Ticketer::new()
+                        .map_err(|e| format!("{}.tls.session_tickets: {e}", server.label))?,
+                ),
+            }
+        } else {
+            None
+        };
+        Ok(SessionState { cache, ticket_keys })
+    }
+}
+
 /// Builds the TLS configuration of `server`.
 ///
 /// # Errors
 /// A message if rustls refuses the combination (e.g. no usable protocol).
-pub fn server_config(server: &Server) -> Result<Arc<ServerConfig>, String> {
+pub fn server_config(
+    server: &Server,
+    sessions: &SessionState,
+) -> Result<Arc<ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let versions: Vec<&'static SupportedProtocolVersion> = server
         .tls
@@ -50,15 +94,15 @@ pub fn server_config(server: &Server) -> Result<Arc<ServerConfig>, String> {
     )));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let timeout = server.tls.session_timeout;
-    config.session_storage = if server.tls.session_cache == 0 {
-        Arc::new(NoServerSessionStorage {})
-    } else {
-        Arc::new(SessionCache::new(server.tls.session_cache, timeout))
+    config.session_storage = match &sessions.cache {
+        Some(cache) => cache.clone(),
+        None => Arc::new(NoServerSessionStorage {}),
     };
-    if server.tls.session_tickets {
-        let inner = rustls::crypto::aws_lc_rs::Ticketer::new()
-            .map_err(|e| format!("{}.tls.session_tickets: {e}", server.label))?;
-        config.ticketer = Arc::new(TimedTicketer { inner, timeout });
+    if let Some(inner) = &sessions.ticket_keys {
+        config.ticketer = Arc::new(TimedTicketer {
+            inner: inner.clone(),
+            timeout,
+        });
     } else {
         // TLS 1.3 "tickets" then fall back to stateful IDs in the cache.
         config.send_tls13_tickets = if server.tls.session_cache == 0 { 0 } else { 1 };
