@@ -76,6 +76,8 @@ pub fn config(opts: &ClientOpts<'_>) -> Arc<ClientConfig> {
 /// The outcome of one request on a fresh connection.
 pub struct Outcome {
     pub response: Response<Bytes>,
+    /// DER of the server's leaf certificate.
+    pub server_cert: Vec<u8>,
     pub handshake: HandshakeKind,
     pub protocol: rustls::ProtocolVersion,
 }
@@ -103,6 +105,11 @@ pub async fn send(
     let (_, session) = tls.get_ref();
     let handshake = session.handshake_kind().ok_or("no handshake kind")?;
     let protocol = session.protocol_version().ok_or("no protocol")?;
+    let server_cert = session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
     let io = TokioIo::new(tls);
     let response = if h2 {
         let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
@@ -131,6 +138,7 @@ pub async fn send(
         .to_bytes();
     Ok(Outcome {
         response: Response::from_parts(parts, body),
+        server_cert,
         handshake,
         protocol,
     })
