@@ -8,6 +8,8 @@ use std::sync::atomic::AtomicBool;
 
 use tokio::sync::Notify;
 
+use crate::access_log::AccessLogger;
+use crate::metrics::Metrics;
 use crate::runtime::ServerRuntime;
 use crate::verify::PeerIdentity;
 
@@ -42,6 +44,8 @@ pub struct ConnCtx {
     /// next response closes the connection (HTTP/1.1 `Connection: close`,
     /// HTTP/2 GOAWAY) so the client reconnects to the new configuration.
     pub retiring: AtomicBool,
+    pub metrics: Arc<Metrics>,
+    pub access_log: Arc<AccessLogger>,
 }
 
 /// OpenSSL's name for a rustls cipher suite (`$ssl_cipher`).

@@ -31,11 +31,14 @@
 //!   reach a location the raw path seems to name.
 //! * Nothing a peer sends can panic the process.
 
+pub mod access_log;
+pub mod admin;
 pub mod config;
 pub mod conn;
 pub mod headers;
 pub mod identity;
 pub mod listener;
+pub mod metrics;
 pub mod proxy;
 pub mod respond;
 pub mod routing;

@@ -22,8 +22,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_rustls::LazyConfigAcceptor;
 
+use crate::access_log::AccessLogger;
 use crate::config::{FailureMode, VerifyMode};
 use crate::conn::{ConnCtx, TlsInfo, openssl_cipher_name, protocol_name};
+use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
 use crate::runtime::Generation;
 use crate::verify::{Admission, verify_peer};
 
@@ -62,6 +64,8 @@ pub async fn bind(generation: &Generation) -> Result<Vec<TcpListener>, String> {
 /// Shared state of the running gateway.
 pub struct Shared {
     pub generation: ArcSwap<Generation>,
+    pub metrics: Arc<Metrics>,
+    pub access_log: Arc<AccessLogger>,
     pub shutdown: watch::Receiver<bool>,
     /// Dropped by each connection when it ends; shutdown waits for all.
     pub alive: mpsc::Sender<()>,
@@ -94,6 +98,15 @@ pub async fn accept_loop(listener: TcpListener, configured: SocketAddr, shared: 
     }
 }
 
+/// Keeps `connections_open` right however a connection ends.
+struct OpenConnection(Arc<Metrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.dec();
+    }
+}
+
 async fn connection(
     tcp: TcpStream,
     remote: SocketAddr,
@@ -101,6 +114,20 @@ async fn connection(
     shared: Arc<Shared>,
 ) {
     let _alive = shared.alive.clone();
+    let metrics = shared.metrics.clone();
+    metrics.connections_total.inc();
+    metrics.connections_open.inc();
+    let _open = OpenConnection(metrics.clone());
+    let handshake_failed = |outcome: &'static str| {
+        metrics
+            .handshakes
+            .get_or_create(&HandshakeLabels {
+                outcome,
+                version: "",
+                kind: "",
+            })
+            .inc();
+    };
     let generation = shared.generation.load_full();
     let Some(group) = generation.groups.iter().find(|g| g.addr == configured) else {
         // The address was dropped by a reload; the listener closes soon.
@@ -136,10 +163,12 @@ async fn connection(
         Ok(Ok(done)) => done,
         Ok(Err(e)) => {
             tracing::debug!(client = %remote, error = %e, "TLS handshake failed");
+            handshake_failed("failed");
             return;
         }
         Err(_) => {
             tracing::debug!(client = %remote, "TLS handshake timed out");
+            handshake_failed("timeout");
             return;
         }
     };
@@ -156,8 +185,23 @@ async fn connection(
         ),
         alpn: session.alpn_protocol().map(<[u8]>::to_vec),
     };
+    metrics
+        .handshakes
+        .get_or_create(&HandshakeLabels {
+            outcome: "ok",
+            version: tls.protocol,
+            kind: if tls.resumed { "resumed" } else { "full" },
+        })
+        .inc();
     let auth = &server.config.client_auth;
     let peer = verify_peer(session.peer_certificates(), auth, UnixTime::now());
+    metrics
+        .client_verify
+        .get_or_create(&VerifyLabels {
+            server: server.config.label.clone(),
+            result: peer.verify_text().to_string(),
+        })
+        .inc();
     if auth.mode != VerifyMode::Off {
         tracing::debug!(client = %remote, server = %server.config.label, verify = peer.verify_text(), resumed = tls.resumed, "client certificate verdict");
     }
@@ -175,6 +219,8 @@ async fn connection(
         server,
         close: Notify::new(),
         retiring: AtomicBool::new(false),
+        metrics: shared.metrics.clone(),
+        access_log: shared.access_log.clone(),
     });
 
     let mut builder = auto::Builder::new(TokioExecutor::new());

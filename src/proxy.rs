@@ -73,12 +73,21 @@ impl Upstream {
     /// # Errors
     /// [`Reject::BadGateway`] or [`Reject::GatewayTimeout`], with the detail
     /// for the log.
-    pub async fn forward(&self, request: Request<Incoming>) -> Result<Response<Incoming>, Reject> {
+    pub async fn forward(
+        &self,
+        request: Request<Incoming>,
+    ) -> Result<Forwarded, (Reject, &'static str)> {
+        let started = std::time::Instant::now();
         let (mut parts, body) = request.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         parts.uri = format!("http://{}{}", self.authority, path)
             .parse::<Uri>()
-            .map_err(|e| Reject::BadGateway(format!("cannot form upstream URI: {e}")))?;
+            .map_err(|e| {
+                (
+                    Reject::BadGateway(format!("cannot form upstream URI: {e}")),
+                    "protocol",
+                )
+            })?;
         parts.version = Version::HTTP_11;
         let (done_tx, done_rx) = oneshot::channel();
         let body = SignalOnEnd::new(body, done_tx);
@@ -89,13 +98,22 @@ impl Upstream {
             r = &mut response => r,
             _ = done_rx => match tokio::time::timeout(self.read_timeout, &mut response).await {
                 Ok(r) => r,
-                Err(_) => return Err(Reject::GatewayTimeout(format!(
+                Err(_) => return Err((Reject::GatewayTimeout(format!(
                     "upstream timed out after {:?} waiting for the response head (proxy_read_timeout)",
                     self.read_timeout
-                ))),
+                )), "timeout")),
             },
         };
-        result.map_err(classify)
+        let response = result.map_err(classify)?;
+        let addr = response
+            .extensions()
+            .get::<UpstreamAddr>()
+            .map(|a| a.0.clone());
+        Ok(Forwarded {
+            response,
+            addr,
+            elapsed: started.elapsed(),
+        })
     }
 
     /// The response body, with `proxy_read_timeout` between reads.
@@ -109,25 +127,51 @@ impl Upstream {
     }
 }
 
-/// Sorts an upstream failure into 502 or 504 with a log detail.
-fn classify(e: hyper_util::client::legacy::Error) -> Reject {
+/// A response head from the upstream.
+pub struct Forwarded {
+    pub response: Response<Incoming>,
+    /// The server that answered (`host:port`).
+    pub addr: Option<String>,
+    /// From sending the request to the response head.
+    pub elapsed: Duration,
+}
+
+/// Which upstream server a pooled connection goes to (response extension).
+#[derive(Debug, Clone)]
+struct UpstreamAddr(String);
+
+/// Sorts an upstream failure into 502 or 504 with a log detail, and a kind
+/// for metrics: `refused`, `timeout`, `reset` or `protocol`.
+fn classify(e: hyper_util::client::legacy::Error) -> (Reject, &'static str) {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    let mut kind = "reset";
     while let Some(err) = source {
         if let Some(c) = err.downcast_ref::<ConnectFailure>() {
             return if c.timed_out {
-                Reject::GatewayTimeout(c.to_string())
+                (Reject::GatewayTimeout(c.to_string()), "timeout")
             } else {
-                Reject::BadGateway(c.to_string())
+                (Reject::BadGateway(c.to_string()), "refused")
             };
         }
         if let Some(io) = err.downcast_ref::<io::Error>()
             && io.kind() == io::ErrorKind::TimedOut
         {
-            return Reject::GatewayTimeout(format!("upstream timed out: {io}"));
+            return (
+                Reject::GatewayTimeout(format!("upstream timed out: {io}")),
+                "timeout",
+            );
+        }
+        if let Some(h) = err.downcast_ref::<hyper::Error>()
+            && h.is_parse()
+        {
+            kind = "protocol";
         }
         source = err.source();
     }
-    Reject::BadGateway(format!("upstream failed: {}", error_chain(&e)))
+    (
+        Reject::BadGateway(format!("upstream failed: {}", error_chain(&e))),
+        kind,
+    )
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -194,6 +238,7 @@ impl tower_service::Service<Uri> for Connector {
                         tracing::debug!(upstream = %server, "connected to upstream server");
                         let _ = stream.set_nodelay(true);
                         return Ok(UpstreamIo {
+                            addr: server.to_string(),
                             inner: TokioIo::new(stream),
                             send_timeout: this.send_timeout,
                             stall: None,
@@ -225,6 +270,7 @@ impl tower_service::Service<Uri> for Connector {
 /// without progress (nginx's `proxy_send_timeout`).
 #[derive(Debug)]
 struct UpstreamIo {
+    addr: String,
     inner: TokioIo<TcpStream>,
     send_timeout: Duration,
     stall: Option<Pin<Box<Sleep>>>,
@@ -248,7 +294,7 @@ impl UpstreamIo {
 
 impl Connection for UpstreamIo {
     fn connected(&self) -> Connected {
-        Connected::new()
+        Connected::new().extra(UpstreamAddr(self.addr.clone()))
     }
 }
 

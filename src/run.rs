@@ -19,8 +19,10 @@ use arc_swap::ArcSwap;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
+use crate::access_log::AccessLogger;
 use crate::config::{self, Config};
 use crate::listener::{self, Shared};
+use crate::metrics::{Metrics, OutcomeLabels};
 use crate::runtime::Generation;
 
 /// How often `watch = true` looks at the configuration's files.
@@ -45,6 +47,18 @@ pub async fn run(config: Config) -> Result<(), String> {
         signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     let mut interrupt =
         signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+    let mut user1 =
+        signal(SignalKind::user_defined1()).map_err(|e| format!("SIGUSR1 handler: {e}"))?;
+    let access_log = Arc::new(AccessLogger::new(
+        &generation.global.access_log,
+        generation.global.access_log_format,
+    )?);
+    let admin = match generation.global.admin {
+        Some(addr) => Some(crate::admin::bind(addr).await?),
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::new());
+    metrics.generation.set(1);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -52,6 +66,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     let stamps = file_stamps(&generation.files);
     let shared = Arc::new(Shared {
         generation: ArcSwap::from_pointee(generation),
+        metrics,
+        access_log,
         shutdown: shutdown_rx,
         alive: alive_tx,
     });
@@ -64,6 +80,12 @@ pub async fn run(config: Config) -> Result<(), String> {
             configured,
             shared.clone(),
         )));
+    }
+    if let Some(admin) = admin {
+        let addr = admin.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(addr = %addr, "admin listening on {addr} (/healthz, /readyz, /metrics)");
+        // Not joined at shutdown: /readyz answers 503 while connections drain.
+        tokio::spawn(crate::admin::serve(admin, shared.clone()));
     }
     let reloader = Reloader {
         source: source.clone(),
@@ -87,6 +109,7 @@ pub async fn run(config: Config) -> Result<(), String> {
                     reloader.reload("a watched file changed");
                 }
             }
+            _ = user1.recv() => shared.access_log.reopen(),
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -168,8 +191,20 @@ impl Reloader {
         let built = config::load(&self.source)
             .map_err(|e| e.to_string())
             .and_then(|c| Generation::build(c, Some(&current), number));
+        let built = built.and_then(|next| {
+            self.shared
+                .access_log
+                .configure(&next.global.access_log, next.global.access_log_format)
+                .map(|()| next)
+        });
+        let metrics = &self.shared.metrics;
         match built {
             Ok(next) => {
+                metrics
+                    .reloads
+                    .get_or_create(&OutcomeLabels { outcome: "success" })
+                    .inc();
+                metrics.generation.set(number as i64);
                 self.warn_about_restart_only_changes(&current, &next);
                 *self.stamps.lock().unwrap_or_else(|p| p.into_inner()) = file_stamps(&next.files);
                 self.shared.generation.store(Arc::new(next));
@@ -180,6 +215,10 @@ impl Reloader {
                 );
             }
             Err(errors) => {
+                metrics
+                    .reloads
+                    .get_or_create(&OutcomeLabels { outcome: "failure" })
+                    .inc();
                 for line in errors.lines() {
                     tracing::error!("reload failed: {line}");
                 }

@@ -13,7 +13,13 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
+
+use http_body_util::BodyExt;
+
+use crate::access_log::{LoggedBody, Record};
+use crate::metrics::{LocationLabels, RequestLabels, UpstreamErrorLabels};
+use std::time::UNIX_EPOCH;
 
 use http::{HeaderValue, Request, Response, Version, header};
 use hyper::body::Incoming;
@@ -30,11 +36,14 @@ pub async fn handle(
     request: Request<Incoming>,
     conn: Arc<ConnCtx>,
 ) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
     let version = request.version();
     let method = request.method().clone();
     let target = request.uri().clone();
     let server_tokens = conn.server.config.server_tokens;
-    let mut response = match serve(request, &conn).await {
+    let mut record = access_record(&request, &conn);
+    let mut info = RequestInfo::default();
+    let mut response = match serve(request, &conn, &mut info).await {
         Ok(response) => response,
         Err(reject) => {
             log_reject(&reject, &conn, &method, &target);
@@ -66,7 +75,74 @@ pub async fn handle(
             "mtls-gateway"
         }),
     );
-    Ok(response)
+    record.status = response.status().as_u16();
+    record.host = info.host;
+    record.upstream_addr = info.upstream_addr;
+    record.upstream_time = info.upstream_time;
+    let labels = RequestLabels {
+        server: conn.server.config.label.clone(),
+        location: info.location.unwrap_or_else(|| "-".into()),
+        status: record.status,
+    };
+    let metrics = conn.metrics.clone();
+    let (parts, body) = response.into_parts();
+    let body = LoggedBody::new(
+        body,
+        record,
+        started,
+        conn.access_log.clone(),
+        Box::new(move |_| {
+            metrics.requests.get_or_create(&labels).inc();
+        }),
+    );
+    Ok(Response::from_parts(parts, body.boxed()))
+}
+
+/// What the pipeline learned about a request, for the access log and metrics.
+#[derive(Default)]
+struct RequestInfo {
+    host: String,
+    location: Option<String>,
+    upstream_addr: Option<String>,
+    upstream_time: Option<std::time::Duration>,
+}
+
+fn access_record(request: &Request<Incoming>, conn: &ConnCtx) -> Record {
+    let header = |name: header::HeaderName| {
+        request
+            .headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    };
+    let cert = conn.peer.cert();
+    Record {
+        time: Some(SystemTime::now()),
+        client: Some(conn.remote),
+        server: conn.server.config.label.clone(),
+        method: request.method().to_string(),
+        target: request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| request.uri().to_string(), |pq| pq.to_string()),
+        protocol: match request.version() {
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_11 => "HTTP/1.1",
+            Version::HTTP_2 => "HTTP/2.0",
+            _ => "HTTP",
+        },
+        tls_version: conn.tls.protocol,
+        resumed: conn.tls.resumed,
+        verify: conn.peer.verify_text().to_string(),
+        subject_dn: cert.map(|c| c.subject_dn().to_string()).unwrap_or_default(),
+        serial: cert.map(|c| c.serial().to_string()).unwrap_or_default(),
+        fingerprint: cert
+            .map(|c| c.fingerprint().to_string())
+            .unwrap_or_default(),
+        user_agent: header(header::USER_AGENT),
+        referer: header(header::REFERER),
+        ..Record::default()
+    }
 }
 
 fn log_reject(reject: &Reject, conn: &ConnCtx, method: &http::Method, target: &http::Uri) {
@@ -92,7 +168,11 @@ fn log_reject(reject: &Reject, conn: &ConnCtx, method: &http::Method, target: &h
     }
 }
 
-async fn serve(request: Request<Incoming>, conn: &Arc<ConnCtx>) -> Result<Response<Body>, Reject> {
+async fn serve(
+    request: Request<Incoming>,
+    conn: &Arc<ConnCtx>,
+    info: &mut RequestInfo,
+) -> Result<Response<Body>, Reject> {
     let server = &conn.server;
     match conn.peer.admission(server.config.client_auth.mode) {
         Admission::Allow => {}
@@ -100,8 +180,10 @@ async fn serve(request: Request<Incoming>, conn: &Arc<ConnCtx>) -> Result<Respon
         Admission::CertificateError(e) => return Err(Reject::CertificateError(e)),
     }
     let host = request_host(&request, conn)?;
+    info.host = host.clone();
     let uri = routing::normalize(request.uri().path()).map_err(|e| Reject::BadRequest(e.text()))?;
     let location = routing::find(&server.locations, &uri).ok_or(Reject::NotFound)?;
+    info.location = Some(location.config.label.clone());
     let now_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -151,8 +233,30 @@ async fn serve(request: Request<Incoming>, conn: &Arc<ConnCtx>) -> Result<Respon
                 )
             };
             parts.headers = headers;
-            let response = upstream.forward(Request::from_parts(parts, body)).await?;
-            let (mut parts, body) = response.into_parts();
+            let forwarded = match upstream.forward(Request::from_parts(parts, body)).await {
+                Ok(f) => f,
+                Err((reject, kind)) => {
+                    conn.metrics
+                        .upstream_errors
+                        .get_or_create(&UpstreamErrorLabels {
+                            server: server.config.label.clone(),
+                            location: location.config.label.clone(),
+                            kind,
+                        })
+                        .inc();
+                    return Err(reject);
+                }
+            };
+            conn.metrics
+                .upstream_seconds
+                .get_or_create(&LocationLabels {
+                    server: server.config.label.clone(),
+                    location: location.config.label.clone(),
+                })
+                .observe(forwarded.elapsed.as_secs_f64());
+            info.upstream_addr = forwarded.addr;
+            info.upstream_time = Some(forwarded.elapsed);
+            let (mut parts, body) = forwarded.response.into_parts();
             crate::headers::clean_response_headers(&mut parts.headers);
             Ok(Response::from_parts(parts, upstream.response_body(body)))
         }

@@ -256,10 +256,7 @@ fn parse_curl(out: std::process::Output) -> CurlResponse {
     let mut status = 0;
     let mut headers = Vec::new();
     // Skip interim responses (100 Continue) and take the last header block.
-    loop {
-        let Some(end) = find(&raw[pos..], b"\r\n\r\n") else {
-            break;
-        };
+    while let Some(end) = find(&raw[pos..], b"\r\n\r\n") {
         let head = String::from_utf8_lossy(&raw[pos..pos + end]).into_owned();
         let mut lines = head.lines();
         let first = lines.next().unwrap_or("");
