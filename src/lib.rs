@@ -33,10 +33,12 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod certs;
 pub mod config;
 pub mod conn;
 pub mod headers;
 pub mod identity;
+pub mod inspect;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;

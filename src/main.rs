@@ -43,6 +43,11 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Make and manage the PKI: CA, server and client certificates, .p12 files, CRLs.
+    #[command(subcommand)]
+    Certs(mtls_gateway::certs::CertsCommand),
+    /// Print a certificate's $ssl_client_* values and its verification result.
+    Inspect(mtls_gateway::inspect::InspectArgs),
     /// Load and validate a configuration and every file it names, then exit.
     Check {
         /// The configuration file.
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Certs(command) => mtls_gateway::certs::run(command),
+        Command::Inspect(args) => mtls_gateway::inspect::run(args),
         Command::Reload { config } => match mtls_gateway::run::signal_reload(&config) {
             Ok(pid) => {
                 println!(
