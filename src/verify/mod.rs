@@ -234,6 +234,20 @@ pub fn check_chain(
     auth: &ClientAuth,
     now: UnixTime,
 ) -> Result<(), X509Error> {
+    verified_path(chain, auth, now).map(|_| ())
+}
+
+/// Like [`check_chain`], returning the verified path: the leaf, the
+/// intermediates used, and the trust anchor's certificate, in that order
+/// (for `mtls-gateway inspect`).
+///
+/// # Errors
+/// The OpenSSL reason nginx would report.
+pub fn verified_path(
+    chain: &[CertificateDer<'_>],
+    auth: &ClientAuth,
+    now: UnixTime,
+) -> Result<Vec<CertificateDer<'static>>, X509Error> {
     let algs = webpki::ALL_VERIFICATION_ALGS;
     let Some(leaf) = chain.first() else {
         return Err(X509Error::Unspecified);
@@ -277,7 +291,18 @@ pub fn check_chain(
                 revocation,
                 Some(&depth_ok),
             )
-            .map(|_| ())
+            .map(|path| {
+                let mut certs = vec![path.end_entity().der().into_owned()];
+                certs.extend(path.intermediate_certificates().map(|c| c.der().into_owned()));
+                let anchor = path.anchor();
+                if let Some(i) = trust.anchors.iter().position(|a| {
+                    a.subject == anchor.subject
+                        && a.subject_public_key_info == anchor.subject_public_key_info
+                }) {
+                    certs.push(trust.anchor_ders[i].clone());
+                }
+                certs
+            })
         }
     };
     outcome.map_err(|e| {
