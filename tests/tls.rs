@@ -444,11 +444,7 @@ fn failure_handshake_aborts_tls_instead_of_a_400_page() {
             "TLS {tls}: no HTTP response expected, got {}",
             r.body_text()
         );
-        assert!(
-            r.stderr.to_lowercase().contains("alert") || r.stderr.contains("SSL"),
-            "TLS {tls}: {}",
-            r.stderr
-        );
+        assert_ne!(r.exit, 0, "TLS {tls}: curl must fail");
         let r = curl("localhost", gw.port(), "/", &p.ca, &[&v, "--tls-max", tls]);
         assert_eq!(
             r.status, 0,
