@@ -4,13 +4,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
 use crate::access_log::AccessLogger;
 use crate::metrics::Metrics;
-use crate::runtime::ServerRuntime;
+use crate::runtime::{Generation, ServerRuntime};
 use crate::verify::PeerIdentity;
 
 /// TLS facts of a connection, as nginx's `$ssl_*` variables report them.
@@ -46,6 +46,36 @@ pub struct ConnCtx {
     pub retiring: AtomicBool,
     pub metrics: Arc<Metrics>,
     pub access_log: Arc<AccessLogger>,
+    /// The configuration this connection was accepted under, and the
+    /// index of its listen address there (for the 421 check).
+    pub generation: Arc<Generation>,
+    pub group: usize,
+    /// Requests whose response has not been fully sent yet.
+    pub in_flight: AtomicUsize,
+    /// Notified when a request starts or ends (keep-alive idle tracking).
+    pub activity: Notify,
+}
+
+impl ConnCtx {
+    pub fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.activity.notify_one();
+    }
+
+    pub fn request_done(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.activity.notify_one();
+    }
+
+    /// Whether `host` is a name of another server block on this connection's
+    /// listen address.
+    pub fn names_other_server(&self, host: &str) -> bool {
+        self.generation.groups.get(self.group).is_some_and(|g| {
+            g.servers
+                .iter()
+                .any(|s| !Arc::ptr_eq(s, &self.server) && s.answers_to(host))
+        })
+    }
 }
 
 /// OpenSSL's name for a rustls cipher suite (`$ssl_cipher`).

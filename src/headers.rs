@@ -17,6 +17,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue, Version, header};
 
 use crate::config::ProxySpec;
+use crate::respond::Reject;
 use crate::template::RequestVars;
 
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1; nginx
@@ -43,14 +44,19 @@ fn folds_to(name: &str, other: &str) -> bool {
 }
 
 /// Computes the upstream request headers.
+///
+/// # Errors
+/// [`Reject::ProxyHeaderTooLarge`] when a value the gateway sets is longer
+/// than `max_value`.
 pub fn upstream_headers(
     client: &HeaderMap,
     version: Version,
     spec: &ProxySpec,
     identity_headers: &[HeaderName],
     underscores_in_headers: bool,
+    max_value: usize,
     vars: &RequestVars<'_>,
-) -> HeaderMap {
+) -> Result<HeaderMap, Reject> {
     let mut out = HeaderMap::with_capacity(client.len() + spec.set_headers.len() + 1);
 
     // Gateway-set headers first, in configuration order.
@@ -59,6 +65,12 @@ pub fn upstream_headers(
         let value = template.render(vars);
         if value.is_empty() {
             continue;
+        }
+        if value.len() > max_value {
+            return Err(Reject::ProxyHeaderTooLarge(format!(
+                "header {name} would be {} bytes, above max_proxy_header_size ({max_value})",
+                value.len()
+            )));
         }
         match HeaderValue::from_str(&value) {
             Ok(v) => {
@@ -122,7 +134,7 @@ pub fn upstream_headers(
     {
         out.insert(header::COOKIE, v);
     }
-    out
+    Ok(out)
 }
 
 /// Removes hop-by-hop headers (and those the upstream names in its

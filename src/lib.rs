@@ -33,6 +33,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod body;
 pub mod certs;
 pub mod config;
 pub mod conn;

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -19,7 +19,7 @@ use rustls::server::Acceptor;
 use rustls_pki_types::UnixTime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::access_log::AccessLogger;
@@ -29,9 +29,11 @@ use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
 use crate::runtime::Generation;
 use crate::verify::{Admission, verify_peer};
 
-/// How long an idle HTTP/1.1 connection, or one sending a request head, is
-/// kept (nginx's `client_header_timeout` / `keepalive_timeout` order of size).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// HTTP/2 streams a client may reset before the server accepted them.
+const MAX_PENDING_RESETS: usize = 20;
+/// HTTP/2 streams the server may reset for protocol errors before it
+/// closes the connection.
+const MAX_LOCAL_ERROR_RESETS: usize = 1024;
 /// How long a connection of a replaced configuration may stay open idle.
 const RETIRE_GRACE: Duration = Duration::from_secs(5);
 /// Longest back-off after repeated accept errors.
@@ -69,13 +71,37 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// Dropped by each connection when it ends; shutdown waits for all.
     pub alive: mpsc::Sender<()>,
+    /// `max_connections` permits: accepting pauses while none is free.
+    pub connection_slots: Arc<Semaphore>,
 }
 
 /// Accepts connections on `listener` (configured as `configured`) until shutdown.
 pub async fn accept_loop(listener: TcpListener, configured: SocketAddr, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
     let mut backoff = Duration::from_millis(5);
+    let mut full_logged = false;
     loop {
+        // max_connections: wait for a free slot before accepting, so the
+        // kernel's backlog (not this process) holds the excess.
+        let slot = match shared.connection_slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                full_logged = false;
+                slot
+            }
+            Err(_) => {
+                if !full_logged {
+                    tracing::warn!(addr = %configured, "max_connections reached; accepting paused");
+                    full_logged = true;
+                }
+                tokio::select! {
+                    s = shared.connection_slots.clone().acquire_owned() => match s {
+                        Ok(s) => s,
+                        Err(_) => break,
+                    },
+                    _ = shutdown.changed() => break,
+                }
+            }
+        };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => break,
@@ -87,6 +113,7 @@ pub async fn accept_loop(listener: TcpListener, configured: SocketAddr, shared: 
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     connection(tcp, remote, configured, shared).await;
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -129,10 +156,11 @@ async fn connection(
             .inc();
     };
     let generation = shared.generation.load_full();
-    let Some(group) = generation.groups.iter().find(|g| g.addr == configured) else {
+    let Some(group_index) = generation.groups.iter().position(|g| g.addr == configured) else {
         // The address was dropped by a reload; the listener closes soon.
         return;
     };
+    let group = &generation.groups[group_index];
     let local = tcp.local_addr().unwrap_or(configured);
     let default_timeout = group.select(None).config.tls.handshake_timeout;
 
@@ -221,14 +249,30 @@ async fn connection(
         retiring: AtomicBool::new(false),
         metrics: shared.metrics.clone(),
         access_log: shared.access_log.clone(),
+        generation: generation.clone(),
+        group: group_index,
+        in_flight: AtomicUsize::new(0),
+        activity: Notify::new(),
     });
 
+    let limits = ctx.server.config.limits.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(limits.client_header_timeout)
+        .max_buf_size(limits.max_request_header_size.max(8192))
+        .max_headers(limits.max_request_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .max_header_list_size(u32::try_from(limits.max_request_header_size).unwrap_or(u32::MAX))
+        // Rapid-reset protection (CVE-2023-44487): at most this many
+        // streams reset by the client before the server has accepted them,
+        // and a cap on streams the server resets for errors.
+        .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
     let service_ctx = ctx.clone();
     let service = service_fn(move |request| crate::service::handle(request, service_ctx.clone()));
     let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -237,6 +281,9 @@ async fn connection(
     let mut retired = generation.retired.subscribe();
     let retire_grace = tokio::time::sleep(Duration::MAX);
     tokio::pin!(retire_grace);
+    // keepalive_timeout: closed when no request has been in flight for it.
+    let idle = tokio::time::sleep(limits.keepalive_timeout);
+    tokio::pin!(idle);
     let mut retiring = false;
     let mut draining = false;
     loop {
@@ -267,6 +314,18 @@ async fn connection(
             _ = &mut retire_grace, if retiring && !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
+            }
+            _ = ctx.activity.notified() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + limits.keepalive_timeout);
+            }
+            _ = &mut idle, if !draining => {
+                if ctx.in_flight.load(Ordering::Acquire) == 0 {
+                    tracing::debug!(client = %remote, "idle for keepalive_timeout; closing");
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                } else {
+                    idle.as_mut().reset(tokio::time::Instant::now() + limits.keepalive_timeout);
+                }
             }
         }
     }

@@ -32,6 +32,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
+use crate::body::LimitedBody;
 use crate::config::{ProxySpec, UpstreamServer};
 use crate::respond::{Body, BoxError, Reject};
 
@@ -41,7 +42,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A proxy location's upstream: its servers, timeouts and connection pool.
 #[derive(Debug)]
 pub struct Upstream {
-    client: Client<Connector, SignalOnEnd<Incoming>>,
+    client: Client<Connector, SignalOnEnd<LimitedBody>>,
     /// `http://<proxy_host>`, the pool key and absolute-form prefix.
     authority: String,
     read_timeout: Duration,
@@ -75,7 +76,7 @@ impl Upstream {
     /// for the log.
     pub async fn forward(
         &self,
-        request: Request<Incoming>,
+        request: Request<LimitedBody>,
     ) -> Result<Forwarded, (Reject, &'static str)> {
         let started = std::time::Instant::now();
         let (mut parts, body) = request.into_parts();
@@ -160,6 +161,12 @@ fn classify(e: hyper_util::client::legacy::Error) -> (Reject, &'static str) {
                 Reject::GatewayTimeout(format!("upstream timed out: {io}")),
                 "timeout",
             );
+        }
+        if let Some(b) = err.downcast_ref::<crate::body::BodyError>() {
+            return match b {
+                crate::body::BodyError::TooLarge { .. } => (Reject::PayloadTooLarge, "client"),
+                _ => (Reject::BadRequest("client request body failed"), "client"),
+            };
         }
         if let Some(h) = err.downcast_ref::<hyper::Error>()
             && h.is_parse()

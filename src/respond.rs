@@ -34,6 +34,10 @@ pub enum Reject {
     BadRequest(&'static str),
     /// No location matches.
     NotFound,
+    /// The request body exceeds `client_max_body_size`.
+    PayloadTooLarge,
+    /// A header the gateway sets would exceed `max_proxy_header_size`.
+    ProxyHeaderTooLarge(String),
     /// The request names a different server than the TLS handshake did.
     Misdirected,
     /// The upstream refused, reset or answered garbage.
@@ -50,6 +54,8 @@ impl Reject {
                 StatusCode::BAD_REQUEST
             }
             Reject::NotFound => StatusCode::NOT_FOUND,
+            Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Reject::ProxyHeaderTooLarge(_) => StatusCode::BAD_REQUEST,
             Reject::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Reject::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Reject::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -61,7 +67,11 @@ impl Reject {
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,
-            Reject::NoCertificate | Reject::CertificateError(_) | Reject::BadRequest(_)
+            Reject::NoCertificate
+                | Reject::CertificateError(_)
+                | Reject::BadRequest(_)
+                | Reject::PayloadTooLarge
+                | Reject::ProxyHeaderTooLarge(_)
         )
     }
 
@@ -79,6 +89,12 @@ impl Reject {
                 "400 The SSL certificate error",
                 "400 Bad Request",
                 "The SSL certificate error",
+                server_tokens,
+            ),
+            Reject::ProxyHeaderTooLarge(_) => special_page(
+                "400 The SSL certificate is too large to forward",
+                "400 Bad Request",
+                "The SSL certificate is too large to forward",
                 server_tokens,
             ),
             _ => error_page(status, server_tokens),

@@ -64,7 +64,11 @@ pub async fn run(config: Config) -> Result<(), String> {
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let bound: Vec<SocketAddr> = generation.groups.iter().map(|g| g.addr).collect();
     let stamps = file_stamps(&generation.files);
+    let connection_slots = Arc::new(tokio::sync::Semaphore::new(
+        generation.global.max_connections,
+    ));
     let shared = Arc::new(Shared {
+        connection_slots,
         generation: ArcSwap::from_pointee(generation),
         metrics,
         access_log,
@@ -255,6 +259,10 @@ impl Reloader {
         for (key, changed) in [
             ("pid", current.global.pid != next.global.pid),
             ("admin.listen", current.global.admin != next.global.admin),
+            (
+                "max_connections",
+                current.global.max_connections != next.global.max_connections,
+            ),
         ] {
             if changed {
                 tracing::warn!("{key} changed: takes effect at the next restart");

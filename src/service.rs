@@ -18,6 +18,7 @@ use std::time::{Instant, SystemTime};
 use http_body_util::BodyExt;
 
 use crate::access_log::{LoggedBody, Record};
+use crate::body::LimitedBody;
 use crate::metrics::{LocationLabels, RequestLabels, UpstreamErrorLabels};
 use std::time::UNIX_EPOCH;
 
@@ -37,6 +38,7 @@ pub async fn handle(
     conn: Arc<ConnCtx>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
+    conn.request_started();
     let version = request.version();
     let method = request.method().clone();
     let target = request.uri().clone();
@@ -86,6 +88,7 @@ pub async fn handle(
     };
     let metrics = conn.metrics.clone();
     let (parts, body) = response.into_parts();
+    let done_conn = conn.clone();
     let body = LoggedBody::new(
         body,
         record,
@@ -93,6 +96,7 @@ pub async fn handle(
         conn.access_log.clone(),
         Box::new(move |_| {
             metrics.requests.get_or_create(&labels).inc();
+            done_conn.request_done();
         }),
     );
     Ok(Response::from_parts(parts, body.boxed()))
@@ -158,7 +162,10 @@ fn log_reject(reject: &Reject, conn: &ConnCtx, method: &http::Method, target: &h
         Reject::BadRequest(why) => {
             tracing::info!(client = %conn.remote, server, %method, %target, "bad request: {why}")
         }
-        Reject::NotFound | Reject::Misdirected => {
+        Reject::ProxyHeaderTooLarge(detail) => {
+            tracing::warn!(client = %conn.remote, server, %method, %target, "{detail}")
+        }
+        Reject::NotFound | Reject::Misdirected | Reject::PayloadTooLarge => {
             tracing::debug!(client = %conn.remote, server, %method, %target, status = reject.status().as_u16(), "answered by the gateway")
         }
         Reject::BadGateway(detail) | Reject::GatewayTimeout(detail) => tracing::warn!(
@@ -181,6 +188,12 @@ async fn serve(
     }
     let host = request_host(&request, conn)?;
     info.host = host.clone();
+    // A certificate verified for one server name is never used to reach
+    // another: a Host naming a different server of this address gets 421
+    // (Traefik's CVE-2019-20894 class; nginx does this when verification is on).
+    if !server.answers_to(&host) && conn.names_other_server(&host) {
+        return Err(Reject::Misdirected);
+    }
     let uri = routing::normalize(request.uri().path()).map_err(|e| Reject::BadRequest(e.text()))?;
     let location = routing::find(&server.locations, &uri).ok_or(Reject::NotFound)?;
     info.location = Some(location.config.label.clone());
@@ -214,6 +227,22 @@ async fn serve(
         }
         (Action::Proxy(spec), Some(upstream)) => {
             let (mut parts, body) = request.into_parts();
+            let limits = &server.config.limits;
+            let declared = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if limits.client_max_body_size > 0
+                && declared.is_some_and(|n| n > limits.client_max_body_size)
+            {
+                return Err(Reject::PayloadTooLarge);
+            }
+            let body = LimitedBody::new(
+                body,
+                limits.client_max_body_size,
+                limits.client_body_timeout,
+            );
             let headers = {
                 let vars = RequestVars {
                     conn,
@@ -229,8 +258,9 @@ async fn serve(
                     spec,
                     &server.identity_headers,
                     server.config.underscores_in_headers,
+                    limits.max_proxy_header_size,
                     &vars,
-                )
+                )?
             };
             parts.headers = headers;
             let forwarded = match upstream.forward(Request::from_parts(parts, body)).await {

@@ -35,6 +35,7 @@ fn setup(locations: &str, upstream_servers: &[String]) -> Setup {
 [[server]]
 listen = "127.0.0.1:0"
 server_name = "localhost"
+client_max_body_size = 0
 [server.tls]
 certificate = "server.pem"
 certificate_key = "server-key.pem"

@@ -9,6 +9,7 @@
 
 pub mod duration;
 pub mod raw;
+pub mod size;
 mod validate;
 
 use std::fmt;
@@ -44,6 +45,8 @@ pub struct Global {
     pub access_log_format: AccessLogFormat,
     /// The admin listener (health, readiness, metrics), if any.
     pub admin: Option<SocketAddr>,
+    /// Client connections served at once; accepting pauses beyond.
+    pub max_connections: usize,
 }
 
 /// Where access-log lines go.
@@ -92,6 +95,28 @@ pub struct Server {
     pub underscores_in_headers: bool,
     /// Whether gateway-generated pages name the product (`server_tokens`).
     pub server_tokens: bool,
+    pub limits: Limits,
+}
+
+/// Per-server limits and client-side timeouts (nginx names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Time to receive a request head (HTTP/1.1; also bounds idle keep-alive).
+    pub client_header_timeout: Duration,
+    /// Time between two reads of a request body.
+    pub client_body_timeout: Duration,
+    /// An idle connection (no request in flight) is closed after this.
+    pub keepalive_timeout: Duration,
+    /// Largest request body; 0 = unlimited. Beyond it: 413.
+    pub client_max_body_size: u64,
+    /// Largest request head (request line and headers). Beyond it: 431.
+    pub max_request_header_size: usize,
+    /// Most request header lines. Beyond it: 431.
+    pub max_request_headers: usize,
+    pub http2_max_concurrent_streams: u32,
+    /// Largest value of a header the gateway sets (e.g. an escaped
+    /// certificate). Beyond it: 400 instead of a request the backend rejects.
+    pub max_proxy_header_size: usize,
 }
 
 /// A `server_name` entry.
@@ -312,6 +337,15 @@ pub mod defaults {
     /// The longest chain the verifier builds (rustls-webpki's `MAX_SUB_CA_COUNT`).
     pub const MAX_VERIFY_DEPTH: u32 = 6;
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const MAX_CONNECTIONS: usize = 16384;
+    pub const CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+    pub const CLIENT_MAX_BODY_SIZE: u64 = 1 << 20;
+    pub const MAX_REQUEST_HEADER_SIZE: usize = 32 << 10;
+    pub const MAX_REQUEST_HEADERS: usize = 100;
+    pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 128;
+    pub const MAX_PROXY_HEADER_SIZE: usize = 16 << 10;
 }
 
 /// Loads and validates the configuration at `path`, reading every file it names.

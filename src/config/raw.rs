@@ -34,8 +34,18 @@ pub enum RawDuration {
     Text(String),
 }
 
+/// A size written as nginx writes it (`"1m"`, `"16k"`) or a number of bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(i64),
+    Text(String),
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
+    /// nginx's `worker_connections`: client connections served at once.
+    pub max_connections: Option<i64>,
     /// nginx's `pid`: where `run` writes its process id (used by `reload`).
     pub pid: Option<String>,
     /// nginx's `worker_shutdown_timeout`.
@@ -71,6 +81,14 @@ pub struct RawServer {
     pub proxy_read_timeout: Option<RawDuration>,
     pub proxy_send_timeout: Option<RawDuration>,
     pub server_tokens: Option<bool>,
+    pub client_header_timeout: Option<RawDuration>,
+    pub client_body_timeout: Option<RawDuration>,
+    pub keepalive_timeout: Option<RawDuration>,
+    pub client_max_body_size: Option<RawSize>,
+    pub max_request_header_size: Option<RawSize>,
+    pub max_request_headers: Option<i64>,
+    pub http2_max_concurrent_streams: Option<i64>,
+    pub max_proxy_header_size: Option<RawSize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

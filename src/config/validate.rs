@@ -16,12 +16,13 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::raw::{
-    OneOrMany, RawClientAuth, RawConfig, RawDuration, RawLocation, RawServer, RawTls, RawUpstream,
+    OneOrMany, RawClientAuth, RawConfig, RawDuration, RawLocation, RawServer, RawSize, RawTls,
+    RawUpstream,
 };
 use super::{
     AccessLog, AccessLogFormat, Action, ClientAuth, ConfigError, CrlCheck, CrlExpired, FailureMode,
-    Global, Location, Match, Protocol, ProxySpec, ReturnSpec, Server, ServerName, Tls,
-    UpstreamServer, VerifyMode, defaults, duration,
+    Global, Limits, Location, Match, Protocol, ProxySpec, ReturnSpec, Server, ServerName, Tls,
+    UpstreamServer, VerifyMode, defaults, duration, size,
 };
 use crate::template::{Target, Template};
 use crate::verify::{CrlRecord, TrustStore};
@@ -169,7 +170,19 @@ fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
             }
         },
     };
+    let max_connections = match raw.max_connections {
+        None => defaults::MAX_CONNECTIONS,
+        Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+        Some(n) => {
+            ctx.error(
+                "max_connections",
+                format!("{n} is out of range (1 to 1000000)"),
+            );
+            defaults::MAX_CONNECTIONS
+        }
+    };
     Global {
+        max_connections,
         pid,
         shutdown_timeout,
         watch: raw.watch.unwrap_or(false),
@@ -341,6 +354,7 @@ fn validate_server(
 ) -> Option<Server> {
     let label = format!("server[{index}]");
     let mut ok = true;
+    let limits = validate_limits(&label, &raw, ctx);
 
     let mut listen = Vec::new();
     match raw.listen.map(OneOrMany::into_vec) {
@@ -458,7 +472,103 @@ fn validate_server(
         locations,
         underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
         server_tokens: raw.server_tokens.unwrap_or(true),
+        limits,
     })
+}
+
+fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {
+    let mut size = |key: &str, value: &Option<RawSize>, default: u64, min: u64, max: u64| -> u64 {
+        match value.as_ref().map(size::parse) {
+            None => default,
+            Some(Ok(n)) if (min..=max).contains(&n) || n == 0 && min == 0 => n,
+            Some(Ok(n)) => {
+                ctx.error(
+                    format!("{label}.{key}"),
+                    format!("{n} bytes is out of range ({min} to {max})"),
+                );
+                default
+            }
+            Some(Err(problem)) => {
+                ctx.error(format!("{label}.{key}"), problem);
+                default
+            }
+        }
+    };
+    let client_max_body_size = size(
+        "client_max_body_size",
+        &raw.client_max_body_size,
+        defaults::CLIENT_MAX_BODY_SIZE,
+        0,
+        u64::MAX,
+    );
+    let max_request_header_size = size(
+        "max_request_header_size",
+        &raw.max_request_header_size,
+        defaults::MAX_REQUEST_HEADER_SIZE as u64,
+        8 << 10,
+        1 << 20,
+    ) as usize;
+    let max_proxy_header_size = size(
+        "max_proxy_header_size",
+        &raw.max_proxy_header_size,
+        defaults::MAX_PROXY_HEADER_SIZE as u64,
+        1 << 10,
+        1 << 20,
+    ) as usize;
+    let mut count = |key: &str, value: Option<i64>, default: u32, max: i64| -> u32 {
+        match value {
+            None => default,
+            Some(n) if (1..=max).contains(&n) => n as u32,
+            Some(n) => {
+                ctx.error(
+                    format!("{label}.{key}"),
+                    format!("{n} is out of range (1 to {max})"),
+                );
+                default
+            }
+        }
+    };
+    let max_request_headers = count(
+        "max_request_headers",
+        raw.max_request_headers,
+        defaults::MAX_REQUEST_HEADERS as u32,
+        1000,
+    ) as usize;
+    let http2_max_concurrent_streams = count(
+        "http2_max_concurrent_streams",
+        raw.http2_max_concurrent_streams,
+        defaults::HTTP2_MAX_CONCURRENT_STREAMS,
+        10_000,
+    );
+    let mut timeout = |key: &str, value: &Option<RawDuration>, default: Duration| {
+        let d = ctx.duration(&format!("{label}.{key}"), value.as_ref(), default);
+        if d.is_zero() {
+            ctx.error(format!("{label}.{key}"), "must be more than 0");
+        }
+        d
+    };
+    Limits {
+        client_header_timeout: timeout(
+            "client_header_timeout",
+            &raw.client_header_timeout,
+            defaults::CLIENT_HEADER_TIMEOUT,
+        ),
+        client_body_timeout: timeout(
+            "client_body_timeout",
+            &raw.client_body_timeout,
+            defaults::CLIENT_BODY_TIMEOUT,
+        ),
+        keepalive_timeout: timeout(
+            "keepalive_timeout",
+            &raw.keepalive_timeout,
+            defaults::KEEPALIVE_TIMEOUT,
+        ),
+        client_max_body_size,
+        max_request_header_size,
+        max_request_headers,
+        http2_max_concurrent_streams,
+        max_proxy_header_size,
+    }
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {

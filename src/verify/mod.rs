@@ -293,7 +293,10 @@ pub fn verified_path(
             )
             .map(|path| {
                 let mut certs = vec![path.end_entity().der().into_owned()];
-                certs.extend(path.intermediate_certificates().map(|c| c.der().into_owned()));
+                certs.extend(
+                    path.intermediate_certificates()
+                        .map(|c| c.der().into_owned()),
+                );
                 let anchor = path.anchor();
                 if let Some(i) = trust.anchors.iter().position(|a| {
                     a.subject == anchor.subject

@@ -1,0 +1,106 @@
+//! The client's request body on its way upstream: at most
+//! `client_max_body_size` bytes, and no more than `client_body_timeout`
+//! between two reads (nginx's limits). Either violation aborts the body,
+//! which aborts the upstream request rather than passing a truncated one on.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::Sleep;
+
+use crate::respond::BoxError;
+
+/// Why a request body was cut.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body exceeds client_max_body_size ({limit} bytes)")]
+    TooLarge { limit: u64 },
+    #[error("client sent no body data for {0:?} (client_body_timeout)")]
+    Timeout(Duration),
+    #[error("reading the request body: {0}")]
+    Client(#[from] hyper::Error),
+}
+
+pin_project_lite::pin_project! {
+    /// See the module documentation.
+    #[derive(Debug)]
+    pub struct LimitedBody {
+        #[pin]
+        inner: Incoming,
+        // 0 = unlimited.
+        limit: u64,
+        seen: u64,
+        timeout: Duration,
+        sleep: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl LimitedBody {
+    pub fn new(inner: Incoming, limit: u64, timeout: Duration) -> LimitedBody {
+        LimitedBody {
+            inner,
+            limit,
+            seen: 0,
+            timeout,
+            sleep: None,
+        }
+    }
+}
+
+impl HttpBody for LimitedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                *this.sleep = None;
+                if let Some(data) = frame.data_ref() {
+                    *this.seen += data.len() as u64;
+                    if *this.limit > 0 && *this.seen > *this.limit {
+                        tracing::info!(
+                            limit = *this.limit,
+                            "request body too large; upstream request aborted"
+                        );
+                        return Poll::Ready(Some(Err(
+                            BodyError::TooLarge { limit: *this.limit }.into()
+                        )));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Client(e).into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let timeout = *this.timeout;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        tracing::info!(timeout = ?timeout, "client stalled its request body (client_body_timeout)");
+                        Poll::Ready(Some(Err(BodyError::Timeout(timeout).into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
