@@ -23,6 +23,8 @@ use crate::template::RequestVars;
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1; nginx
 /// also drops `Expect`, answering `100-continue` itself).
 const HOP_BY_HOP: &[&str] = &[
+    // Framing is recomputed for the upstream from the body itself.
+    "content-length",
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -152,7 +154,7 @@ pub fn clean_response_headers(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     for name in HOP_BY_HOP {
-        if *name != "host" && *name != "expect" {
+        if !matches!(*name, "host" | "expect" | "content-length") {
             headers.remove(*name);
         }
     }

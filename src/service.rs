@@ -186,6 +186,10 @@ async fn serve(
         Admission::NoCertificate => return Err(Reject::NoCertificate),
         Admission::CertificateError(e) => return Err(Reject::CertificateError(e)),
     }
+    check_framing(&request)?;
+    if request.method() == http::Method::CONNECT {
+        return Err(Reject::BadRequest("CONNECT is not proxied"));
+    }
     let host = request_host(&request, conn)?;
     info.host = host.clone();
     // A certificate verified for one server name is never used to reach
@@ -294,6 +298,31 @@ async fn serve(
             "location has no upstream pool (internal error)".into(),
         )),
     }
+}
+
+/// Refuses requests whose body framing two parties could read differently
+/// (nginx: "client sent Content-Length and Transfer-Encoding at the same
+/// time"), and transfer codings other than a final `chunked`.
+fn check_framing(request: &Request<Incoming>) -> Result<(), Reject> {
+    let te = request.headers().get_all(header::TRANSFER_ENCODING);
+    let mut codings = te.iter().peekable();
+    if codings.peek().is_none() {
+        return Ok(());
+    }
+    if request.headers().contains_key(header::CONTENT_LENGTH) {
+        return Err(Reject::BadRequest(
+            "client sent Content-Length and Transfer-Encoding at the same time",
+        ));
+    }
+    let joined: Vec<String> = codings
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    if joined.as_slice() != ["chunked"] {
+        return Err(Reject::BadRequest("unsupported Transfer-Encoding"));
+    }
+    Ok(())
 }
 
 /// nginx's `$host`: from the request target (absolute form or HTTP/2

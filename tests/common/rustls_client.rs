@@ -157,3 +157,33 @@ pub fn get(host: &str, path: &str, h2: bool) -> http::request::Builder {
 pub fn empty() -> Full<Bytes> {
     Full::new(Bytes::new())
 }
+
+/// Opens a TLS connection, writes `bytes` raw, and reads until the server
+/// closes or `wait` passes without data. Returns what was read.
+pub async fn raw_exchange(
+    addr: SocketAddr,
+    sni: &str,
+    cfg: Arc<ClientConfig>,
+    bytes: &[u8],
+    wait: std::time::Duration,
+) -> Result<Vec<u8>, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(sni.to_string()).map_err(|e| e.to_string())?;
+    let mut tls = TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tls.write_all(bytes).await.map_err(|e| e.to_string())?;
+    tls.flush().await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout(wait, tls.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Ok(Err(_)) => break,
+        }
+    }
+    Ok(out)
+}

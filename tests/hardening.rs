@@ -1,0 +1,530 @@
+//! Hostile clients and broken backends: request smuggling and header abuse
+//! as raw bytes over TLS, size limits, timeouts, max_connections, 421 for a
+//! Host naming another server, and upstream faults without leaks.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::rustls_client::{self, ClientOpts};
+use common::*;
+
+struct Setup {
+    work: Workdir,
+    root: Ca,
+    alice: Leaf,
+    backend: Backend,
+    gw: Gateway,
+}
+
+fn setup(server_extra: &str, global: &str) -> Setup {
+    let work = Workdir::new();
+    let root = Ca::root("Root CA");
+    let server = root.server(&["localhost", "a.test", "b.test"]);
+    work.write("ca.pem", root.pem());
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    let alice = root.client("alice");
+    work.write("alice.pem", &alice.cert_pem);
+    work.write("alice-key.pem", &alice.key_pem);
+    let backend = Backend::start();
+    let block = |name: &str, extra: &str| {
+        format!(
+            r#"
+[[server]]
+listen = "127.0.0.1:0"
+server_name = "{name}"
+{extra}
+[server.tls]
+certificate = "server.pem"
+certificate_key = "server-key.pem"
+handshake_timeout = "1s"
+[server.client_auth]
+verify_client = "on"
+client_certificate = "ca.pem"
+[[server.location]]
+prefix = "/"
+proxy_pass = "http://{}"
+[server.location.proxy_set_header]
+X-SSL-Client-Verify = "$ssl_client_verify"
+X-Cert = "$ssl_client_escaped_cert"
+"#,
+            backend.addr
+        )
+    };
+    let config = format!(
+        "{global}\n{}{}",
+        block("localhost", server_extra),
+        block("b.test", "")
+    );
+    let gw = Gateway::start(work.path(), &config);
+    Setup {
+        work,
+        root,
+        alice,
+        backend,
+        gw,
+    }
+}
+
+impl Setup {
+    fn cfg(&self, h2: bool) -> Arc<rustls::ClientConfig> {
+        let root = self.root.pem();
+        let mut opts = ClientOpts::new(&root);
+        opts.identity = Some((&self.alice.cert_pem, &self.alice.key_pem));
+        opts.h2 = h2;
+        rustls_client::config(&opts)
+    }
+
+    async fn raw(&self, bytes: &[u8]) -> String {
+        let out = rustls_client::raw_exchange(
+            self.gw.addr(),
+            "localhost",
+            self.cfg(false),
+            bytes,
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+fn status_of(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smuggling_and_header_abuse_are_rejected_or_forwarded_unambiguously() {
+    let s = setup("", "");
+    // Content-Length with Transfer-Encoding: hyper applies RFC 9112 6.1 (the
+    // chunked framing wins, Content-Length is dropped, the connection closes
+    // after the response), so the backend gets one unambiguous request and
+    // the bytes after the chunked body are never read as a request.
+    let out = s.raw(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    let status = status_of(&out);
+    assert!(status == 400 || status == 200, "{out}");
+    assert!(!out.contains("/smuggled"), "{out}");
+    if status == 200 {
+        assert!(
+            out.to_ascii_lowercase().contains("connection: close"),
+            "{out}"
+        );
+        assert!(!out.contains("Content-Length: 4"), "{out}");
+        assert!(out.contains("body-bytes: 0"), "{out}");
+    }
+    let bad: &[(&str, &[u8])] = &[
+        ("two different CL", b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde"),
+        ("bad chunk size", b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
+        ("obs-fold", b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: one\r\n two\r\n\r\n"),
+        ("space before colon", b"GET / HTTP/1.1\r\nHost: localhost\r\nX-SSL-Client-Verify : SUCCESS\r\n\r\n"),
+        ("NUL in value", b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\0b\r\n\r\n"),
+        ("bare CR in value", b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\rb\r\n\r\n"),
+        ("two Host headers", b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil\r\n\r\n"),
+        ("HTTP/1.1 without Host", b"GET / HTTP/1.1\r\n\r\n"),
+        ("Host with a slash", b"GET / HTTP/1.1\r\nHost: local/host\r\n\r\n"),
+        ("TE not chunked last", b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+    ];
+    for (label, bytes) in bad {
+        let out = s.raw(bytes).await;
+        let status = status_of(&out);
+        assert!(
+            status == 400 || status == 501 || out.is_empty(),
+            "{label}: want 400 or a closed connection, got:\n{out}"
+        );
+        assert!(
+            !out.contains("/smuggled"),
+            "{label}: a second request was smuggled:\n{out}"
+        );
+        assert!(
+            !out.contains("body-bytes"),
+            "{label}: reached the backend:\n{out}"
+        );
+    }
+    // CONNECT is not proxied.
+    let out = s
+        .raw(b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n")
+        .await;
+    assert!(matches!(status_of(&out), 400 | 405), "{out}");
+    assert!(!out.contains("body-bytes"), "{out}");
+    // Pipelined requests: two answers, in order, each forwarded on its own.
+    let out = s.raw(b"GET /one HTTP/1.1\r\nHost: localhost\r\n\r\nGET /two HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    let one = out.find("GET /one HTTP/1.1").expect(&out);
+    let two = out.find("GET /two HTTP/1.1").expect(&out);
+    assert!(one < two);
+    assert_eq!(out.matches("HTTP/1.1 200").count(), 2, "{out}");
+    // HTTP/1.0 with keep-alive: served, and the connection stays usable.
+    let out = s.raw(b"GET /ten HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\nGET /ten-b HTTP/1.0\r\nHost: localhost\r\n\r\n").await;
+    assert_eq!(out.matches(" 200 OK").count(), 2, "{out}");
+    // Absolute-form target: routed by its path, $host from the target.
+    let out = s.raw(b"GET https://localhost/abs?x=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status_of(&out), 200, "{out}");
+    // A Content-Length body is forwarded exactly; nothing after it becomes a request.
+    let out = s.raw(b"POST /cl HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhelloGET /extra HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    assert!(out.contains("body-bytes: 5"), "{out}");
+    assert!(
+        out.contains("GET /extra HTTP/1.1"),
+        "the bytes after the body are the next request, parsed as such:\n{out}"
+    );
+}
+
+#[test]
+fn host_naming_another_server_gets_421() {
+    let s = setup("", "");
+    let c = s.work.path().join("alice.pem");
+    let k = s.work.path().join("alice-key.pem");
+    let ca = s.work.path().join("ca.pem");
+    let args = ["--cert", c.to_str().unwrap(), "--key", k.to_str().unwrap()];
+    // SNI localhost (verified by server[0]) but Host: b.test (server[1]).
+    for proto in ["--http1.1", "--http2"] {
+        let mut a = args.to_vec();
+        a.extend([proto, "-H", "Host: b.test"]);
+        let r = curl("localhost", s.gw.port(), "/", &ca, &a);
+        assert_eq!(r.status, 421, "{proto}: {}", r.body_text());
+        assert!(!r.body_text().contains("body-bytes"));
+    }
+    // A Host that names no server is served by the handshake's server.
+    let mut a = args.to_vec();
+    a.extend(["-H", "Host: elsewhere.example"]);
+    assert_eq!(curl("localhost", s.gw.port(), "/", &ca, &a).status, 200);
+    // Matching SNI and Host: fine.
+    assert_eq!(curl("b.test", s.gw.port(), "/", &ca, &args).status, 200);
+}
+
+#[test]
+fn size_limits_give_413_and_431() {
+    let s = setup(
+        "client_max_body_size = \"1k\"\nmax_request_header_size = \"8k\"\nmax_request_headers = 20",
+        "",
+    );
+    let c = s.work.path().join("alice.pem");
+    let k = s.work.path().join("alice-key.pem");
+    let ca = s.work.path().join("ca.pem");
+    let base = [
+        "--http1.1",
+        "--cert",
+        c.to_str().unwrap(),
+        "--key",
+        k.to_str().unwrap(),
+    ];
+    let big = "x".repeat(2000);
+    let small = "x".repeat(1000);
+    let run = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend(extra);
+        curl("localhost", s.gw.port(), "/", &ca, &a)
+    };
+    assert_eq!(run(&["--data-binary", &small]).status, 200);
+    assert_eq!(run(&["--data-binary", &big]).status, 413);
+    assert_eq!(
+        run(&["--data-binary", &big, "-H", "Transfer-Encoding: chunked"]).status,
+        413
+    );
+    let huge = format!("X-Big: {}", "y".repeat(10_000));
+    assert_eq!(run(&["-H", &huge]).status, 431);
+    let mut many = Vec::new();
+    for i in 0..30 {
+        many.push(format!("X-H{i}: v"));
+    }
+    let mut a = base.to_vec();
+    for h in &many {
+        a.extend(["-H", h.as_str()]);
+    }
+    assert_eq!(curl("localhost", s.gw.port(), "/", &ca, &a).status, 431);
+    // A certificate too large for max_proxy_header_size: a clear 400, not a
+    // request the backend rejects.
+    drop(s);
+    let s = setup("max_proxy_header_size = \"1k\"", "");
+    let c = s.work.path().join("alice.pem");
+    let k = s.work.path().join("alice-key.pem");
+    let r = curl(
+        "localhost",
+        s.gw.port(),
+        "/",
+        &s.work.path().join("ca.pem"),
+        &["--cert", c.to_str().unwrap(), "--key", k.to_str().unwrap()],
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(
+        r.body_text().contains("too large to forward"),
+        "{}",
+        r.body_text()
+    );
+    assert!(
+        wait_for_log_count(&s.gw, "above max_proxy_header_size", 1),
+        "{}",
+        s.gw.logs()
+    );
+}
+
+async fn closed_within(
+    addr: SocketAddr,
+    send: &[u8],
+    tls: Option<Arc<rustls::ClientConfig>>,
+    limit: Duration,
+) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 4096];
+    match tls {
+        None => {
+            tcp.write_all(send).await.unwrap();
+            loop {
+                match tokio::time::timeout(limit, tcp.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(_)) => continue,
+                    Err(_) => panic!("not closed within {limit:?}"),
+                }
+            }
+        }
+        Some(cfg) => {
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let mut t = tokio_rustls::TlsConnector::from(cfg)
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            t.write_all(send).await.unwrap();
+            loop {
+                match tokio::time::timeout(limit, t.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(_)) => continue,
+                    Err(_) => panic!("not closed within {limit:?}"),
+                }
+            }
+        }
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_clients_are_dropped_by_the_timeouts() {
+    let s = setup(
+        "client_header_timeout = \"1s\"\nkeepalive_timeout = \"1s\"\nclient_body_timeout = \"1s\"",
+        "",
+    );
+    let addr = s.gw.addr();
+    let limit = Duration::from_secs(8);
+    // No ClientHello at all, and half a ClientHello: handshake_timeout.
+    closed_within(addr, b"", None, limit).await;
+    closed_within(addr, &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01], None, limit).await;
+    // Half a request head: client_header_timeout.
+    closed_within(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: localh",
+        Some(s.cfg(false)),
+        limit,
+    )
+    .await;
+    // A complete request, then idle: keepalive_timeout.
+    closed_within(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        Some(s.cfg(false)),
+        limit,
+    )
+    .await;
+    // A body that stops: client_body_timeout, and the backend sees no complete request.
+    closed_within(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nabc",
+        Some(s.cfg(false)),
+        limit,
+    )
+    .await;
+    // HTTP/2 idle connection: keepalive_timeout.
+    let cfg = s.cfg(true);
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = rustls_client::get("localhost", "/", true)
+        .body(rustls_client::empty())
+        .unwrap();
+    assert_eq!(sender.send_request(req).await.unwrap().status(), 200);
+    let started = Instant::now();
+    tokio::time::timeout(limit, conn)
+        .await
+        .expect("h2 connection not closed")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // The gateway still serves.
+    let req = rustls_client::get("localhost", "/", false)
+        .body(rustls_client::empty())
+        .unwrap();
+    assert_eq!(
+        rustls_client::send(addr, "localhost", s.cfg(false), req)
+            .await
+            .unwrap()
+            .response
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_pauses_accepting_without_failing() {
+    let s = setup("", "max_connections = 5");
+    let addr = s.gw.addr();
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        held.push(
+            tokio_rustls::TlsConnector::from(s.cfg(false))
+                .connect(name, tcp)
+                .await
+                .unwrap(),
+        );
+    }
+    // The sixth waits in the backlog...
+    let cfg = s.cfg(false);
+    let sixth = tokio::spawn(async move {
+        let req = rustls_client::get("localhost", "/", false)
+            .body(rustls_client::empty())
+            .unwrap();
+        rustls_client::send(addr, "localhost", cfg, req).await
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !sixth.is_finished(),
+        "a sixth connection was served beyond max_connections"
+    );
+    assert!(tokio::task::block_in_place(|| wait_for_log_count(
+        &s.gw,
+        "max_connections reached",
+        1
+    )));
+    // ...and is served as soon as a slot frees.
+    drop(held.pop());
+    let out = tokio::time::timeout(Duration::from_secs(10), sixth)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.response.status(), 200);
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn upstream_faults_storm_leaks_nothing() {
+    let work = Workdir::new();
+    let root = Ca::root("Root CA");
+    let server = root.server(&["localhost"]);
+    let ca = work.write("ca.pem", root.pem());
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    let backend = Backend::start();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gw = Gateway::start(
+        work.path(),
+        &format!(
+            r#"
+[[server]]
+listen = "127.0.0.1:0"
+server_name = "localhost"
+keepalive_timeout = "2s"
+[server.tls]
+certificate = "server.pem"
+certificate_key = "server-key.pem"
+[[server.location]]
+prefix = "/"
+proxy_pass = "http://backend"
+proxy_read_timeout = "1s"
+proxy_connect_timeout = "1s"
+[[server.location]]
+prefix = "/dead"
+proxy_pass = "http://127.0.0.1:{dead}"
+[[server.location]]
+prefix = "/nxdomain"
+proxy_pass = "http://no-such-host.invalid:80"
+[upstream.backend]
+server = "{}"
+"#,
+            backend.addr
+        ),
+    );
+    let pid = gw.pid();
+    let warm = curl("localhost", gw.port(), "/", &ca, &[]);
+    assert_eq!(warm.status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let (fds_before, rss_before) = (fd_count(pid), rss_kib(pid));
+    let cases: &[(&str, u16)] = &[
+        ("/dead", 502),
+        ("/nxdomain", 502),
+        ("/x?reset=1", 502),
+        ("/x?garbage=1", 502),
+        ("/x?stall=head", 504),
+        ("/x?delay_ms=2000", 504),
+    ];
+    for round in 0..3 {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = cases
+                .iter()
+                .map(|(path, want)| {
+                    let ca = ca.clone();
+                    let port = gw.port();
+                    scope.spawn(move || {
+                        let t = Instant::now();
+                        let r = curl("localhost", port, path, &ca, &["--http1.1"]);
+                        (path, *want, r.status, t.elapsed())
+                    })
+                })
+                .collect();
+            // A well-behaved client keeps getting answers during the storm.
+            let ok = curl("localhost", gw.port(), "/", &ca, &[]);
+            assert_eq!(ok.status, 200, "round {round}");
+            for h in handles {
+                let (path, want, got, took) = h.join().unwrap();
+                assert_eq!(got, want, "round {round} {path}");
+                assert!(took < Duration::from_secs(8), "{path} took {took:?}");
+            }
+        });
+    }
+    // Idle upstream and client connections time out; then back to baseline.
+    std::thread::sleep(Duration::from_secs(3));
+    let (fds_after, rss_after) = (fd_count(pid), rss_kib(pid));
+    assert!(
+        fds_after <= fds_before + 2,
+        "file descriptors leaked: {fds_before} -> {fds_after}"
+    );
+    assert!(
+        rss_after < rss_before + 20 * 1024,
+        "memory grew: {rss_before} KiB -> {rss_after} KiB"
+    );
+}
