@@ -15,7 +15,7 @@ struct Setup {
     work: Workdir,
     root: Ca,
     alice: Leaf,
-    backend: Backend,
+    _backend: Backend,
     gw: Gateway,
 }
 
