@@ -64,7 +64,7 @@ X-Cert = "$ssl_client_escaped_cert"
         work,
         root,
         alice,
-        backend,
+        _backend: backend,
         gw,
     }
 }
