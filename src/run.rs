@@ -34,6 +34,7 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// A message if the runtime cannot be built, an address cannot be bound or
 /// the pid file cannot be written; nothing is served in that case.
 pub async fn run(config: Config) -> Result<(), String> {
+    raise_fd_limit();
     let source = config.source.clone();
     let generation = Generation::build(config, None, 1)?;
     let listeners = listener::bind(&generation).await?;
@@ -138,6 +139,29 @@ pub async fn run(config: Config) -> Result<(), String> {
         let _ = std::fs::remove_file(pid);
     }
     Ok(())
+}
+
+/// Raises the soft open-files limit to the hard one (every connection is a
+/// descriptor; the usual soft default of 1024 is far below max_connections).
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let before = limit.current;
+        limit.current = limit.maximum;
+        match setrlimit(Resource::Nofile, limit.clone()) {
+            Ok(()) => tracing::debug!(?before, now = ?limit.current, "raised the open-files limit"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+        }
+    }
+    if let Some(n) = limit.current
+        && n < 4096
+    {
+        tracing::warn!(
+            limit = n,
+            "open-files limit is low; raise LimitNOFILE / ulimit -n"
+        );
+    }
 }
 
 /// Size and modification time of each file (None: unreadable).
