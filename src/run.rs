@@ -149,7 +149,7 @@ fn raise_fd_limit() {
     if limit.current < limit.maximum {
         let before = limit.current;
         limit.current = limit.maximum;
-        match setrlimit(Resource::Nofile, limit.clone()) {
+        match setrlimit(Resource::Nofile, limit) {
             Ok(()) => tracing::debug!(?before, now = ?limit.current, "raised the open-files limit"),
             Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
         }
