@@ -13,7 +13,7 @@ use super::layout::{self, LoadedCa};
 use super::output;
 use super::p12::{self, Flavor};
 use super::password::PasswordArgs;
-use super::profile::{self, Subject};
+use super::profile::{self, Subject, Validity};
 
 /// `mtls-gateway certs client`.
 #[derive(Debug, clap::Args)]
@@ -93,7 +93,8 @@ pub fn run(args: ClientArgs) -> Result<(), String> {
         email: args.email.clone(),
     };
     let serial = profile::random_serial()?;
-    let params = profile::client(&subject, args.days, &serial)?;
+    let validity = Validity::days(args.days);
+    let params = profile::client(&subject, &validity, &serial)?;
     let key = args.key_type.generate()?;
     let cert = client_ca.sign(&params, &key)?;
 
@@ -139,9 +140,7 @@ pub fn run(args: ClientArgs) -> Result<(), String> {
                 args.key_type.describe(),
                 serial.hex
             ),
-            params.not_before,
-            params.not_after,
-            args.days,
+            &validity,
         )
     );
     if let Some(warning) = args.key_type.browser_warning() {

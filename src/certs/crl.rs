@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use super::files::{Access, Outputs};
 use super::index::{self, Index, Kind, Reason, Signer};
 use super::layout::{self, LoadedCa};
-use super::{output, profile};
+use super::output;
+use super::profile::Validity;
 
 /// Default days until a CRL's nextUpdate (OpenSSL's `default_crl_days`).
 pub const CRL_DAYS: u32 = 30;
@@ -106,7 +107,11 @@ fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), String> {
     let root = LoadedCa::load(dir, Signer::Root)?;
     let client_ca = LoadedCa::load(dir, Signer::ClientCa)?;
     index.crl_number += 1;
-    let (this_update, next_update) = profile::validity(days);
+    let Validity {
+        not_before: this_update,
+        not_after: next_update,
+        ..
+    } = Validity::days(days);
     let mut outputs = Outputs::default();
     let mut bundle = String::new();
     let mut counts = Vec::new();

@@ -9,7 +9,7 @@ use super::gateway_toml::GatewayToml;
 use super::index::{Entry, Index, Kind, Signer};
 use super::keys::KeyType;
 use super::layout::{self, LoadedCa};
-use super::profile::{self, Subject};
+use super::profile::{self, Subject, Validity};
 use super::{output, server};
 
 /// `mtls-gateway certs init`.
@@ -71,6 +71,8 @@ pub fn run(args: InitArgs) -> Result<(), String> {
     let mut outputs = Outputs::default();
     let mut index = Index::default();
     let mut summary = Vec::new();
+    // One period for both CAs: the client CA must not end after the root.
+    let ca_validity = Validity::days(args.ca_days);
 
     // The root: self-signed, kept offline in spirit (it signs only the
     // client CA and server certificates).
@@ -79,7 +81,7 @@ pub fn run(args: InitArgs) -> Result<(), String> {
         .ca_name
         .clone()
         .unwrap_or(format!("{} Root CA", args.org));
-    let root_params = profile::root_ca(&ca_subject(root_name.clone()), args.ca_days, &root_serial)?;
+    let root_params = profile::root_ca(&ca_subject(root_name.clone()), &ca_validity, &root_serial)?;
     let root_key = args.key_type.generate()?;
     let root_cert = root_params
         .self_signed(&root_key)
@@ -99,9 +101,7 @@ pub fn run(args: InitArgs) -> Result<(), String> {
     ));
     summary.push(output::validity(
         &format!("root CA \"{root_name}\" ({})", args.key_type.describe()),
-        root_params.not_before,
-        root_params.not_after,
-        args.ca_days,
+        &ca_validity,
     ));
     let root = LoadedCa::new(Signer::Root, root_cert.pem(), root_key)
         .map_err(|e| format!("the new root CA is not usable: {e}"))?;
@@ -114,7 +114,7 @@ pub fn run(args: InitArgs) -> Result<(), String> {
         .unwrap_or(format!("{} Client CA", args.org));
     let client_ca_params = profile::client_ca(
         &ca_subject(client_ca_name.clone()),
-        args.ca_days,
+        &ca_validity,
         &client_ca_serial,
     )?;
     let client_ca_key = args.key_type.generate()?;
@@ -128,9 +128,7 @@ pub fn run(args: InitArgs) -> Result<(), String> {
     ));
     summary.push(output::validity(
         &format!("client CA \"{client_ca_name}\""),
-        client_ca_params.not_before,
-        client_ca_params.not_after,
-        args.ca_days,
+        &ca_validity,
     ));
 
     outputs.add(

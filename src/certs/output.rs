@@ -4,6 +4,7 @@
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 
+use super::profile::Validity;
 use crate::identity::ClientCert;
 
 /// `2026-11-28 17:05:09 UTC`.
@@ -26,16 +27,12 @@ pub fn date_unix(secs: i64) -> String {
 }
 
 /// `WHAT: valid 2026-11-28 17:00:09 UTC to 2027-11-28 17:05:09 UTC (365 days)`.
-pub fn validity(
-    what: &str,
-    not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
-    days: u32,
-) -> String {
+pub fn validity(what: &str, v: &Validity) -> String {
     format!(
-        "{what}: valid {} to {} ({days} days)",
-        date(not_before),
-        date(not_after)
+        "{what}: valid {} to {} ({} days)",
+        date(v.not_before),
+        date(v.not_after),
+        v.days
     )
 }
 

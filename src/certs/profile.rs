@@ -69,11 +69,28 @@ pub fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-/// notBefore and notAfter for a certificate valid `days` from now, whole seconds.
-pub fn validity(days: u32) -> (OffsetDateTime, OffsetDateTime) {
-    let now = OffsetDateTime::now_utc();
-    let now = now - Duration::nanoseconds(i64::from(now.nanosecond()));
-    (now - BACKDATE, now + Duration::days(i64::from(days)))
+/// A validity period, whole seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// As asked for (printed).
+    pub days: u32,
+}
+
+impl Validity {
+    /// From five minutes ago to `days` from now. Computed once for
+    /// certificates made together (the two CAs of `init`), so that the
+    /// second does not end a moment after the first.
+    pub fn days(days: u32) -> Validity {
+        let now = OffsetDateTime::now_utc();
+        let now = now - Duration::nanoseconds(i64::from(now.nanosecond()));
+        Validity {
+            not_before: now - BACKDATE,
+            not_after: now + Duration::days(i64::from(days)),
+            days,
+        }
+    }
 }
 
 /// The subject of a new certificate, in the order it is written
@@ -138,10 +155,15 @@ fn non_empty(what: &str, value: &str) -> Result<String, String> {
     }
 }
 
-fn base(subject: &Subject, days: u32, serial: &Serial) -> Result<CertificateParams, String> {
+fn base(
+    subject: &Subject,
+    validity: &Validity,
+    serial: &Serial,
+) -> Result<CertificateParams, String> {
     let mut p = CertificateParams::default();
     p.distinguished_name = subject.to_dn()?;
-    (p.not_before, p.not_after) = validity(days);
+    p.not_before = validity.not_before;
+    p.not_after = validity.not_after;
     p.serial_number = Some(serial.number.clone());
     p.use_authority_key_identifier_extension = true;
     Ok(p)
@@ -152,8 +174,12 @@ fn base(subject: &Subject, days: u32, serial: &Serial) -> Result<CertificatePara
 ///
 /// # Errors
 /// An invalid subject.
-pub fn root_ca(subject: &Subject, days: u32, serial: &Serial) -> Result<CertificateParams, String> {
-    let mut p = base(subject, days, serial)?;
+pub fn root_ca(
+    subject: &Subject,
+    validity: &Validity,
+    serial: &Serial,
+) -> Result<CertificateParams, String> {
+    let mut p = base(subject, validity, serial)?;
     // A self-signed certificate has no authority to identify.
     p.use_authority_key_identifier_extension = false;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
@@ -168,10 +194,10 @@ pub fn root_ca(subject: &Subject, days: u32, serial: &Serial) -> Result<Certific
 /// An invalid subject.
 pub fn client_ca(
     subject: &Subject,
-    days: u32,
+    validity: &Validity,
     serial: &Serial,
 ) -> Result<CertificateParams, String> {
-    let mut p = base(subject, days, serial)?;
+    let mut p = base(subject, validity, serial)?;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -186,7 +212,7 @@ pub fn client_ca(
 pub fn server(
     names: &[String],
     organization: Option<&str>,
-    days: u32,
+    validity: &Validity,
     serial: &Serial,
 ) -> Result<CertificateParams, String> {
     let first = names
@@ -197,7 +223,7 @@ pub fn server(
         common_name: first.clone(),
         ..Subject::default()
     };
-    let mut p = base(&subject, days, serial)?;
+    let mut p = base(&subject, validity, serial)?;
     p.subject_alt_names = names
         .iter()
         .map(|name| match name.parse::<IpAddr>() {
@@ -239,8 +265,12 @@ fn is_dns_name(name: &str) -> bool {
 ///
 /// # Errors
 /// An invalid subject.
-pub fn client(subject: &Subject, days: u32, serial: &Serial) -> Result<CertificateParams, String> {
-    let mut p = base(subject, days, serial)?;
+pub fn client(
+    subject: &Subject,
+    validity: &Validity,
+    serial: &Serial,
+) -> Result<CertificateParams, String> {
+    let mut p = base(subject, validity, serial)?;
     if let Some(email) = &subject.email {
         let value = Ia5String::try_from(email.as_str())
             .map_err(|_| format!("e-mail address `{email}` must be ASCII"))?;
@@ -273,7 +303,15 @@ mod tests {
         assert!(!is_dns_name("exa mple.com"));
         assert!(!is_dns_name("-bad.com"));
         assert!(!is_dns_name("a..b"));
-        assert!(server(&["bad name".into()], None, 1, &random_serial().unwrap()).is_err());
+        assert!(
+            server(
+                &["bad name".into()],
+                None,
+                &Validity::days(1),
+                &random_serial().unwrap()
+            )
+            .is_err()
+        );
     }
 
     #[test]

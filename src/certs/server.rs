@@ -7,7 +7,8 @@ use super::files::{Access, Outputs};
 use super::index::{Entry, Index, Kind, Signer};
 use super::keys::KeyType;
 use super::layout::{self, LoadedCa};
-use super::{output, profile};
+use super::output;
+use super::profile::{self, Validity};
 
 /// `mtls-gateway certs server`.
 #[derive(Debug, clap::Args)]
@@ -55,7 +56,8 @@ pub fn issue(
     outputs: &mut Outputs,
 ) -> Result<Issued, String> {
     let serial = profile::random_serial()?;
-    let params = profile::server(names, root.organization.as_deref(), days, &serial)?;
+    let validity = Validity::days(days);
+    let params = profile::server(names, root.organization.as_deref(), &validity, &serial)?;
     let key = key_type.generate()?;
     let cert = root.sign(&params, &key)?;
     let (cert_path, key_path) = layout::server_files(out_dir, &names[0]);
@@ -78,9 +80,7 @@ pub fn issue(
             key_type.describe(),
             serial.hex
         ),
-        params.not_before,
-        params.not_after,
-        days,
+        &validity,
     )];
     summary.extend(key_type.browser_warning().map(|w| format!("warning: {w}")));
     Ok(Issued {
