@@ -37,7 +37,7 @@ pub struct ClientArgs {
     #[arg(long, value_name = "CC")]
     pub country: Option<String>,
     /// Validity in days.
-    #[arg(long, default_value_t = profile::CLIENT_DAYS)]
+    #[arg(long, default_value_t = profile::CLIENT_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub days: u32,
     #[arg(long, value_enum, default_value_t = KeyType::P256)]
     pub key_type: KeyType,

@@ -30,7 +30,7 @@ pub struct RevokeArgs {
     #[arg(long, value_enum, default_value_t = Reason::Unspecified)]
     pub reason: Reason,
     /// Days until the new CRLs' next update.
-    #[arg(long, default_value_t = CRL_DAYS)]
+    #[arg(long, default_value_t = CRL_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub crl_days: u32,
 }
 
@@ -41,7 +41,7 @@ pub struct CrlArgs {
     #[arg(long, value_name = "DIR")]
     pub ca: PathBuf,
     /// Days until the CRLs' next update.
-    #[arg(long, default_value_t = CRL_DAYS)]
+    #[arg(long, default_value_t = CRL_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub days: u32,
 }
 
@@ -101,9 +101,6 @@ pub fn crl(args: CrlArgs) -> Result<(), String> {
 /// Signs a new CRL for each CA from the index, saves the index (with the
 /// new CRL number) and writes the CRL files.
 fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), String> {
-    if days == 0 {
-        return Err("a CRL must be valid for at least one day".into());
-    }
     let root = LoadedCa::load(dir, Signer::Root)?;
     let client_ca = LoadedCa::load(dir, Signer::ClientCa)?;
     index.crl_number += 1;

@@ -39,10 +39,10 @@ pub struct InitArgs {
     #[arg(long, value_name = "CN")]
     pub client_ca_name: Option<String>,
     /// Validity of both CAs in days.
-    #[arg(long, default_value_t = profile::CA_DAYS)]
+    #[arg(long, default_value_t = profile::CA_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub ca_days: u32,
     /// Validity of the server certificate in days.
-    #[arg(long, default_value_t = profile::SERVER_DAYS)]
+    #[arg(long, default_value_t = profile::SERVER_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub server_days: u32,
     /// `listen` of the generated gateway.toml.
     #[arg(long, default_value = "0.0.0.0:3443")]

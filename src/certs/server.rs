@@ -21,7 +21,7 @@ pub struct ServerArgs {
     #[arg(long = "server-name", value_name = "NAME", required = true)]
     pub server_names: Vec<String>,
     /// Validity in days.
-    #[arg(long, default_value_t = profile::SERVER_DAYS)]
+    #[arg(long, default_value_t = profile::SERVER_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub days: u32,
     #[arg(long, value_enum, default_value_t = KeyType::P256)]
     pub key_type: KeyType,
