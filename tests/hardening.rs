@@ -238,11 +238,16 @@ fn size_limits_give_413_and_431() {
     }
     assert_eq!(curl("localhost", s.gw.port(), "/", &ca, &a).status, 431);
     // A certificate too large for max_proxy_header_size: a clear 400, not a
-    // request the backend rejects.
+    // request the backend rejects. (Many SANs make it big.)
     drop(s);
     let s = setup("max_proxy_header_size = \"1k\"", "");
-    let c = s.work.path().join("alice.pem");
-    let k = s.work.path().join("alice-key.pem");
+    let mut spec = LeafSpec::client("big");
+    spec.sans = (0..40)
+        .map(|i| format!("a-rather-long-subject-alt-name-{i}.example.com"))
+        .collect();
+    let big = s.root.leaf(spec);
+    let c = s.work.write("big.pem", &big.cert_pem);
+    let k = s.work.write("big-key.pem", &big.key_pem);
     let r = curl(
         "localhost",
         s.gw.port(),

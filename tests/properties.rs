@@ -55,7 +55,7 @@ X-SSL-Client-Serial = "$ssl_client_serial"
     let generation = Arc::new(Generation::build(config, None, 1).expect("generation"));
     let server = generation.groups[0].servers[0].clone();
     let peer = verify::verify_peer(
-        Some(&[alice.der.clone()]),
+        Some(std::slice::from_ref(&alice.der)),
         &server.config.client_auth,
         rustls::pki_types::UnixTime::now(),
     );
