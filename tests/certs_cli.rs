@@ -23,6 +23,13 @@ fn openssl(args: &[&str]) -> (i32, String) {
     (code, format!("{out}{err}"))
 }
 
+/// `certs client --ca CA --cn x --out OUT EXTRA`, which must fail; its stderr.
+fn client_x_err(ca: &str, out: &str, extra: &[&str]) -> String {
+    let mut args = vec!["client", "--ca", ca, "--cn", "x", "--out", out];
+    args.extend_from_slice(extra);
+    certs_err(&args)
+}
+
 /// `openssl x509 -checkend`: whether the certificate is still valid in `days` days.
 fn valid_in_days(cert: &Path, days: u32) -> bool {
     let (code, _) = openssl(&[
@@ -266,21 +273,11 @@ fn the_password_comes_from_a_file_a_variable_or_a_terminal_never_an_argument() {
     let out_dir = work.path().join("out");
     let out = out_dir.to_str().unwrap();
 
-    let err = certs_err(&[
-        "client",
-        "--ca",
-        ca,
-        "--cn",
-        "x",
-        "--out",
-        out,
-        "--password",
-        "secret",
-    ]);
+    let err = client_x_err(ca, out, &["--password", "secret"]);
     assert!(err.contains("unexpected argument '--password'"), "{err}");
 
     // No terminal (setsid), no file, no variable: a clear error, nothing written.
-    let err = certs_err(&["client", "--ca", ca, "--cn", "x", "--out", out]);
+    let err = client_x_err(ca, out, &[]);
     assert!(
         err.contains("--password-file") && err.contains("--password-env"),
         "{err}"
@@ -288,33 +285,13 @@ fn the_password_comes_from_a_file_a_variable_or_a_terminal_never_an_argument() {
     assert!(!out_dir.exists());
 
     let empty = work.write("empty", "\n");
-    let err = certs_err(&[
-        "client",
-        "--ca",
-        ca,
-        "--cn",
-        "x",
-        "--out",
-        out,
-        "--password-file",
-        empty.to_str().unwrap(),
-    ]);
+    let err = client_x_err(ca, out, &["--password-file", empty.to_str().unwrap()]);
     assert!(
         err.contains("empty") && err.contains(empty.to_str().unwrap()),
         "{err}"
     );
 
-    let err = certs_err(&[
-        "client",
-        "--ca",
-        ca,
-        "--cn",
-        "x",
-        "--out",
-        out,
-        "--password-env",
-        "MTLS_TEST_UNSET_VARIABLE",
-    ]);
+    let err = client_x_err(ca, out, &["--password-env", "MTLS_TEST_UNSET_VARIABLE"]);
     assert!(err.contains("MTLS_TEST_UNSET_VARIABLE"), "{err}");
 
     let done = gateway_cmd(
@@ -401,52 +378,23 @@ fn a_client_certificate_cannot_outlive_its_ca_and_errors_name_the_file() {
     );
     let ca = pki.dir.to_str().unwrap();
     let pw = pki.password_file.to_str().unwrap();
-    let out = work.path().join("out");
-    let err = certs_err(&[
-        "client",
-        "--ca",
-        ca,
-        "--cn",
-        "x",
-        "--days",
-        "365",
-        "--out",
-        out.to_str().unwrap(),
-        "--password-file",
-        pw,
-    ]);
+    let out_dir = work.path().join("out");
+    let out = out_dir.to_str().unwrap();
+    let err = client_x_err(ca, out, &["--days", "365", "--password-file", pw]);
     assert!(
         err.contains("client-ca.crt") && err.contains("fewer days"),
         "{err}"
     );
 
     let missing = work.path().join("missing");
-    let err = certs_err(&[
-        "client",
-        "--ca",
-        missing.to_str().unwrap(),
-        "--cn",
-        "x",
-        "--password-file",
-        pw,
-    ]);
+    let err = client_x_err(missing.to_str().unwrap(), out, &["--password-file", pw]);
     assert!(
         err.contains(&format!("{}/index.toml", missing.display())) && err.contains("certs init"),
         "{err}"
     );
 
     std::fs::write(pki.path("client-ca.key"), "not a key").unwrap();
-    let err = certs_err(&[
-        "client",
-        "--ca",
-        ca,
-        "--cn",
-        "x",
-        "--out",
-        out.to_str().unwrap(),
-        "--password-file",
-        pw,
-    ]);
+    let err = client_x_err(ca, out, &["--password-file", pw]);
     assert!(
         err.contains("client-ca.key") && err.contains("private key"),
         "{err}"
@@ -454,17 +402,7 @@ fn a_client_certificate_cannot_outlive_its_ca_and_errors_name_the_file() {
 
     // A key that belongs to another certificate is named as such.
     std::fs::copy(pki.path("ca.key"), pki.path("client-ca.key")).unwrap();
-    let err = certs_err(&[
-        "client",
-        "--ca",
-        ca,
-        "--cn",
-        "x",
-        "--out",
-        out.to_str().unwrap(),
-        "--password-file",
-        pw,
-    ]);
+    let err = client_x_err(ca, out, &["--password-file", pw]);
     assert!(
         err.contains("client-ca.key: is not the private key of"),
         "{err}"
@@ -504,18 +442,7 @@ fn issued_certificates_log_in_through_the_gateway_with_their_identity() {
     let gw = Gateway::start(&pki.dir, &toml);
     let ca = pki.path("ca.crt");
 
-    let r = curl(
-        "localhost",
-        gw.port(),
-        "/api/mtls",
-        &ca,
-        &[
-            "--cert",
-            alice.chain.to_str().unwrap(),
-            "--key",
-            alice.key.to_str().unwrap(),
-        ],
-    );
+    let r = alice.curl(&gw, "/api/mtls", &pki);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.echoed("X-SSL-Client-Verify"), ["SUCCESS"]);
     assert_eq!(r.echoed("X-SSL-Client-DN"), [subject_rfc2253(&alice.cert)]);
@@ -691,24 +618,10 @@ fn revoke_writes_crls_that_openssl_and_the_gateway_apply() {
         &pki.dir,
         &pki.gateway_toml(&backend.addr.to_string(), r#"crl = "crl.pem""#),
     );
-    let ask = |c: &Client| {
-        curl(
-            "localhost",
-            gw.port(),
-            "/api/mtls",
-            &pki.path("ca.crt"),
-            &[
-                "--cert",
-                c.chain.to_str().unwrap(),
-                "--key",
-                c.key.to_str().unwrap(),
-            ],
-        )
-    };
-    let r = ask(&alice);
+    let r = alice.curl(&gw, "/api/mtls", &pki);
     assert_eq!(r.status, 400, "{r:?}");
     assert!(gw.logs().contains("certificate revoked"), "{}", gw.logs());
-    let r = ask(&bob);
+    let r = bob.curl(&gw, "/api/mtls", &pki);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.echoed("X-SSL-Client-Verify"), ["SUCCESS"]);
 

@@ -8,7 +8,6 @@ mod certs_support;
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use certs_support::*;
 use common::*;
@@ -92,21 +91,6 @@ fn inspect(args: &[&str]) -> Inspected {
     }
 }
 
-fn ask(gw: &Gateway, ca: &Path, client: &Client) -> CurlResponse {
-    curl(
-        "localhost",
-        gw.port(),
-        "/",
-        ca,
-        &[
-            "--cert",
-            client.chain.to_str().unwrap(),
-            "--key",
-            client.key.to_str().unwrap(),
-        ],
-    )
-}
-
 /// Compares each variable of `inspect` with the header the gateway sent.
 fn assert_same_values(inspected: &Inspected, forwarded: &CurlResponse) {
     for var in VARS {
@@ -136,7 +120,7 @@ fn inspect_prints_the_values_the_running_gateway_forwards() {
     let pki = Pki::init(work.path(), "pki", &["--org", "Example", "--country", "RU"]);
     let alice = pki.client("alice", &["--email", "alice@example.com", "--ou", "Dev"]);
     let gw = Gateway::start(&pki.dir, &config("on", &backend, ""));
-    let forwarded = ask(&gw, &pki.path("ca.crt"), &alice);
+    let forwarded = alice.curl(&gw, "/", &pki);
     assert_eq!(forwarded.status, 200, "{forwarded:?}");
     assert_eq!(
         forwarded.echoed(&header_of("ssl_client_verify")),
@@ -180,7 +164,7 @@ fn inspect_gives_the_gateways_verdict_for_an_unknown_ca() {
     let mallory = other.client("mallory", &[]);
     // optional_no_ca forwards the failure reason instead of answering 400.
     let gw = Gateway::start(&pki.dir, &config("optional_no_ca", &backend, ""));
-    let forwarded = ask(&gw, &pki.path("ca.crt"), &mallory);
+    let forwarded = mallory.curl(&gw, "/", &pki);
     assert_eq!(forwarded.status, 200, "{forwarded:?}");
     let sent = forwarded.echoed(&header_of("ssl_client_verify"));
     assert!(sent[0].starts_with("FAILED:"), "{sent:?}");
@@ -289,7 +273,7 @@ fn inspect_with_a_config_applies_its_crl() {
         "{:?}",
         inspected.notes
     );
-    let r = ask(&gw, &pki.path("ca.crt"), &alice);
+    let r = alice.curl(&gw, "/", &pki);
     assert_eq!(r.status, 400, "{r:?}");
 
     let inspected = inspect(&[
@@ -301,7 +285,7 @@ fn inspect_with_a_config_applies_its_crl() {
     ]);
     assert_eq!(inspected.code, 0, "{}", inspected.stderr);
     assert_eq!(inspected.values["ssl_client_verify"], "SUCCESS");
-    let forwarded = ask(&gw, &pki.path("ca.crt"), &bob);
+    let forwarded = bob.curl(&gw, "/", &pki);
     assert_same_values(&inspected, &forwarded);
 
     let inspected = inspect(&[

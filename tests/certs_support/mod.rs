@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::common::{openssl_x509, run_output};
+use crate::common::{CurlResponse, Gateway, curl, openssl_x509, run_output};
 
 /// The password the tests give to `certs client` (through a file).
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -66,6 +66,25 @@ pub struct Client {
     pub key: PathBuf,
     pub chain: PathBuf,
     pub p12: PathBuf,
+}
+
+impl Client {
+    /// curl to `https://localhost:PORT{path}` presenting this client's
+    /// chain and key, trusting the folder's root for the server.
+    pub fn curl(&self, gw: &Gateway, path: &str, pki: &Pki) -> CurlResponse {
+        curl(
+            "localhost",
+            gw.port(),
+            path,
+            &pki.path("ca.crt"),
+            &[
+                "--cert",
+                self.chain.to_str().unwrap(),
+                "--key",
+                self.key.to_str().unwrap(),
+            ],
+        )
+    }
 }
 
 /// A CA folder made by `certs init`, in `root/NAME`, with the tests'
