@@ -144,7 +144,7 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// The `$ssl_client_*` values, as forwarded in a header (`$ssl_client_raw_cert`
 /// with its line breaks as spaces, as the gateway sends it in headers).
 fn print_values(cert: &ClientCert, now_unix: i64) {
-    let raw_in_header = cert.raw_pem().trim_end_matches('\n').replace('\n', " ");
+    let raw_in_header = cert.raw_pem_one_line();
     let rows: [(&str, &str); 12] = [
         ("ssl_client_s_dn", cert.subject_dn()),
         ("ssl_client_i_dn", cert.issuer_dn()),

@@ -166,6 +166,12 @@ impl ClientCert {
         self.raw_pem.get_or_init(|| pem(&self.der))
     }
 
+    /// [`raw_pem`](Self::raw_pem) as the gateway sends it in a header: a
+    /// header cannot carry line breaks, so they become single spaces.
+    pub fn raw_pem_one_line(&self) -> String {
+        self.raw_pem().trim_end_matches('\n').replace('\n', " ")
+    }
+
     /// `$ssl_client_escaped_cert`: [`raw_pem`](Self::raw_pem) percent-encoded
     /// like nginx's `ngx_escape_uri(.., NGX_ESCAPE_URI_COMPONENT)`.
     pub fn escaped_pem(&self) -> &str {
