@@ -17,6 +17,7 @@ use tokio_rustls::TlsConnector;
 use crate::stats::Stats;
 
 /// Where requests go.
+#[derive(Debug)]
 pub struct Target {
     pub addr: SocketAddr,
     pub server_name: ServerName<'static>,
