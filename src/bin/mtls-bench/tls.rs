@@ -25,7 +25,10 @@ pub enum TlsVersion {
 /// Key-exchange groups the client offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kx {
-    /// X25519 only: what OpenSSL 3.0 (Debian 12's nginx and HAProxy) negotiates.
+    /// X25519 (the only key share sent), then P-256: what OpenSSL 3.0
+    /// (Debian 12's nginx and HAProxy) negotiates. P-256 is listed because a
+    /// TLS 1.2 server with an ECDSA P-256 certificate needs the client to
+    /// name that curve (RFC 8422 5.1), else OpenSSL finds "no shared cipher".
     X25519,
     /// NIST P-256 only.
     P256,
@@ -75,7 +78,7 @@ fn read(path: &str) -> Result<Vec<u8>, String> {
 pub fn client_config(opts: &ClientTls) -> Result<Arc<ClientConfig>, String> {
     let mut provider = aws_lc_rs::default_provider();
     provider.kx_groups = match opts.kx {
-        Kx::X25519 => vec![aws_lc_rs::kx_group::X25519],
+        Kx::X25519 => vec![aws_lc_rs::kx_group::X25519, aws_lc_rs::kx_group::SECP256R1],
         Kx::P256 => vec![aws_lc_rs::kx_group::SECP256R1],
         Kx::X25519mlkem768 => vec![
             aws_lc_rs::kx_group::X25519MLKEM768,
