@@ -22,6 +22,7 @@
 #           or echo (target/release/echo-backend)
 #   OHA=1           also run oha (keepalive and --disable-keepalive) as an independent check
 #   KEEP=0          1 keeps the work folder (configs, logs, raw JSON)
+#   GATEWAY_BIN=    a gateway binary to measure instead of target/release/mtls-gateway
 #
 # Every process it starts is ended by PID on exit (also on Ctrl-C); nothing
 # listens beyond 127.0.0.1; every run is bounded by DURATION.
@@ -71,7 +72,7 @@ fi
 log "building the gateway and mtls-bench (release)"
 (cd "$ROOT" && cargo build --release --bins >/dev/null 2>&1) || (cd "$ROOT" && cargo build --release --bins)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-GATEWAY=$TARGET_DIR/release/mtls-gateway
+GATEWAY=${GATEWAY_BIN:-$TARGET_DIR/release/mtls-gateway}   # GATEWAY_BIN=path measures another build
 BENCH=$TARGET_DIR/release/mtls-bench
 ECHO=$TARGET_DIR/release/echo-backend
 

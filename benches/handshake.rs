@@ -8,6 +8,9 @@
 //!   an ECDSA P-256 and an RSA-2048 server key (client key ECDSA P-256);
 //!   `+verify` adds what the gateway does once per connection right after
 //!   the handshake (`verify::verify_peer`: chain check and identity);
+//! * `full_aes128+verify/*`: TLS_AES_128_GCM_SHA256 instead of rustls'
+//!   first choice TLS_AES_256_GCM_SHA384 (SHA-256 has CPU instructions on
+//!   most x86-64 servers, SHA-384 often not);
 //! * `full_tls12/*`: the same over TLS 1.2 (ECDHE-ECDSA/RSA-AES256-GCM);
 //! * `full_mlkem/*`: X25519MLKEM768, what the gateway negotiates with a
 //!   client that offers it (rustls' default);
@@ -127,6 +130,21 @@ fn bench(c: &mut Criterion) {
             b.iter_custom(|n| {
                 (0..n)
                     .map(|_| handshake(&full_server, &client, verify))
+                    .sum()
+            })
+        });
+        let client_aes128 = pki.client_config_with(
+            &pki.client_pem,
+            &pki.client_key_pem,
+            kx_group::X25519,
+            &tls13,
+            false,
+            true,
+        );
+        group.bench_function(format!("full_aes128+verify/{label}"), |b| {
+            b.iter_custom(|n| {
+                (0..n)
+                    .map(|_| handshake(&full_server, &client_aes128, verify))
                     .sum()
             })
         });

@@ -200,8 +200,28 @@ server = ["127.0.0.1:8080"]
         versions: &[&'static rustls::SupportedProtocolVersion],
         resume: bool,
     ) -> Arc<ClientConfig> {
+        self.client_config_with(chain_pem, key_pem, kx, versions, resume, false)
+    }
+
+    /// As [`Pki::client_config`]; `aes128_first` offers the SHA-256 suites
+    /// (TLS_AES_128_GCM_SHA256, ECDHE-*-AES128-GCM-SHA256) first instead of
+    /// rustls' AES-256/SHA-384 first.
+    pub fn client_config_with(
+        &self,
+        chain_pem: &str,
+        key_pem: &str,
+        kx: &'static dyn rustls::crypto::SupportedKxGroup,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        resume: bool,
+        aes128_first: bool,
+    ) -> Arc<ClientConfig> {
         let mut provider = rustls::crypto::aws_lc_rs::default_provider();
         provider.kx_groups = vec![kx];
+        if aes128_first {
+            provider
+                .cipher_suites
+                .sort_by_key(|s| !format!("{:?}", s.suite()).contains("AES_128_GCM"));
+        }
         let mut roots = RootCertStore::empty();
         roots
             .add(CertificateDer::from_pem_slice(self.root_pem.as_bytes()).expect("root"))
