@@ -1,19 +1,253 @@
-//! `mtls-gateway inspect`: a certificate's `$ssl_client_*` values and its
-//! verification result (placeholder; see issue 3).
+//! `mtls-gateway inspect CERT.pem [--config FILE | --ca BUNDLE]`: what the
+//! gateway would forward for a client certificate, computed by the same code
+//! the gateway runs ([`crate::identity`] for the `$ssl_client_*` values,
+//! [`crate::verify`] for the verdict), so an operator can answer "the
+//! backend says the DN looks wrong" without a TLS connection.
+//!
+//! Output: one `$variable value` line per variable, then, given a CA bundle
+//! or a configuration, `$ssl_client_verify` (`SUCCESS` or `FAILED:<reason>`),
+//! what the gateway would do with the request, and the verified path.
+//! Exit status: 0, 1 if a verification failed, 2 if the input is unusable.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+use crate::config::{ClientAuth, CrlCheck, CrlExpired, FailureMode, ServerName, VerifyMode};
+use crate::identity::ClientCert;
+use crate::verify::{self, Admission, TrustStore, Verdict};
 
 /// Arguments of `mtls-gateway inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// PEM certificate (or chain, leaf first).
+    /// PEM certificate, or a chain (leaf first) as a client would send it; DER is accepted too.
     pub cert: PathBuf,
+    /// Verify as each server of this gateway configuration would (its CA
+    /// files, verify_depth, CRLs and verify_client mode).
+    #[arg(long, value_name = "FILE", conflicts_with = "ca")]
+    pub config: Option<PathBuf>,
+    /// Verify against this PEM CA bundle, as `client_certificate` with `verify_client = "on"`.
+    #[arg(long, value_name = "BUNDLE")]
+    pub ca: Option<PathBuf>,
+    /// With --ca: at most this many intermediates between the certificate and the root (nginx's default is 1).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub verify_depth: u32,
+    /// With --config: only the server answering to this name (or labelled `server[N]`).
+    #[arg(long, value_name = "NAME", requires = "config")]
+    pub server: Option<String>,
 }
+
+/// Width of the variable-name column.
+const NAME_WIDTH: usize = 31;
 
 /// Runs `inspect`.
 pub fn run(args: InspectArgs) -> ExitCode {
-    let _ = args;
-    eprintln!("mtls-gateway inspect: not implemented yet");
-    ExitCode::FAILURE
+    match inspect(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("mtls-gateway inspect: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints everything; `Ok(false)` when a verification failed.
+fn inspect(args: &InspectArgs) -> Result<bool, String> {
+    let chain = read_chain(&args.cert)?;
+    let leaf = ClientCert::from_der(chain[0].as_ref()).map_err(|e| {
+        format!(
+            "{}: the first certificate cannot be read: {e:?}",
+            args.cert.display()
+        )
+    })?;
+    let now = UnixTime::now();
+    println!(
+        "# {}: {} certificate(s); the first is the client certificate",
+        args.cert.display(),
+        chain.len()
+    );
+    print_values(&leaf, now.as_secs() as i64);
+
+    let mut all_ok = true;
+    if let Some(bundle) = &args.ca {
+        let auth = bundle_auth(bundle, args.verify_depth)?;
+        println!();
+        println!(
+            "# verified against {} (verify_client on, verify_depth {})",
+            bundle.display(),
+            args.verify_depth
+        );
+        all_ok &= print_verification(&chain, &auth, now);
+    }
+    if let Some(config_path) = &args.config {
+        let config = crate::config::load(config_path).map_err(|e| e.to_string())?;
+        let mut shown = 0;
+        for server in &config.servers {
+            let selected = args.server.as_deref().is_none_or(|wanted| {
+                server.label == wanted || server.names.iter().any(|n| n.matches(wanted))
+            });
+            if !selected {
+                continue;
+            }
+            shown += 1;
+            let auth = &server.client_auth;
+            println!();
+            println!(
+                "# {} ({}) of {}: verify_client {}, verify_depth {}{}",
+                server.label,
+                server_names(&server.names),
+                config_path.display(),
+                mode_name(auth.mode),
+                auth.verify_depth,
+                if auth.crls.is_empty() {
+                    ""
+                } else {
+                    ", with CRLs"
+                }
+            );
+            all_ok &= print_verification(&chain, auth, now);
+        }
+        if shown == 0 {
+            return Err(format!(
+                "{}: no server answers to `{}`",
+                config_path.display(),
+                args.server.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    Ok(all_ok)
+}
+
+/// Every certificate of a PEM file (or the one DER certificate of a binary file).
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let pem = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not valid PEM: {e}", path.display()))?;
+    let chain = if pem.is_empty() {
+        x509_parser::parse_x509_certificate(&bytes).map_err(|_| {
+            format!(
+                "{}: neither a PEM certificate (`-----BEGIN CERTIFICATE-----`) nor a DER one",
+                path.display()
+            )
+        })?;
+        vec![CertificateDer::from(bytes)]
+    } else {
+        pem
+    };
+    Ok(chain)
+}
+
+/// The `$ssl_client_*` values, as forwarded in a header (`$ssl_client_raw_cert`
+/// with its line breaks as spaces, as the gateway sends it in headers).
+fn print_values(cert: &ClientCert, now_unix: i64) {
+    let raw_in_header = cert.raw_pem_one_line();
+    let rows: [(&str, &str); 12] = [
+        ("ssl_client_s_dn", cert.subject_dn()),
+        ("ssl_client_i_dn", cert.issuer_dn()),
+        ("ssl_client_s_dn_legacy", cert.subject_dn_legacy()),
+        ("ssl_client_i_dn_legacy", cert.issuer_dn_legacy()),
+        ("ssl_client_serial", cert.serial()),
+        ("ssl_client_fingerprint", cert.fingerprint()),
+        ("ssl_client_fingerprint_sha256", cert.fingerprint_sha256()),
+        ("ssl_client_v_start", cert.v_start()),
+        ("ssl_client_v_end", cert.v_end()),
+        ("ssl_client_v_remain", &cert.v_remain(now_unix)),
+        ("ssl_client_escaped_cert", cert.escaped_pem()),
+        ("ssl_client_raw_cert", &raw_in_header),
+    ];
+    for (name, value) in rows {
+        print_row(name, value);
+    }
+}
+
+fn print_row(name: &str, value: &str) {
+    println!("${name:<NAME_WIDTH$} {value}");
+}
+
+/// `client_certificate = BUNDLE`, `verify_client = "on"`, no CRLs.
+fn bundle_auth(bundle: &Path, verify_depth: u32) -> Result<ClientAuth, String> {
+    let cas = read_chain(bundle)?;
+    let trust = TrustStore::new(&cas, &[]).map_err(|e| format!("{}: {e}", bundle.display()))?;
+    if !trust.has_anchor() {
+        return Err(format!(
+            "{}: no self-signed root in the bundle; nothing could ever verify (an intermediate is never a trust anchor)",
+            bundle.display()
+        ));
+    }
+    Ok(ClientAuth {
+        mode: VerifyMode::On,
+        failure: FailureMode::Http,
+        verify_depth,
+        trust,
+        crls: Vec::new(),
+        crl_records: Vec::new(),
+        crl_check: CrlCheck::Chain,
+        crl_expired: CrlExpired::Reject,
+    })
+}
+
+/// `$ssl_client_verify`, what the gateway does with the request, and the
+/// verified path; `false` when the verdict is `FAILED`.
+fn print_verification(chain: &[CertificateDer<'static>], auth: &ClientAuth, now: UnixTime) -> bool {
+    let peer = verify::verify_peer(Some(chain), auth, now);
+    print_row("ssl_client_verify", peer.verify_text());
+    let outcome = match (auth.mode, peer.admission(auth.mode)) {
+        (VerifyMode::Off, _) => "no certificate is asked for (verify_client off)".to_string(),
+        (_, Admission::Allow) => "the request is proxied with these values".to_string(),
+        (_, Admission::NoCertificate) => "400 No required SSL certificate was sent".to_string(),
+        (_, Admission::CertificateError(_)) => match auth.failure {
+            FailureMode::Http => "400 The SSL certificate error".to_string(),
+            FailureMode::Handshake => "the TLS handshake is refused with an alert".to_string(),
+        },
+    };
+    println!("# gateway: {outcome}");
+    match peer.verdict() {
+        Verdict::Success => {
+            if let Ok(path) = verify::verified_path(chain, auth, now) {
+                println!("# verified path:");
+                let last = path.len().saturating_sub(1);
+                for (depth, cert) in path.iter().enumerate() {
+                    let dn = ClientCert::from_der(cert.as_ref())
+                        .map(|c| c.subject_dn().to_string())
+                        .unwrap_or_default();
+                    let role = if depth == last {
+                        "  (trust anchor)"
+                    } else {
+                        ""
+                    };
+                    println!("#   {depth} {dn}{role}");
+                }
+            }
+            true
+        }
+        Verdict::None => true,
+        Verdict::Failed(e) => {
+            println!("# (OpenSSL error {}: {})", e.code(), e.text());
+            false
+        }
+    }
+}
+
+fn mode_name(mode: VerifyMode) -> &'static str {
+    match mode {
+        VerifyMode::Off => "off",
+        VerifyMode::On => "on",
+        VerifyMode::Optional => "optional",
+        VerifyMode::OptionalNoCa => "optional_no_ca",
+    }
+}
+
+fn server_names(names: &[ServerName]) -> String {
+    if names.is_empty() {
+        return "no server_name".to_string();
+    }
+    names
+        .iter()
+        .map(ServerName::as_written)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -17,6 +17,12 @@
 //!                                                                 (headers, template) (proxy)
 //! ```
 //!
+//! Around that path: [`config`] (raw TOML, then validated), [`runtime`] (a
+//! loaded configuration ready to serve), [`run`] (start, reload, shutdown),
+//! [`respond`] (every response the gateway makes itself), [`body`] (request
+//! body limits), [`access_log`], [`metrics`] and [`admin`] (health and
+//! metrics listener), and the operator tools [`certs`] and [`inspect`].
+//!
 //! ## Security invariants
 //!
 //! * Identity values come only from a [`verify::PeerIdentity`], which only

@@ -70,7 +70,8 @@ pub struct Shared {
     pub access_log: Arc<AccessLogger>,
     pub shutdown: watch::Receiver<bool>,
     /// Dropped by each connection when it ends; shutdown waits for all.
-    pub alive: mpsc::Sender<()>,
+    /// Taken (dropped) at shutdown, so that only connections hold clones.
+    pub alive: std::sync::Mutex<Option<mpsc::Sender<()>>>,
     /// `max_connections` permits: accepting pauses while none is free.
     pub connection_slots: Arc<Semaphore>,
 }
@@ -140,7 +141,14 @@ async fn connection(
     configured: SocketAddr,
     shared: Arc<Shared>,
 ) {
-    let _alive = shared.alive.clone();
+    let Some(_alive) = shared
+        .alive
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+    else {
+        return; // shutting down
+    };
     let metrics = shared.metrics.clone();
     metrics.connections_total.inc();
     metrics.connections_open.inc();

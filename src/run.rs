@@ -74,7 +74,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         metrics,
         access_log,
         shutdown: shutdown_rx,
-        alive: alive_tx,
+        alive: std::sync::Mutex::new(Some(alive_tx)),
     });
     let mut loops = Vec::new();
     for (listener, configured) in listeners.into_iter().zip(bound.iter().copied()) {
@@ -128,7 +128,14 @@ pub async fn run(config: Config) -> Result<(), String> {
         let _ = l.await;
     }
     drop(reloader);
-    drop(shared);
+    // Only connections hold senders now; the receiver ends when they all end.
+    drop(
+        shared
+            .alive
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+    );
     match tokio::time::timeout(timeout, alive_rx.recv()).await {
         Ok(_) => tracing::info!("all connections finished; exiting"),
         Err(_) => tracing::warn!(

@@ -268,10 +268,7 @@ impl RequestVars<'_> {
                         Target::Body => out.push_str(c.raw_pem()),
                         // A header cannot carry line breaks: the PEM lines are
                         // joined with single spaces (documented deviation).
-                        Target::Header => {
-                            let pem = c.raw_pem().trim_end_matches('\n');
-                            out.push_str(&pem.replace('\n', " "));
-                        }
+                        Target::Header => out.push_str(&c.raw_pem_one_line()),
                     }
                 }
             }

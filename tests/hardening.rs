@@ -195,6 +195,31 @@ fn host_naming_another_server_gets_421() {
     assert_eq!(curl("localhost", s.gw.port(), "/", &ca, &a).status, 200);
     // Matching SNI and Host: fine.
     assert_eq!(curl("b.test", s.gw.port(), "/", &ca, &args).status, 200);
+    // No SNI (an IP literal): the address's first server did the handshake;
+    // its own names and unknown names are served, another server's is 421
+    // (where nginx would switch servers under the first one's verification).
+    let ip = |host: &str| {
+        let url = format!("https://127.0.0.1:{}/", s.gw.port());
+        let (_, out, _) = run_output(std::process::Command::new("curl").args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--insecure",
+            "--cert",
+            c.to_str().unwrap(),
+            "--key",
+            k.to_str().unwrap(),
+            "-H",
+            &format!("Host: {host}"),
+            &url,
+        ]));
+        out
+    };
+    assert_eq!(ip("localhost"), "200");
+    assert_eq!(ip("127.0.0.1"), "200");
+    assert_eq!(ip("b.test"), "421");
 }
 
 #[test]
@@ -238,11 +263,16 @@ fn size_limits_give_413_and_431() {
     }
     assert_eq!(curl("localhost", s.gw.port(), "/", &ca, &a).status, 431);
     // A certificate too large for max_proxy_header_size: a clear 400, not a
-    // request the backend rejects.
+    // request the backend rejects. (Many SANs make it big.)
     drop(s);
     let s = setup("max_proxy_header_size = \"1k\"", "");
-    let c = s.work.path().join("alice.pem");
-    let k = s.work.path().join("alice-key.pem");
+    let mut spec = LeafSpec::client("big");
+    spec.sans = (0..40)
+        .map(|i| format!("a-rather-long-subject-alt-name-{i}.example.com"))
+        .collect();
+    let big = s.root.leaf(spec);
+    let c = s.work.write("big.pem", &big.cert_pem);
+    let k = s.work.write("big-key.pem", &big.key_pem);
     let r = curl(
         "localhost",
         s.gw.port(),

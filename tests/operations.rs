@@ -257,3 +257,44 @@ fn json_log_format_for_machines() {
         "{line}"
     );
 }
+
+#[test]
+fn readyz_says_503_while_draining() {
+    let s = setup();
+    let admin = free_port();
+    let backend = Backend::start();
+    let mut gw = Gateway::start(
+        s.work.path(),
+        &format!(
+            "{}\n[[server.location]]\nprefix = \"/slow\"\nproxy_pass = \"http://{}\"\n",
+            config(
+                &format!("shutdown_timeout = \"10s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\""),
+                free_port()
+            ),
+            backend.addr
+        ),
+    );
+    assert_eq!(http_get(admin, "/readyz").0, 200);
+    let port = gw.port();
+    let ca = s.ca.clone();
+    let args = s.args.clone();
+    let slow = std::thread::spawn(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        curl("localhost", port, "/slow?delay_ms=2500", &ca, &a)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    gw.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(http_get(admin, "/readyz"), (503, "shutting down\n".into()));
+    assert_eq!(http_get(admin, "/healthz").0, 200);
+    assert_eq!(
+        slow.join().unwrap().status,
+        200,
+        "the in-flight request finished"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gw.try_wait().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(gw.try_wait().expect("exited").success());
+}

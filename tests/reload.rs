@@ -406,8 +406,8 @@ async fn revocation_by_reload_reaches_resumed_sessions() {
         );
         // Revoke alice and reload; her next resumed connection is refused.
         s.work.write("crl.pem", s.root.crl(&[&s.alice], 30));
-        gw.signal("HUP");
         let n = gw.logs().matches("reload complete").count() + 1;
+        gw.signal("HUP");
         assert!(tokio::task::block_in_place(|| wait_for_log_count(
             &gw,
             "reload complete",

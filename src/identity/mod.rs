@@ -1,4 +1,17 @@
-//! TEMPORARY placeholder until the identity module lands (same API).
-pub mod dn {}
+//! Client-certificate identity: the nginx `$ssl_client_*` values of a client
+//! certificate, computed once per connection.
+//!
+//! [`ClientCert::from_der`] parses the leaf certificate a client presented and
+//! computes, byte for byte as nginx (with OpenSSL 3.0) prints them, the
+//! serial, SHA-1 fingerprint, subject/issuer DNs in both the RFC 2253 and the
+//! legacy `X509_NAME_oneline` form, validity dates and (lazily) the raw and
+//! URL-escaped PEM. [`dn`] holds the DN formatters, usable on their own.
+//!
+//! Every value is plain ASCII without CR/LF, so it can go straight into an
+//! HTTP header.
+
+pub mod dn;
+
 mod cert;
+
 pub use cert::{CertParseError, ClientCert};

@@ -1,0 +1,210 @@
+//! `certs revoke` and `certs crl`: revocations go into the index, and each
+//! CA gets a CRL listing what it signed and revoked (`ca.crl` for the root,
+//! `client-ca.crl` for the client CA), plus `crl.pem` holding both, which is
+//! what the gateway's `crl` key reads: with `crl_check = "chain"` every CA of
+//! a client's chain needs its CRL.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{CertificateRevocationListParams, RevokedCertParams, SerialNumber};
+use time::OffsetDateTime;
+
+use super::files::{Access, Outputs};
+use super::index::{self, Index, Kind, Reason, Signer};
+use super::layout::{self, LoadedCa};
+use super::output;
+use super::profile::Validity;
+
+/// Default days until a CRL's nextUpdate (OpenSSL's `default_crl_days`).
+pub const CRL_DAYS: u32 = 30;
+
+/// `mtls-gateway certs revoke`.
+#[derive(Debug, clap::Args)]
+pub struct RevokeArgs {
+    /// The CA folder (made by `certs init`).
+    #[arg(long, value_name = "DIR")]
+    pub ca: PathBuf,
+    /// Serial of the certificate, in hex as X-SSL-Client-Serial, `certs list`
+    /// or `openssl x509 -serial` show it (`:` separators allowed).
+    pub serial: String,
+    #[arg(long, value_enum, default_value_t = Reason::Unspecified)]
+    pub reason: Reason,
+    /// Days until the new CRLs' next update.
+    #[arg(long, default_value_t = CRL_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub crl_days: u32,
+}
+
+/// `mtls-gateway certs crl`.
+#[derive(Debug, clap::Args)]
+pub struct CrlArgs {
+    /// The CA folder (made by `certs init`).
+    #[arg(long, value_name = "DIR")]
+    pub ca: PathBuf,
+    /// Days until the CRLs' next update.
+    #[arg(long, default_value_t = CRL_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub days: u32,
+}
+
+/// Runs `certs revoke`.
+///
+/// # Errors
+/// Unknown serial, the root CA, or a file problem.
+pub fn revoke(args: RevokeArgs) -> Result<(), String> {
+    let mut index = Index::load(&args.ca)?;
+    let index_path = args.ca.join(index::FILE);
+    let entry = index.find_mut(&args.serial).ok_or_else(|| {
+        format!(
+            "{}: no certificate with serial {} (`mtls-gateway certs list --ca {}` lists them)",
+            index_path.display(),
+            args.serial,
+            args.ca.display()
+        )
+    })?;
+    if entry.kind == Kind::RootCa {
+        return Err(format!(
+            "serial {} is the root CA itself; a root cannot be revoked: make a new CA folder and stop trusting this one",
+            entry.serial
+        ));
+    }
+    if let Some(when) = &entry.revoked {
+        println!(
+            "{} ({}) was already revoked on {when}; writing the CRLs again",
+            entry.serial, entry.subject
+        );
+    } else {
+        entry.revoked = Some(index::to_toml(OffsetDateTime::now_utc()));
+        entry.reason = Some(args.reason);
+        println!(
+            "revoked {} ({}), reason {}",
+            entry.serial,
+            entry.subject,
+            args.reason.name()
+        );
+        if entry.kind == Kind::ClientCa {
+            println!(
+                "warning: this is the client CA: every client certificate it issued is now refused"
+            );
+        }
+    }
+    write_crls(&args.ca, &mut index, args.crl_days)
+}
+
+/// Runs `certs crl`.
+///
+/// # Errors
+/// A file problem.
+pub fn crl(args: CrlArgs) -> Result<(), String> {
+    let mut index = Index::load(&args.ca)?;
+    write_crls(&args.ca, &mut index, args.days)
+}
+
+/// Signs a new CRL for each CA from the index, saves the index (with the
+/// new CRL number) and writes the CRL files.
+fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), String> {
+    let root = LoadedCa::load(dir, Signer::Root)?;
+    let client_ca = LoadedCa::load(dir, Signer::ClientCa)?;
+    index.crl_number += 1;
+    let Validity {
+        not_before: this_update,
+        not_after: next_update,
+        ..
+    } = Validity::days(days);
+    let mut outputs = Outputs::default();
+    let mut bundle = String::new();
+    let mut counts = Vec::new();
+    for (ca, file) in [
+        (&client_ca, layout::CLIENT_CA_CRL),
+        (&root, layout::ROOT_CRL),
+    ] {
+        let revoked_certs = index
+            .certificates
+            .iter()
+            .filter(|e| e.signer == ca.signer)
+            .filter_map(|e| {
+                let when = e.revoked.as_ref()?;
+                Some(
+                    index::from_toml(when).map(|revocation_time| RevokedCertParams {
+                        serial_number: SerialNumber::from_slice(&hex_bytes(&e.serial)),
+                        revocation_time,
+                        reason_code: e.reason.map(Reason::to_rcgen),
+                        invalidity_date: None,
+                    }),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", dir.join(index::FILE).display()))?;
+        counts.push(format!("{} revoked in {file}", revoked_certs.len()));
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: SerialNumber::from(index.crl_number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: ca.key_id_method(),
+        };
+        let pem = params
+            .signed_by(&ca.issuer)
+            .and_then(|crl| crl.pem())
+            .map_err(|e| format!("cannot sign the CRL of {}: {e}", ca.file()))?;
+        bundle.push_str(&pem);
+        outputs.add(
+            dir.join(file),
+            pem,
+            Access::Public,
+            &format!("CRL of {}", ca.file()),
+        );
+    }
+    outputs.add(
+        dir.join(layout::CRL_BUNDLE),
+        bundle,
+        Access::Public,
+        "both CRLs: the gateway's `crl`",
+    );
+    index.save(dir)?;
+    // CRLs are the CA's current state: a new one always replaces the old.
+    outputs.write(true)?;
+    println!(
+        "CRL number {}: {}; next update {}.",
+        index.crl_number,
+        counts.join(", "),
+        output::date(next_update)
+    );
+    println!(
+        "The gateway applies them with `crl = \"{crl}\"` in [server.client_auth] (commented out in the\n\
+         gateway.toml of `certs init`), after `mtls-gateway reload` (or by itself with `watch = true`).\n\
+         Write new CRLs before {next} (`mtls-gateway certs crl --ca {dir}`): with crl_expired = \"reject\"\n\
+         an expired CRL refuses every client.",
+        crl = layout::CRL_BUNDLE,
+        next = output::date(next_update),
+        dir = dir.display()
+    );
+    Ok(())
+}
+
+/// Bytes of a hex serial from the index (an odd number of digits gets a
+/// leading zero; the index only holds hex written by `certs`).
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    let digits: Vec<u8> = hex
+        .chars()
+        .filter_map(|c| c.to_digit(16))
+        .map(|d| d as u8)
+        .collect();
+    let padded: Vec<u8> = if digits.len() % 2 == 1 {
+        std::iter::once(0).chain(digits).collect()
+    } else {
+        digits
+    };
+    padded.chunks(2).map(|p| p[0] << 4 | p[1]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_serials_become_bytes() {
+        assert_eq!(hex_bytes("0A1B"), vec![0x0a, 0x1b]);
+        assert_eq!(hex_bytes("A1B"), vec![0x0a, 0x1b]);
+        assert_eq!(hex_bytes("FF"), vec![0xff]);
+    }
+}

@@ -1,0 +1,79 @@
+//! Where the `.p12` password comes from: a prompt on the terminal (asked
+//! twice), `--password-file` or `--password-env`. Never a plain argument,
+//! which every user of the machine could read in the process list.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::files;
+
+/// Password options of `certs client`.
+#[derive(Debug, clap::Args)]
+pub struct PasswordArgs {
+    /// Read the .p12 password from the first line of FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "password_env")]
+    pub password_file: Option<PathBuf>,
+    /// Read the .p12 password from the environment variable VAR.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+}
+
+/// A password; its `Debug` does not print it.
+pub struct Password(String);
+
+impl Password {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+impl PasswordArgs {
+    /// The password, from the file, the variable or the terminal.
+    ///
+    /// # Errors
+    /// An unreadable file, an unset variable, no terminal to ask on, two
+    /// different answers, or an empty password.
+    pub fn read(&self) -> Result<Password, String> {
+        let password = if let Some(path) = &self.password_file {
+            let text = files::read_text(path)?;
+            let line = text.lines().next().unwrap_or("").to_string();
+            check(line).map_err(|e| format!("{}: {e}", path.display()))?
+        } else if let Some(var) = &self.password_env {
+            let value = std::env::var(var).map_err(|_| {
+                format!("--password-env {var}: the environment variable is not set (or not UTF-8)")
+            })?;
+            check(value).map_err(|e| format!("--password-env {var}: {e}"))?
+        } else {
+            prompt()?
+        };
+        Ok(password)
+    }
+}
+
+fn check(password: String) -> Result<Password, String> {
+    if password.is_empty() {
+        Err("the .p12 password is empty; browsers and Windows handle empty PKCS#12 passwords inconsistently".into())
+    } else {
+        Ok(Password(password))
+    }
+}
+
+fn prompt() -> Result<Password, String> {
+    let no_tty = |e: std::io::Error| {
+        format!(
+            "cannot ask for the .p12 password ({e}); without a terminal use --password-file FILE or --password-env VAR"
+        )
+    };
+    let first = rpassword::prompt_password("Password for the .p12 file: ").map_err(no_tty)?;
+    let second = rpassword::prompt_password("The same password again: ").map_err(no_tty)?;
+    if first != second {
+        return Err("the two passwords differ; nothing was written".into());
+    }
+    check(first)
+}
