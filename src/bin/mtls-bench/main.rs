@@ -138,6 +138,10 @@ struct LoadArgs {
     /// several processes, e.g. nginx's master and workers).
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
+    /// Idle mode: only the handshake, no request on the held connections
+    /// (separates the server's TLS state from its HTTP state).
+    #[arg(long)]
+    no_request: bool,
     /// Idle mode: create this file once every connection is open.
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -505,7 +509,7 @@ async fn idle(
             let shared = &shared;
             async move {
                 let mut s = Stats::default();
-                let c = load::open(shared, &mut s, true).await;
+                let c = load::open(shared, &mut s, !args.no_request).await;
                 (c, s)
             }
         }),
