@@ -104,8 +104,16 @@ impl AccessLogger {
         }
     }
 
+    /// Whether lines are written at all (`access_log = "off"` skips building them).
+    pub fn enabled(&self) -> bool {
+        !matches!(self.lock().0, Sink::Off)
+    }
+
     fn write(&self, record: &Record) {
         let mut state = self.lock();
+        if matches!(state.0, Sink::Off) {
+            return;
+        }
         let line = match state.1 {
             AccessLogFormat::Json => record.json(),
             AccessLogFormat::Combined => record.combined(),

@@ -43,7 +43,13 @@ pub async fn handle(
     let method = request.method().clone();
     let target = request.uri().clone();
     let server_tokens = conn.server.config.server_tokens;
-    let mut record = access_record(&request, &conn);
+    // Building the line costs more than the rest of a keep-alive request
+    // (docs/performance.md): skip it when the access log is off.
+    let mut record = if conn.access_log.enabled() {
+        access_record(&request, &conn)
+    } else {
+        Record::default()
+    };
     let mut info = RequestInfo::default();
     let mut response = match serve(request, &conn, &mut info).await {
         Ok(response) => response,
