@@ -15,13 +15,11 @@ mod common;
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Request, Version};
 use rustls_pki_types::UnixTime;
-use tokio::sync::Notify;
 
 use common::{Pki, ServerKey};
 use mtls_gateway::access_log::AccessLogger;
@@ -62,10 +60,10 @@ fn bench(c: &mut Criterion) {
     let server = generation.groups[0].servers[0].clone();
     let peer = verify_peer(Some(&direct), &server.config.client_auth, now);
     let remote: SocketAddr = "127.0.0.1:50000".parse().expect("addr");
-    let ctx = ConnCtx {
+    let ctx = ConnCtx::new(
         remote,
-        local: "127.0.0.1:3443".parse().expect("addr"),
-        tls: TlsInfo {
+        "127.0.0.1:3443".parse().expect("addr"),
+        TlsInfo {
             protocol: "TLSv1.3",
             cipher: "TLS_AES_256_GCM_SHA384",
             server_name: Some("localhost".into()),
@@ -73,18 +71,12 @@ fn bench(c: &mut Criterion) {
             alpn: Some(b"http/1.1".to_vec()),
         },
         peer,
-        server: server.clone(),
-        close: Notify::new(),
-        retiring: AtomicBool::new(false),
-        metrics: Arc::new(Metrics::new()),
-        access_log: Arc::new(
-            AccessLogger::new(&AccessLog::Off, AccessLogFormat::Json).expect("logger"),
-        ),
-        generation: generation.clone(),
-        group: 0,
-        in_flight: AtomicUsize::new(0),
-        activity: Notify::new(),
-    };
+        server.clone(),
+        generation.clone(),
+        0,
+        Arc::new(Metrics::new()),
+        Arc::new(AccessLogger::new(&AccessLog::Off, AccessLogFormat::Json).expect("logger")),
+    );
     let location = server
         .locations
         .iter()

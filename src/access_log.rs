@@ -142,7 +142,7 @@ pub struct Record {
     pub status: u16,
     pub bytes: u64,
     pub request_time: Duration,
-    pub upstream_addr: Option<String>,
+    pub upstream_addr: Option<std::sync::Arc<str>>,
     pub upstream_time: Option<Duration>,
     pub tls_version: &'static str,
     pub resumed: bool,
@@ -208,7 +208,7 @@ impl Record {
             "referer": self.referer,
         });
         if let Some(addr) = &self.upstream_addr {
-            v["upstream_addr"] = serde_json::Value::from(addr.as_str());
+            v["upstream_addr"] = serde_json::Value::from(&**addr);
         }
         if let Some(t) = self.upstream_time {
             v["upstream_time"] = serde_json::Value::from(t.as_secs_f64());

@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -39,11 +40,11 @@ pub struct ConnCtx {
     pub server: Arc<ServerRuntime>,
     /// Notified when a response asks for the connection to be closed (the
     /// HTTP/2 equivalent of `Connection: close`).
-    pub close: Notify,
+    pub(crate) close: Notify,
     /// Set when a reload replaced this connection's configuration: the
     /// next response closes the connection (HTTP/1.1 `Connection: close`,
     /// HTTP/2 GOAWAY) so the client reconnects to the new configuration.
-    pub retiring: AtomicBool,
+    pub(crate) retiring: AtomicBool,
     pub metrics: Arc<Metrics>,
     pub access_log: Arc<AccessLogger>,
     /// The configuration this connection was accepted under, and the
@@ -51,20 +52,76 @@ pub struct ConnCtx {
     pub generation: Arc<Generation>,
     pub group: usize,
     /// Requests whose response has not been fully sent yet.
-    pub in_flight: AtomicUsize,
-    /// Notified when a request starts or ends (keep-alive idle tracking).
-    pub activity: Notify,
+    in_flight: AtomicUsize,
+    /// When the connection was set up; `last_active` counts from it.
+    born: Instant,
+    /// Milliseconds after `born` when a request last started or ended.
+    /// Read by the keep-alive timer when it fires, so requests never wake
+    /// the connection's task.
+    last_active: AtomicU64,
 }
 
 impl ConnCtx {
-    pub fn request_started(&self) {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.activity.notify_one();
+    /// A connection's context once its handshake and verdict are done.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        remote: SocketAddr,
+        local: SocketAddr,
+        tls: TlsInfo,
+        peer: PeerIdentity,
+        server: Arc<ServerRuntime>,
+        generation: Arc<Generation>,
+        group: usize,
+        metrics: Arc<Metrics>,
+        access_log: Arc<AccessLogger>,
+    ) -> ConnCtx {
+        ConnCtx {
+            remote,
+            local,
+            tls,
+            peer,
+            server,
+            close: Notify::new(),
+            retiring: AtomicBool::new(false),
+            metrics,
+            access_log,
+            generation,
+            group,
+            in_flight: AtomicUsize::new(0),
+            born: Instant::now(),
+            last_active: AtomicU64::new(0),
+        }
     }
 
-    pub fn request_done(&self) {
+    fn touch(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.born).as_millis();
+        self.last_active
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// A request of this connection started at `now`.
+    pub fn request_started(&self, now: Instant) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.touch(now);
+    }
+
+    /// A request's response was sent (or abandoned) at `now`.
+    pub fn request_done(&self, now: Instant) {
+        self.touch(now);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.activity.notify_one();
+    }
+
+    /// When the connection will have been idle for `timeout`, or `None` if
+    /// that is already the case (no request in flight and none started or
+    /// ended within `timeout`).
+    pub fn idle_deadline(&self, timeout: Duration) -> Option<Instant> {
+        let last = self.born + Duration::from_millis(self.last_active.load(Ordering::Relaxed));
+        let now = Instant::now();
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Some(now + timeout);
+        }
+        let deadline = last + timeout;
+        (deadline > now).then_some(deadline)
     }
 
     /// Whether `host` is a name of another server block on this connection's

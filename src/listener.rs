@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -19,7 +19,7 @@ use rustls::server::Acceptor;
 use rustls_pki_types::UnixTime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::access_log::AccessLogger;
@@ -247,21 +247,17 @@ async fn connection(
         tracing::info!(client = %remote, verify = peer.verify_text(), "resumed session no longer verifies; connection closed");
         return;
     }
-    let ctx = Arc::new(ConnCtx {
+    let ctx = Arc::new(ConnCtx::new(
         remote,
         local,
         tls,
         peer,
         server,
-        close: Notify::new(),
-        retiring: AtomicBool::new(false),
-        metrics: shared.metrics.clone(),
-        access_log: shared.access_log.clone(),
-        generation: generation.clone(),
-        group: group_index,
-        in_flight: AtomicUsize::new(0),
-        activity: Notify::new(),
-    });
+        generation.clone(),
+        group_index,
+        shared.metrics.clone(),
+        shared.access_log.clone(),
+    ));
 
     let limits = ctx.server.config.limits.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -290,6 +286,8 @@ async fn connection(
     let retire_grace = tokio::time::sleep(Duration::MAX);
     tokio::pin!(retire_grace);
     // keepalive_timeout: closed when no request has been in flight for it.
+    // Requests only record when they start and end; the timer checks that
+    // when it fires.
     let idle = tokio::time::sleep(limits.keepalive_timeout);
     tokio::pin!(idle);
     let mut retiring = false;
@@ -323,16 +321,14 @@ async fn connection(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = ctx.activity.notified() => {
-                idle.as_mut().reset(tokio::time::Instant::now() + limits.keepalive_timeout);
-            }
             _ = &mut idle, if !draining => {
-                if ctx.in_flight.load(Ordering::Acquire) == 0 {
-                    tracing::debug!(client = %remote, "idle for keepalive_timeout; closing");
-                    draining = true;
-                    conn.as_mut().graceful_shutdown();
-                } else {
-                    idle.as_mut().reset(tokio::time::Instant::now() + limits.keepalive_timeout);
+                match ctx.idle_deadline(limits.keepalive_timeout) {
+                    Some(deadline) => idle.as_mut().reset(deadline.into()),
+                    None => {
+                        tracing::debug!(client = %remote, "idle for keepalive_timeout; closing");
+                        draining = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! from the configuration, verification results from OpenSSL's fixed reason
 //! list, CAs are named by fingerprint, never by DN.
 
+use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -65,6 +66,66 @@ pub struct CertLabels {
     pub kind: &'static str,
     /// First 16 hex digits of the SHA-256 fingerprint (CRL: of its issuer name).
     pub fingerprint: String,
+}
+
+/// One location's request counters and upstream latency histogram, looked
+/// up in their families once (per configuration) rather than per request.
+pub struct LocationMetrics {
+    server: String,
+    location: String,
+    upstream_seconds: Histogram,
+    /// Request counters by status, as they are first seen.
+    requests: Mutex<Vec<(u16, Counter)>>,
+}
+
+impl std::fmt::Debug for LocationMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocationMetrics")
+            .field("server", &self.server)
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocationMetrics {
+    /// The series of `location` (`-` for requests that matched none) of
+    /// `server`.
+    pub fn new(metrics: &Metrics, server: &str, location: &str) -> LocationMetrics {
+        let labels = LocationLabels {
+            server: server.to_string(),
+            location: location.to_string(),
+        };
+        LocationMetrics {
+            upstream_seconds: metrics.upstream_seconds.get_or_create(&labels).clone(),
+            server: labels.server,
+            location: labels.location,
+            requests: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counts one answered request with `status`.
+    pub fn count_request(&self, metrics: &Metrics, status: u16) {
+        let mut known = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, counter)) = known.iter().find(|(s, _)| *s == status) {
+            counter.inc();
+            return;
+        }
+        let counter = metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                server: self.server.clone(),
+                location: self.location.clone(),
+                status,
+            })
+            .clone();
+        counter.inc();
+        known.push((status, counter));
+    }
+
+    /// `upstream_response_seconds` of this location.
+    pub fn upstream_seconds(&self) -> &Histogram {
+        &self.upstream_seconds
+    }
 }
 
 /// All metrics of the process.

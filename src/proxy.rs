@@ -1,11 +1,18 @@
 //! Forwarding a request to its upstream and streaming the answer back.
 //!
-//! Each proxy location owns a keep-alive connection pool (hyper-util's
-//! client over HTTP/1.1). Connections are made by [`Connector`], which walks
-//! the upstream's `server` list round-robin and moves to the next server
-//! when one refuses or times out, before any request byte is sent, so a
-//! request body is never sent twice. Bodies stream both ways; nothing is
-//! buffered whole.
+//! Each proxy location owns a [`Pool`] of idle keep-alive HTTP/1.1
+//! connections to its upstream (hyper's client connections, one task each).
+//! A request takes the most recently used idle connection, or makes a new
+//! one with [`connect`], which walks the upstream's `server` list
+//! round-robin and moves to the next server when one refuses or times out.
+//! A connection goes back to the pool when its response body has been read
+//! to the end; one whose response was cut is dropped (and closed). A request
+//! that an idle connection could not take (the upstream closed it while it
+//! was idle) is retried on another connection: hyper hands it back unsent,
+//! so a request body is never sent twice.
+//!
+//! Idle connections are closed after the upstream's `keepalive_timeout`; at
+//! most `keepalive` of them stay open per location (nginx's names).
 //!
 //! Timeouts follow nginx: `proxy_connect_timeout` per connection attempt;
 //! `proxy_send_timeout` between two successful writes to the upstream;
@@ -14,117 +21,323 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::uri::PathAndQuery;
 use http::{Request, Response, Uri, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
 use crate::body::LimitedBody;
-use crate::config::{ProxySpec, UpstreamServer};
+use crate::config::{ProxySpec, UpstreamKeepalive, UpstreamServer};
 use crate::respond::{Body, BoxError, Reject};
 
-/// How long an idle pooled upstream connection is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest interval between two sweeps of expired idle connections.
+const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 
-/// A proxy location's upstream: its servers, timeouts and connection pool.
+/// The request body as sent upstream.
+type UpstreamBody = SignalOnEnd<LimitedBody>;
+type Sender = http1::SendRequest<UpstreamBody>;
+
+/// A proxy location's upstream: its servers, timeouts and idle connections.
 #[derive(Debug)]
 pub struct Upstream {
-    client: Client<Connector, SignalOnEnd<LimitedBody>>,
-    /// `http://<proxy_host>`, the pool key and absolute-form prefix.
-    authority: String,
+    /// Each server with its `host:port` text (for logs and `$upstream_addr`).
+    servers: Box<[(UpstreamServer, Arc<str>)]>,
+    /// Round-robin position for new connections.
+    next: AtomicUsize,
+    connect_timeout: Duration,
+    send_timeout: Duration,
     read_timeout: Duration,
+    pool: Arc<Pool>,
 }
 
 impl Upstream {
     pub fn new(spec: &ProxySpec) -> Upstream {
-        let connector = Connector {
-            servers: spec.servers.clone().into(),
-            next: Arc::new(AtomicUsize::new(0)),
+        Upstream {
+            servers: spec
+                .servers
+                .iter()
+                .map(|s| (s.clone(), Arc::from(s.to_string())))
+                .collect(),
+            next: AtomicUsize::new(0),
             connect_timeout: spec.connect_timeout,
             send_timeout: spec.send_timeout,
-        };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .http1_title_case_headers(true)
-            .set_host(false)
-            .build(connector);
-        Upstream {
-            client,
-            authority: spec.proxy_host.clone(),
             read_timeout: spec.read_timeout,
+            pool: Arc::new(Pool::new(spec.keepalive)),
         }
     }
 
-    /// Sends `request` (already rewritten) and returns the streaming response.
+    /// Sends `request` (already rewritten) and returns the response head.
     ///
     /// # Errors
-    /// [`Reject::BadGateway`] or [`Reject::GatewayTimeout`], with the detail
-    /// for the log.
+    /// [`Reject::BadGateway`] or [`Reject::GatewayTimeout`] (or the client's
+    /// own body errors), with the detail for the log and a kind for metrics:
+    /// `refused`, `timeout`, `reset`, `protocol` or `client`.
     pub async fn forward(
         &self,
         request: Request<LimitedBody>,
     ) -> Result<Forwarded, (Reject, &'static str)> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let (mut parts, body) = request.into_parts();
-        let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        parts.uri = format!("http://{}{}", self.authority, path)
-            .parse::<Uri>()
-            .map_err(|e| {
+        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+            // HTTP/2 and absolute-form targets carry scheme and authority:
+            // the upstream gets origin form (the Host header names it).
+            let mut origin = http::uri::Parts::default();
+            origin.path_and_query = Some(
+                parts
+                    .uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            );
+            parts.uri = Uri::from_parts(origin).map_err(|e| {
                 (
                     Reject::BadGateway(format!("cannot form upstream URI: {e}")),
                     "protocol",
                 )
             })?;
+        }
         parts.version = Version::HTTP_11;
         let (done_tx, done_rx) = oneshot::channel();
-        let body = SignalOnEnd::new(body, done_tx);
-        let mut response = std::pin::pin!(self.client.request(Request::from_parts(parts, body)));
+        let request = Request::from_parts(parts, SignalOnEnd::new(body, done_tx));
+        let mut exchange = pin!(self.exchange(request));
         // proxy_read_timeout starts once the request body is sent (or the
         // upstream answers early).
-        let result = tokio::select! {
-            r = &mut response => r,
-            _ = done_rx => match tokio::time::timeout(self.read_timeout, &mut response).await {
-                Ok(r) => r,
+        let (response, conn) = tokio::select! {
+            r = &mut exchange => r?,
+            _ = done_rx => match tokio::time::timeout(self.read_timeout, &mut exchange).await {
+                Ok(r) => r?,
                 Err(_) => return Err((Reject::GatewayTimeout(format!(
                     "upstream timed out after {:?} waiting for the response head (proxy_read_timeout)",
                     self.read_timeout
                 )), "timeout")),
             },
         };
-        let response = result.map_err(classify)?;
-        let addr = response
-            .extensions()
-            .get::<UpstreamAddr>()
-            .map(|a| a.0.clone());
         Ok(Forwarded {
-            response,
-            addr,
+            addr: conn.addr.clone(),
             elapsed: started.elapsed(),
+            response,
+            conn,
+            read_timeout: self.read_timeout,
         })
     }
 
-    /// The response body, with `proxy_read_timeout` between reads.
-    pub fn response_body(&self, body: Incoming) -> Body {
-        TimeoutBody {
-            inner: body,
-            timeout: self.read_timeout,
-            sleep: None,
+    /// One request on an idle connection, or on a new one.
+    async fn exchange(
+        &self,
+        mut request: Request<UpstreamBody>,
+    ) -> Result<(Response<Incoming>, PooledConn), (Reject, &'static str)> {
+        loop {
+            let (mut sender, addr, reused) = match self.pool.checkout() {
+                Some((sender, addr)) => (sender, addr, true),
+                None => {
+                    let (sender, addr) = self.connect().await?;
+                    (sender, addr, false)
+                }
+            };
+            if let Err(e) = sender.ready().await {
+                if reused {
+                    continue; // closed while idle: take another
+                }
+                return Err(classify(&e));
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    let conn = PooledConn {
+                        sender,
+                        addr,
+                        pool: self.pool.clone(),
+                    };
+                    return Ok((response, conn));
+                }
+                Err(mut e) => match e.take_message() {
+                    // Not written: the idle connection was closed by the
+                    // upstream under us. Safe to send on another one.
+                    Some(unsent) if reused => {
+                        tracing::debug!(upstream = %addr, error = %e.error(), "idle upstream connection unusable; retrying");
+                        request = unsent;
+                    }
+                    _ => return Err(classify(e.error())),
+                },
+            }
         }
-        .boxed()
+    }
+
+    /// A new connection: the servers round-robin, the next one when a
+    /// connection attempt fails.
+    async fn connect(&self) -> Result<(Sender, Arc<str>), (Reject, &'static str)> {
+        let n = self.servers.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut failures = Vec::new();
+        let mut all_timed_out = true;
+        for i in 0..n {
+            let (server, addr) = &self.servers[(start + i) % n];
+            let attempt = tokio::time::timeout(
+                self.connect_timeout,
+                TcpStream::connect((server.host.as_str(), server.port)),
+            )
+            .await;
+            let stream = match attempt {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    all_timed_out = false;
+                    tracing::warn!(upstream = %addr, error = %e, "connect to upstream server failed");
+                    failures.push(format!("{addr}: {e}"));
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!(upstream = %addr, timeout = ?self.connect_timeout, "connect to upstream server timed out");
+                    failures.push(format!(
+                        "{addr}: connect timed out after {:?}",
+                        self.connect_timeout
+                    ));
+                    continue;
+                }
+            };
+            tracing::debug!(upstream = %addr, "connected to upstream server");
+            let _ = stream.set_nodelay(true);
+            let io = UpstreamIo {
+                inner: TokioIo::new(stream),
+                send_timeout: self.send_timeout,
+                stall: None,
+            };
+            match http1::Builder::new()
+                .title_case_headers(true)
+                .handshake(io)
+                .await
+            {
+                Ok((sender, connection)) => {
+                    let upstream = addr.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!(upstream = %upstream, error = %e, "upstream connection ended with an error");
+                        }
+                    });
+                    return Ok((sender, addr.clone()));
+                }
+                Err(e) => {
+                    all_timed_out = false;
+                    failures.push(format!("{addr}: {e}"));
+                }
+            }
+        }
+        let detail = format!("no upstream server reachable ({})", failures.join("; "));
+        Err(if all_timed_out {
+            (Reject::GatewayTimeout(detail), "timeout")
+        } else {
+            (Reject::BadGateway(detail), "refused")
+        })
+    }
+}
+
+/// Idle keep-alive connections of one location, most recently used last.
+#[derive(Debug)]
+struct Pool {
+    idle: Mutex<Vec<IdleConn>>,
+    settings: UpstreamKeepalive,
+    /// Whether the task that closes expired idle connections runs.
+    sweeping: AtomicBool,
+}
+
+#[derive(Debug)]
+struct IdleConn {
+    sender: Sender,
+    addr: Arc<str>,
+    since: Instant,
+}
+
+impl IdleConn {
+    fn usable(&self, timeout: Duration) -> bool {
+        !self.sender.is_closed() && self.since.elapsed() < timeout
+    }
+}
+
+impl Pool {
+    fn new(settings: UpstreamKeepalive) -> Pool {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+            settings,
+            sweeping: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<IdleConn>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The most recently used idle connection (LIFO keeps the fewest open).
+    fn checkout(&self) -> Option<(Sender, Arc<str>)> {
+        let mut idle = self.lock();
+        while let Some(conn) = idle.pop() {
+            if conn.usable(self.settings.timeout) {
+                return Some((conn.sender, conn.addr));
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose exchange is complete.
+    fn give_back(self: &Arc<Self>, sender: Sender, addr: Arc<str>) {
+        if sender.is_closed() {
+            return;
+        }
+        {
+            let mut idle = self.lock();
+            if idle.len() >= self.settings.max_idle {
+                return; // dropping the sender closes the connection
+            }
+            idle.push(IdleConn {
+                sender,
+                addr,
+                since: Instant::now(),
+            });
+        }
+        if !self.sweeping.swap(true, Ordering::Relaxed)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(sweep(Arc::downgrade(self)));
+        }
+    }
+}
+
+/// Closes idle connections past `keepalive_timeout` (and forgets those the
+/// upstream closed) until the pool is dropped with its configuration.
+async fn sweep(pool: Weak<Pool>) {
+    let Some(timeout) = pool.upgrade().map(|p| p.settings.timeout) else {
+        return;
+    };
+    let interval = (timeout / 4).clamp(Duration::from_millis(50), MAX_SWEEP_INTERVAL);
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(pool) = pool.upgrade() else { return };
+        pool.lock().retain(|c| c.usable(timeout));
+    }
+}
+
+/// The connection a response is being read from; back to the pool when the
+/// response body has been read whole.
+#[derive(Debug)]
+struct PooledConn {
+    sender: Sender,
+    addr: Arc<str>,
+    pool: Arc<Pool>,
+}
+
+impl PooledConn {
+    fn give_back(self) {
+        self.pool.give_back(self.sender, self.addr);
     }
 }
 
@@ -132,28 +345,38 @@ impl Upstream {
 pub struct Forwarded {
     pub response: Response<Incoming>,
     /// The server that answered (`host:port`).
-    pub addr: Option<String>,
+    pub addr: Arc<str>,
     /// From sending the request to the response head.
     pub elapsed: Duration,
+    conn: PooledConn,
+    read_timeout: Duration,
 }
 
-/// Which upstream server a pooled connection goes to (response extension).
-#[derive(Debug, Clone)]
-struct UpstreamAddr(String);
+impl Forwarded {
+    /// The response with its streaming body: `proxy_read_timeout` between
+    /// reads, and the connection back in the pool once the body is read.
+    pub fn into_response(self) -> Response<Body> {
+        let (parts, inner) = self.response.into_parts();
+        let mut body = TimeoutBody {
+            inner,
+            timeout: self.read_timeout,
+            sleep: None,
+            conn: Some(self.conn),
+        };
+        if body.inner.is_end_stream() {
+            body.finished();
+        }
+        Response::from_parts(parts, body.boxed())
+    }
+}
 
 /// Sorts an upstream failure into 502 or 504 with a log detail, and a kind
-/// for metrics: `refused`, `timeout`, `reset` or `protocol`.
-fn classify(e: hyper_util::client::legacy::Error) -> (Reject, &'static str) {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+/// for metrics: `timeout`, `reset`, `protocol`, or `client` when the
+/// client's own request body failed.
+fn classify(e: &hyper::Error) -> (Reject, &'static str) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut kind = "reset";
     while let Some(err) = source {
-        if let Some(c) = err.downcast_ref::<ConnectFailure>() {
-            return if c.timed_out {
-                (Reject::GatewayTimeout(c.to_string()), "timeout")
-            } else {
-                (Reject::BadGateway(c.to_string()), "refused")
-            };
-        }
         if let Some(io) = err.downcast_ref::<io::Error>()
             && io.kind() == io::ErrorKind::TimedOut
         {
@@ -176,7 +399,7 @@ fn classify(e: hyper_util::client::legacy::Error) -> (Reject, &'static str) {
         source = err.source();
     }
     (
-        Reject::BadGateway(format!("upstream failed: {}", error_chain(&e))),
+        Reject::BadGateway(format!("upstream failed: {}", error_chain(e))),
         kind,
     )
 }
@@ -192,92 +415,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Every server of the upstream failed to connect.
-#[derive(Debug)]
-struct ConnectFailure {
-    timed_out: bool,
-    detail: String,
-}
-
-impl std::fmt::Display for ConnectFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.detail)
-    }
-}
-
-impl std::error::Error for ConnectFailure {}
-
-/// Connects to the upstream's servers round-robin, trying the next one when
-/// a connection attempt fails.
-#[derive(Debug, Clone)]
-struct Connector {
-    servers: Arc<[UpstreamServer]>,
-    next: Arc<AtomicUsize>,
-    connect_timeout: Duration,
-    send_timeout: Duration,
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = UpstreamIo;
-    type Error = ConnectFailure;
-    type Future = Pin<Box<dyn Future<Output = Result<UpstreamIo, ConnectFailure>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let n = this.servers.len();
-            let start = this.next.fetch_add(1, Ordering::Relaxed);
-            let mut failures = Vec::new();
-            let mut all_timed_out = true;
-            for i in 0..n {
-                let server = &this.servers[(start + i) % n];
-                let attempt = tokio::time::timeout(
-                    this.connect_timeout,
-                    TcpStream::connect((server.host.as_str(), server.port)),
-                )
-                .await;
-                match attempt {
-                    Ok(Ok(stream)) => {
-                        tracing::debug!(upstream = %server, "connected to upstream server");
-                        let _ = stream.set_nodelay(true);
-                        return Ok(UpstreamIo {
-                            addr: server.to_string(),
-                            inner: TokioIo::new(stream),
-                            send_timeout: this.send_timeout,
-                            stall: None,
-                        });
-                    }
-                    Ok(Err(e)) => {
-                        all_timed_out = false;
-                        tracing::warn!(upstream = %server, error = %e, "connect to upstream server failed");
-                        failures.push(format!("{server}: {e}"));
-                    }
-                    Err(_) => {
-                        tracing::warn!(upstream = %server, timeout = ?this.connect_timeout, "connect to upstream server timed out");
-                        failures.push(format!(
-                            "{server}: connect timed out after {:?}",
-                            this.connect_timeout
-                        ));
-                    }
-                }
-            }
-            Err(ConnectFailure {
-                timed_out: all_timed_out,
-                detail: format!("no upstream server reachable ({})", failures.join("; ")),
-            })
-        })
-    }
-}
-
 /// An upstream TCP connection whose writes fail after `send_timeout`
 /// without progress (nginx's `proxy_send_timeout`).
 #[derive(Debug)]
 struct UpstreamIo {
-    addr: String,
     inner: TokioIo<TcpStream>,
     send_timeout: Duration,
     stall: Option<Pin<Box<Sleep>>>,
@@ -296,12 +437,6 @@ impl UpstreamIo {
             ))),
             Poll::Pending => Poll::Pending,
         }
-    }
-}
-
-impl Connection for UpstreamIo {
-    fn connected(&self) -> Connected {
-        Connected::new().extra(UpstreamAddr(self.addr.clone()))
     }
 }
 
@@ -409,13 +544,22 @@ impl<B: HttpBody> HttpBody for SignalOnEnd<B> {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The upstream's response body, failing after `timeout` without data.
-    struct TimeoutBody {
-        #[pin]
-        inner: Incoming,
-        timeout: Duration,
-        sleep: Option<Pin<Box<Sleep>>>,
+/// The upstream's response body: fails after `timeout` without data, and
+/// returns the connection to the pool once read to the end. Dropped before
+/// that (the client went away, or the upstream stalled), the connection is
+/// closed instead.
+struct TimeoutBody {
+    inner: Incoming,
+    timeout: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+    conn: Option<PooledConn>,
+}
+
+impl TimeoutBody {
+    fn finished(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.give_back();
+        }
     }
 }
 
@@ -427,19 +571,26 @@ impl HttpBody for TimeoutBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        match this.inner.poll_frame(cx) {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                *this.sleep = None;
+                this.sleep = None;
+                match &frame {
+                    None => this.finished(),
+                    Some(Err(_)) => this.conn = None,
+                    Some(Ok(_)) if this.inner.is_end_stream() => this.finished(),
+                    Some(Ok(_)) => {}
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
-                let timeout = *this.timeout;
+                let timeout = this.timeout;
                 let sleep = this
                     .sleep
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 match sleep.as_mut().poll(cx) {
                     Poll::Ready(()) => {
+                        this.conn = None;
                         tracing::warn!(timeout = ?timeout, "upstream stalled mid-body (proxy_read_timeout); response cut");
                         Poll::Ready(Some(Err(format!(
                             "upstream sent no data for {timeout:?} (proxy_read_timeout)"

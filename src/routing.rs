@@ -95,23 +95,28 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// The location for a normalized path: an exact match first, otherwise the
-/// longest matching prefix.
-pub fn find<'a>(locations: &'a [LocationRuntime], path: &str) -> Option<&'a LocationRuntime> {
+/// The location for a normalized path, with its index in `locations`: an
+/// exact match first, otherwise the longest matching prefix.
+pub fn find<'a>(
+    locations: &'a [LocationRuntime],
+    path: &str,
+) -> Option<(usize, &'a LocationRuntime)> {
     if let Some(exact) = locations
         .iter()
-        .find(|l| matches!(&l.config.matcher, Match::Exact(p) if p == path))
+        .enumerate()
+        .find(|(_, l)| matches!(&l.config.matcher, Match::Exact(p) if p == path))
     {
         return Some(exact);
     }
     locations
         .iter()
-        .filter_map(|l| match &l.config.matcher {
-            Match::Prefix(p) if path.starts_with(p.as_str()) => Some((p.len(), l)),
+        .enumerate()
+        .filter_map(|(i, l)| match &l.config.matcher {
+            Match::Prefix(p) if path.starts_with(p.as_str()) => Some((p.len(), (i, l))),
             _ => None,
         })
         .max_by_key(|(len, _)| *len)
-        .map(|(_, l)| l)
+        .map(|(_, found)| found)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! published, so a connection always sees one whole configuration.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::HeaderName;
 use rustls::ServerConfig;
@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use tokio::sync::watch;
 
 use crate::config::{Action, Config, Global, Location, Server};
+use crate::metrics::{LocationMetrics, Metrics};
 use crate::proxy::Upstream;
 use crate::tls::SessionState;
 
@@ -28,9 +29,25 @@ pub struct ServerRuntime {
     /// Headers that any location sets from an `$ssl_client_*` variable:
     /// client copies are removed in every location of this server.
     pub identity_headers: Vec<HeaderName>,
+    /// Metrics of requests that matched no location (`location="-"`).
+    pub unrouted_metrics: OnceLock<LocationMetrics>,
 }
 
 impl ServerRuntime {
+    /// The metric series of `location` (`None`: matched none), resolved on
+    /// first use.
+    pub fn location_metrics<'a>(
+        &'a self,
+        location: Option<&'a LocationRuntime>,
+        metrics: &Metrics,
+    ) -> &'a LocationMetrics {
+        let (cell, label) = match location {
+            Some(l) => (&l.metrics, l.config.label.as_str()),
+            None => (&self.unrouted_metrics, "-"),
+        };
+        cell.get_or_init(|| LocationMetrics::new(metrics, &self.config.label, label))
+    }
+
     /// `$server_name`: the first name of the block (empty if none).
     pub fn primary_name(&self) -> &str {
         match self.config.names.first() {
@@ -50,6 +67,7 @@ impl ServerRuntime {
 pub struct LocationRuntime {
     pub config: Location,
     pub upstream: Option<Upstream>,
+    pub metrics: OnceLock<LocationMetrics>,
 }
 
 /// The servers sharing one listen address; the first is the default.
@@ -131,6 +149,7 @@ impl Generation {
                     LocationRuntime {
                         config: location,
                         upstream,
+                        metrics: OnceLock::new(),
                     }
                 })
                 .collect();
@@ -139,6 +158,7 @@ impl Generation {
                 tls,
                 locations,
                 identity_headers,
+                unrouted_metrics: OnceLock::new(),
             });
             for addr in listen {
                 match groups.iter_mut().find(|g| g.addr == addr) {

@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 
 use crate::access_log::{LoggedBody, Record};
 use crate::body::LimitedBody;
-use crate::metrics::{LocationLabels, RequestLabels, UpstreamErrorLabels};
+use crate::metrics::UpstreamErrorLabels;
 use std::time::UNIX_EPOCH;
 
 use http::{HeaderValue, Request, Response, Version, header};
@@ -38,7 +38,7 @@ pub async fn handle(
     conn: Arc<ConnCtx>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
-    conn.request_started();
+    conn.request_started(started);
     let version = request.version();
     let method = request.method().clone();
     let target = request.uri().clone();
@@ -83,16 +83,12 @@ pub async fn handle(
             "mtls-gateway"
         }),
     );
-    record.status = response.status().as_u16();
+    let status = response.status().as_u16();
+    record.status = status;
     record.host = info.host;
     record.upstream_addr = info.upstream_addr;
     record.upstream_time = info.upstream_time;
-    let labels = RequestLabels {
-        server: conn.server.config.label.clone(),
-        location: info.location.unwrap_or_else(|| "-".into()),
-        status: record.status,
-    };
-    let metrics = conn.metrics.clone();
+    let location = info.location;
     let (parts, body) = response.into_parts();
     let done_conn = conn.clone();
     let body = LoggedBody::new(
@@ -101,8 +97,14 @@ pub async fn handle(
         started,
         conn.access_log.clone(),
         Box::new(move |_| {
-            metrics.requests.get_or_create(&labels).inc();
-            done_conn.request_done();
+            let server = &done_conn.server;
+            server
+                .location_metrics(
+                    location.and_then(|i| server.locations.get(i)),
+                    &done_conn.metrics,
+                )
+                .count_request(&done_conn.metrics, status);
+            done_conn.request_done(Instant::now());
         }),
     );
     Ok(Response::from_parts(parts, body.boxed()))
@@ -112,8 +114,9 @@ pub async fn handle(
 #[derive(Default)]
 struct RequestInfo {
     host: String,
-    location: Option<String>,
-    upstream_addr: Option<String>,
+    /// Index of the location in the server's list.
+    location: Option<usize>,
+    upstream_addr: Option<std::sync::Arc<str>>,
     upstream_time: Option<std::time::Duration>,
 }
 
@@ -205,8 +208,8 @@ async fn serve(
         return Err(Reject::Misdirected);
     }
     let uri = routing::normalize(request.uri().path()).map_err(|e| Reject::BadRequest(e.text()))?;
-    let location = routing::find(&server.locations, &uri).ok_or(Reject::NotFound)?;
-    info.location = Some(location.config.label.clone());
+    let (index, location) = routing::find(&server.locations, &uri).ok_or(Reject::NotFound)?;
+    info.location = Some(index);
     let now_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -287,18 +290,15 @@ async fn serve(
                     return Err(reject);
                 }
             };
-            conn.metrics
-                .upstream_seconds
-                .get_or_create(&LocationLabels {
-                    server: server.config.label.clone(),
-                    location: location.config.label.clone(),
-                })
+            server
+                .location_metrics(Some(location), &conn.metrics)
+                .upstream_seconds()
                 .observe(forwarded.elapsed.as_secs_f64());
-            info.upstream_addr = forwarded.addr;
+            info.upstream_addr = Some(forwarded.addr.clone());
             info.upstream_time = Some(forwarded.elapsed);
-            let (mut parts, body) = forwarded.response.into_parts();
-            crate::headers::clean_response_headers(&mut parts.headers);
-            Ok(Response::from_parts(parts, upstream.response_body(body)))
+            let mut response = forwarded.into_response();
+            crate::headers::clean_response_headers(response.headers_mut());
+            Ok(response)
         }
         (Action::Proxy(_), None) => Err(Reject::BadGateway(
             "location has no upstream pool (internal error)".into(),

@@ -59,6 +59,8 @@ return = { status = 404, text = "x" }
 proxy_pass = "http://backend"
 [upstream.backend]
 server = ["127.0.0.1:99999"]
+keepalive = -1
+keepalive_timeout = "0s"
 "#,
     );
     let (code, _, err) = check(&path);
@@ -77,6 +79,8 @@ server = ["127.0.0.1:99999"]
         "server[0].location[0].proxy_pass: no [upstream.nowhere] is defined",
         "server[0].location[1]: set either `return` or `proxy_pass`, not both",
         "upstream.backend.server[0]: \"127.0.0.1:99999\": invalid port",
+        "upstream.backend.keepalive: must be between 0 and 100000 idle connections, not -1",
+        "upstream.backend.keepalive_timeout: must be more than 0",
     ];
     for e in expected {
         assert!(

@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, LazyLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Version};
@@ -18,7 +17,6 @@ use mtls_gateway::runtime::Generation;
 use mtls_gateway::template::{RequestVars, Target, Template};
 use mtls_gateway::{config, headers, identity, routing, verify};
 use proptest::prelude::*;
-use tokio::sync::Notify;
 
 use common::*;
 
@@ -60,10 +58,10 @@ X-SSL-Client-Serial = "$ssl_client_serial"
         rustls::pki_types::UnixTime::now(),
     );
     assert_eq!(peer.verify_text(), "SUCCESS");
-    let conn = ConnCtx {
-        remote: SocketAddr::from(([127, 0, 0, 1], 40000)),
-        local: SocketAddr::from(([127, 0, 0, 1], 3443)),
-        tls: TlsInfo {
+    let conn = ConnCtx::new(
+        SocketAddr::from(([127, 0, 0, 1], 40000)),
+        SocketAddr::from(([127, 0, 0, 1], 3443)),
+        TlsInfo {
             protocol: "TLSv1.3",
             cipher: "TLS_AES_128_GCM_SHA256",
             server_name: Some("localhost".into()),
@@ -72,15 +70,11 @@ X-SSL-Client-Serial = "$ssl_client_serial"
         },
         peer,
         server,
-        close: Notify::new(),
-        retiring: AtomicBool::new(false),
-        metrics: Arc::new(Metrics::new()),
-        access_log: Arc::new(AccessLogger::new(&AccessLog::Off, AccessLogFormat::Json).unwrap()),
         generation,
-        group: 0,
-        in_flight: AtomicUsize::new(0),
-        activity: Notify::new(),
-    };
+        0,
+        Arc::new(Metrics::new()),
+        Arc::new(AccessLogger::new(&AccessLog::Off, AccessLogFormat::Json).unwrap()),
+    );
     (Arc::new(conn), work)
 });
 

@@ -16,6 +16,11 @@ struct Setup {
 }
 
 fn setup(locations: &str, upstream_servers: &[String]) -> Setup {
+    setup_with(locations, upstream_servers, "")
+}
+
+/// `upstream` is added to the `[upstream.backend]` block.
+fn setup_with(locations: &str, upstream_servers: &[String], upstream: &str) -> Setup {
     let work = Workdir::new();
     let root = Ca::root("Client Root CA");
     let server = root.server(&["localhost"]);
@@ -45,6 +50,7 @@ client_certificate = "ca.pem"
 {locations}
 [upstream.backend]
 server = [{servers}]
+{upstream}
 "#
     );
     let gw = Gateway::start(work.path(), &config);
@@ -289,4 +295,117 @@ proxy_read_timeout = "1s"
     let logs = s.gw.logs();
     assert!(logs.contains("proxy_read_timeout"), "{logs}");
     assert!(logs.contains("no upstream server reachable"), "{logs}");
+}
+
+/// Established TCP connections from this machine to `port` (the gateway's
+/// side of its upstream connections), from /proc/net/tcp.
+fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // rem_address is "HEXIP:HEXPORT"; state 01 is ESTABLISHED.
+            fields.len() > 3
+                && fields[3] == "01"
+                && fields[2]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    == Some(port)
+        })
+        .count()
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+#[test]
+fn upstream_connections_are_reused_capped_and_closed_when_idle() {
+    let backend = Backend::start();
+    let s = setup_with(
+        SEED_LOCATIONS,
+        &[backend.addr.to_string()],
+        "keepalive = 2\nkeepalive_timeout = \"1s\"",
+    );
+    let port = backend.addr.port();
+    // Sequential requests, each on a new client connection, share one
+    // upstream connection.
+    let peers: Vec<String> = (0..5)
+        .map(|_| {
+            let r = s.get("/api/mtls", &["--http1.1"]);
+            assert_eq!(r.status, 200, "{}", r.body_text());
+            r.header("x-echo-peer").expect("X-Echo-Peer").to_string()
+        })
+        .collect();
+    assert!(peers.iter().all(|p| *p == peers[0]), "{peers:?}");
+    assert_eq!(connections_to(port), 1);
+    // Idle past keepalive_timeout: closed, and the next request connects anew.
+    assert!(
+        wait_until(Duration::from_secs(5), || connections_to(port) == 0),
+        "the idle upstream connection was closed"
+    );
+    let r = s.get("/api/mtls", &["--http1.1"]);
+    assert_eq!(r.status, 200);
+    assert_ne!(r.header("x-echo-peer").unwrap(), peers[0]);
+    // Six overlapping requests need six connections; at most `keepalive`
+    // (2) of them stay open afterwards.
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| s.get("/api/mtls?delay_ms=400", &["--http1.1"])))
+            .collect();
+        let peers: std::collections::HashSet<String> = handles
+            .into_iter()
+            .map(|h| {
+                let r = h.join().unwrap();
+                assert_eq!(r.status, 200);
+                r.header("x-echo-peer").unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(peers.len(), 6, "{peers:?}");
+    });
+    assert!(
+        wait_until(Duration::from_secs(2), || connections_to(port) <= 2),
+        "{} upstream connections stayed open",
+        connections_to(port)
+    );
+}
+
+#[test]
+fn keepalive_zero_opens_a_connection_per_request() {
+    let backend = Backend::start();
+    let s = setup_with(SEED_LOCATIONS, &[backend.addr.to_string()], "keepalive = 0");
+    let a = s.get("/api/mtls", &["--http1.1"]);
+    let b = s.get("/api/mtls", &["--http1.1"]);
+    assert_eq!((a.status, b.status), (200, 200));
+    assert_ne!(a.header("x-echo-peer"), b.header("x-echo-peer"));
+    assert!(wait_until(Duration::from_secs(2), || connections_to(
+        backend.addr.port()
+    ) == 0));
+}
+
+#[test]
+fn a_restarted_backend_is_reached_on_a_new_connection() {
+    let first = Backend::start();
+    let addr = first.addr;
+    let s = setup(SEED_LOCATIONS, &[addr.to_string()]);
+    let r = s.get("/api/mtls", &["--http1.1"]);
+    assert_eq!(r.status, 200);
+    // The backend restarts on the same port: the pooled connection to the
+    // old process is dead, and no client sees that.
+    drop(first);
+    let _second = Backend::start_at(&addr.to_string());
+    for _ in 0..3 {
+        let r = s.get("/api/mtls", &["--http1.1"]);
+        assert_eq!(r.status, 200, "{}", r.body_text());
+    }
 }

@@ -4,7 +4,7 @@
 #![no_main]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+
 use std::sync::{Arc, LazyLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Version};
@@ -46,21 +46,17 @@ X-SSL-Client-DN = "$ssl_client_s_dn"
     let server = generation.groups[0].servers[0].clone();
     let client = rustls_pki_types::CertificateDer::from_pem_file(format!("{EXAMPLE}/client.pem")).unwrap();
     let peer = mtls_gateway::verify::verify_peer(Some(&[client]), &server.config.client_auth, rustls_pki_types::UnixTime::now());
-    Arc::new(ConnCtx {
-        remote: SocketAddr::from(([127, 0, 0, 1], 40000)),
-        local: SocketAddr::from(([127, 0, 0, 1], 3443)),
-        tls: TlsInfo { protocol: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", server_name: None, resumed: false, alpn: None },
+    Arc::new(ConnCtx::new(
+        SocketAddr::from(([127, 0, 0, 1], 40000)),
+        SocketAddr::from(([127, 0, 0, 1], 3443)),
+        TlsInfo { protocol: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", server_name: None, resumed: false, alpn: None },
         peer,
         server,
-        close: tokio::sync::Notify::new(),
-        retiring: AtomicBool::new(false),
-        metrics: Arc::new(Metrics::new()),
-        access_log: Arc::new(AccessLogger::new(&AccessLog::Off, AccessLogFormat::Json).unwrap()),
         generation,
-        group: 0,
-        in_flight: AtomicUsize::new(0),
-        activity: tokio::sync::Notify::new(),
-    })
+        0,
+        Arc::new(Metrics::new()),
+        Arc::new(AccessLogger::new(&AccessLog::Off, AccessLogFormat::Json).unwrap()),
+    ))
 });
 
 fuzz_target!(|data: &[u8]| {

@@ -53,7 +53,8 @@ Once bound it prints `listening on <addr>` on stdout, then logs one line per req
 
 Every request is answered with `200 text/plain`: the request line and header lines exactly as \
 received, a blank line, then `body-bytes: N`, `body-sha256: <hex>` and one `trailer: <line>` \
-per chunked-body trailer.
+per chunked-body trailer. The response carries `X-Echo-Peer: <client address:port>`, \
+naming the connection that carried the request.
 
 Query parameters (anywhere in the query string; others are ignored):
   echo=body     stream the request body back (chunked) while reading it
@@ -1116,6 +1117,9 @@ async fn handle(conn: &mut Conn, req: &Request) -> io::Result<Next> {
         Framing::Length(text.len() as u64)
     };
     let mut out = response_head(status, "text/plain; charset=utf-8", framing, persist);
+    // Which connection carried the request (tests of upstream keep-alive).
+    out.truncate(out.len() - 2);
+    let _ = write!(out, "X-Echo-Peer: {peer}\r\n\r\n");
     if framing != Framing::None && !req.is_head() {
         out.extend_from_slice(&text);
     }

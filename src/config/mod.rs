@@ -272,6 +272,27 @@ pub struct ProxySpec {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub send_timeout: Duration,
+    /// Idle keep-alive connections to the upstream kept open.
+    pub keepalive: UpstreamKeepalive,
+}
+
+/// An upstream's idle connections (nginx's `keepalive` and
+/// `keepalive_timeout` in an `upstream` block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamKeepalive {
+    /// At most this many idle connections per location; 0 keeps none.
+    pub max_idle: usize,
+    /// An idle connection is closed after this long.
+    pub timeout: Duration,
+}
+
+impl Default for UpstreamKeepalive {
+    fn default() -> Self {
+        UpstreamKeepalive {
+            max_idle: defaults::UPSTREAM_KEEPALIVE,
+            timeout: defaults::UPSTREAM_KEEPALIVE_TIMEOUT,
+        }
+    }
 }
 
 /// One `server` of an upstream.
@@ -346,6 +367,9 @@ pub mod defaults {
     pub const MAX_REQUEST_HEADERS: usize = 100;
     pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 128;
     pub const MAX_PROXY_HEADER_SIZE: usize = 16 << 10;
+    pub const UPSTREAM_KEEPALIVE: usize = 128;
+    pub const MAX_UPSTREAM_KEEPALIVE: usize = 100_000;
+    pub const UPSTREAM_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
 /// Loads and validates the configuration at `path`, reading every file it names.

@@ -138,4 +138,6 @@ pub struct RawReturn {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawUpstream {
     pub server: Option<OneOrMany<String>>,
+    pub keepalive: Option<i64>,
+    pub keepalive_timeout: Option<RawDuration>,
 }

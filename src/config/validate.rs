@@ -22,7 +22,7 @@ use super::raw::{
 use super::{
     AccessLog, AccessLogFormat, Action, ClientAuth, ConfigError, CrlCheck, CrlExpired, FailureMode,
     Global, Limits, Location, Match, Protocol, ProxySpec, ReturnSpec, Server, ServerName, Tls,
-    UpstreamServer, VerifyMode, defaults, duration, size,
+    UpstreamKeepalive, UpstreamServer, VerifyMode, defaults, duration, size,
 };
 use crate::template::{Target, Template};
 use crate::verify::{CrlRecord, TrustStore};
@@ -195,7 +195,7 @@ fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
 fn validate_upstreams(
     raw: &IndexMap<String, RawUpstream>,
     ctx: &mut Ctx<'_>,
-) -> HashMap<String, Vec<UpstreamServer>> {
+) -> HashMap<String, (Vec<UpstreamServer>, UpstreamKeepalive)> {
     let mut out = HashMap::new();
     for (name, upstream) in raw {
         let key = format!("upstream.{name}");
@@ -203,6 +203,31 @@ fn validate_upstreams(
             ctx.error(
                 &key,
                 "upstream names may contain only letters, digits, `-`, `_` and `.`",
+            );
+        }
+        let mut keepalive = UpstreamKeepalive::default();
+        if let Some(n) = upstream.keepalive {
+            match usize::try_from(n) {
+                Ok(n) if n <= defaults::MAX_UPSTREAM_KEEPALIVE => keepalive.max_idle = n,
+                _ => ctx.error(
+                    format!("{key}.keepalive"),
+                    format!(
+                        "must be between 0 and {} idle connections, not {n}",
+                        defaults::MAX_UPSTREAM_KEEPALIVE
+                    ),
+                ),
+            }
+        }
+        let timeout_key = format!("{key}.keepalive_timeout");
+        keepalive.timeout = ctx.duration(
+            &timeout_key,
+            upstream.keepalive_timeout.as_ref(),
+            defaults::UPSTREAM_KEEPALIVE_TIMEOUT,
+        );
+        if keepalive.timeout.is_zero() {
+            ctx.error(
+                timeout_key,
+                "must be more than 0 (to keep no idle connections, set keepalive = 0)",
             );
         }
         let entries = upstream.server.clone().map(OneOrMany::into_vec);
@@ -220,7 +245,7 @@ fn validate_upstreams(
                 Err(problem) => ctx.error(format!("{key}.server[{j}]"), problem),
             }
         }
-        out.insert(name.clone(), servers);
+        out.insert(name.clone(), (servers, keepalive));
     }
     out
 }
@@ -348,7 +373,7 @@ fn parse_server_name(text: &str) -> Result<Option<ServerName>, String> {
 fn validate_server(
     index: usize,
     raw: RawServer,
-    upstreams: &HashMap<String, Vec<UpstreamServer>>,
+    upstreams: &HashMap<String, (Vec<UpstreamServer>, UpstreamKeepalive)>,
     used_upstreams: &mut HashSet<String>,
     ctx: &mut Ctx<'_>,
 ) -> Option<Server> {
@@ -1002,7 +1027,7 @@ fn validate_location(
     key: &str,
     raw: RawLocation,
     inherited: &Inherited<'_>,
-    upstreams: &HashMap<String, Vec<UpstreamServer>>,
+    upstreams: &HashMap<String, (Vec<UpstreamServer>, UpstreamKeepalive)>,
     used_upstreams: &mut HashSet<String>,
     ctx: &mut Ctx<'_>,
 ) -> Option<Location> {
@@ -1077,7 +1102,7 @@ fn validate_location(
                 used_upstreams,
                 ctx,
             )
-            .map(|(proxy_host, servers)| {
+            .map(|(proxy_host, servers, keepalive)| {
                 Action::Proxy(Box::new(ProxySpec {
                     target,
                     proxy_host,
@@ -1086,6 +1111,7 @@ fn validate_location(
                     connect_timeout: connect,
                     read_timeout: read,
                     send_timeout: send,
+                    keepalive,
                 }))
             })
         }
@@ -1176,10 +1202,10 @@ fn validate_return(key: &str, raw: super::raw::RawReturn, ctx: &mut Ctx<'_>) -> 
 fn validate_proxy_pass(
     key: &str,
     target: &str,
-    upstreams: &HashMap<String, Vec<UpstreamServer>>,
+    upstreams: &HashMap<String, (Vec<UpstreamServer>, UpstreamKeepalive)>,
     used_upstreams: &mut HashSet<String>,
     ctx: &mut Ctx<'_>,
-) -> Option<(String, Vec<UpstreamServer>)> {
+) -> Option<(String, Vec<UpstreamServer>, UpstreamKeepalive)> {
     let Some(rest) = target.strip_prefix("http://") else {
         if target.starts_with("https://") {
             ctx.error(
@@ -1199,9 +1225,9 @@ fn validate_proxy_pass(
         );
         return None;
     }
-    if let Some(servers) = upstreams.get(authority) {
+    if let Some((servers, keepalive)) = upstreams.get(authority) {
         used_upstreams.insert(authority.to_string());
-        return Some((authority.to_string(), servers.clone()));
+        return Some((authority.to_string(), servers.clone(), *keepalive));
     }
     match parse_host_port(authority, 80) {
         Ok(server) => {
@@ -1226,7 +1252,7 @@ fn validate_proxy_pass(
             } else {
                 server.to_string()
             };
-            Some((proxy_host, vec![server]))
+            Some((proxy_host, vec![server], UpstreamKeepalive::default()))
         }
         Err(problem) => {
             ctx.error(key, problem);

@@ -46,8 +46,14 @@ pub struct Backend {
 
 impl Backend {
     pub fn start() -> Backend {
+        Backend::start_at("127.0.0.1:0")
+    }
+
+    /// An echo backend listening on `listen` (e.g. a restarted one on the
+    /// port of one that was stopped).
+    pub fn start_at(listen: &str) -> Backend {
         let mut child = Command::new(env!("CARGO_BIN_EXE_echo-backend"))
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
