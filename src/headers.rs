@@ -14,6 +14,7 @@
 //!    one that evaluates to empty is not sent. `Host` defaults to
 //!    `$proxy_host`, as in nginx.
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Version, header};
 
 use crate::config::ProxySpec;
@@ -74,7 +75,8 @@ pub fn upstream_headers(
                 value.len()
             )));
         }
-        match HeaderValue::from_str(&value) {
+        // The rendered bytes become the header value without a copy.
+        match HeaderValue::from_maybe_shared(Bytes::from(value)) {
             Ok(v) => {
                 host_set |= name == header::HOST;
                 out.insert(name.clone(), v);

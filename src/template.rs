@@ -214,7 +214,8 @@ impl Template {
     /// Renders the template for one request. An empty result means "send no
     /// header", as in nginx.
     pub fn render(&self, ctx: &RequestVars<'_>) -> String {
-        let mut out = String::new();
+        // Most values (DNs, fingerprints, addresses) fit without regrowing.
+        let mut out = String::with_capacity(128);
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
