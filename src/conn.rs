@@ -35,7 +35,9 @@ pub struct ConnCtx {
     pub remote: SocketAddr,
     pub local: SocketAddr,
     pub tls: TlsInfo,
-    pub peer: PeerIdentity,
+    /// Shared by the connections that presented the same chain recently
+    /// ([`crate::verify::VerdictCache`]).
+    pub peer: Arc<PeerIdentity>,
     /// The server block the SNI selected.
     pub server: Arc<ServerRuntime>,
     /// Notified when a response asks for the connection to be closed (the
@@ -68,7 +70,7 @@ impl ConnCtx {
         remote: SocketAddr,
         local: SocketAddr,
         tls: TlsInfo,
-        peer: PeerIdentity,
+        peer: impl Into<Arc<PeerIdentity>>,
         server: Arc<ServerRuntime>,
         generation: Arc<Generation>,
         group: usize,
@@ -79,7 +81,7 @@ impl ConnCtx {
             remote,
             local,
             tls,
-            peer,
+            peer: peer.into(),
             server,
             close: Notify::new(),
             retiring: AtomicBool::new(false),

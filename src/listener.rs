@@ -27,7 +27,7 @@ use crate::config::{FailureMode, VerifyMode};
 use crate::conn::{ConnCtx, TlsInfo, openssl_cipher_name, protocol_name};
 use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
 use crate::runtime::Generation;
-use crate::verify::{Admission, verify_peer};
+use crate::verify::Admission;
 
 /// HTTP/2 streams a client may reset before the server accepted them.
 const MAX_PENDING_RESETS: usize = 20;
@@ -230,7 +230,9 @@ async fn connection(
         })
         .inc();
     let auth = &server.config.client_auth;
-    let peer = verify_peer(session.peer_certificates(), auth, UnixTime::now());
+    let peer = server
+        .verdicts
+        .verify(session.peer_certificates(), auth, UnixTime::now());
     metrics
         .client_verify
         .get_or_create(&VerifyLabels {

@@ -29,6 +29,9 @@ pub struct ServerRuntime {
     /// Headers that any location sets from an `$ssl_client_*` variable:
     /// client copies are removed in every location of this server.
     pub identity_headers: Vec<HeaderName>,
+    /// Recent successful client-chain verdicts (dropped with this
+    /// configuration on reload).
+    pub verdicts: crate::verify::VerdictCache,
     /// Metrics of requests that matched no location (`location="-"`).
     pub unrouted_metrics: OnceLock<LocationMetrics>,
 }
@@ -158,6 +161,7 @@ impl Generation {
                 tls,
                 locations,
                 identity_headers,
+                verdicts: crate::verify::VerdictCache::default(),
                 unrouted_metrics: OnceLock::new(),
             });
             for addr in listen {

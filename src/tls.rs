@@ -68,7 +68,9 @@ pub fn server_config(
     server: &Server,
     sessions: &SessionState,
 ) -> Result<Arc<ServerConfig>, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    prefer_aes128(&mut provider.cipher_suites);
+    let provider = Arc::new(provider);
     let versions: Vec<&'static SupportedProtocolVersion> = server
         .tls
         .protocols
@@ -93,6 +95,8 @@ pub fn server_config(
         server.tls.certified_key.clone(),
     )));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // The server's suite order wins (see `prefer_aes128`).
+    config.ignore_client_order = true;
     let timeout = server.tls.session_timeout;
     config.session_storage = match &sessions.cache {
         Some(cache) => cache.clone(),
@@ -108,6 +112,28 @@ pub fn server_config(
         config.send_tls13_tickets = if server.tls.session_cache == 0 { 0 } else { 1 };
     }
     Ok(Arc::new(config))
+}
+
+/// Orders the suites AES-128-GCM first, then AES-256-GCM, then
+/// ChaCha20-Poly1305 (stable within each group, TLS 1.3 before 1.2).
+///
+/// Clients such as curl and OpenSSL list AES-256-GCM/SHA-384 first; its
+/// transcript hash, SHA-384, has no CPU instructions on most x86-64 servers
+/// while SHA-256 has (SHA-NI), so AES-128-GCM/SHA-256 costs the server about
+/// 10 % less per full handshake (docs/performance.md). Every suite offered
+/// is AEAD with forward secrecy, as before.
+fn prefer_aes128(suites: &mut [rustls::SupportedCipherSuite]) {
+    use rustls::CipherSuite as C;
+    let rank = |s: &rustls::SupportedCipherSuite| match s.suite() {
+        C::TLS13_AES_128_GCM_SHA256
+        | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 0,
+        C::TLS13_AES_256_GCM_SHA384
+        | C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+        | C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => 1,
+        _ => 2,
+    };
+    suites.sort_by_key(|s| (s.version() != &rustls::version::TLS13, rank(s)));
 }
 
 /// A bounded session-ID cache whose entries expire after `timeout`; when

@@ -90,7 +90,9 @@ fn tls12_and_tls13_with_alpn_and_ssl_variables() {
     let r = run(args(&["--tlsv1.2", "--tls-max", "1.2"]));
     assert_eq!(r.status, 200);
     assert!(
-        r.body_text().starts_with("TLSv1.2 ECDHE-ECDSA-"),
+        // The server's order wins: AES-128-GCM/SHA-256 first (src/tls.rs).
+        r.body_text()
+            .starts_with("TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256 "),
         "{}",
         r.body_text()
     );
@@ -101,7 +103,29 @@ fn tls12_and_tls13_with_alpn_and_ssl_variables() {
     );
     let r = run(args(&["--tlsv1.3"]));
     assert!(
-        r.body_text().starts_with("TLSv1.3 TLS_AES_"),
+        r.body_text().starts_with("TLSv1.3 TLS_AES_128_GCM_SHA256 "),
+        "{}",
+        r.body_text()
+    );
+    // A client that offers only other suites still gets one of them.
+    let r = run(args(&[
+        "--tlsv1.3",
+        "--tls13-ciphers",
+        "TLS_AES_256_GCM_SHA384",
+    ]));
+    assert!(
+        r.body_text().starts_with("TLSv1.3 TLS_AES_256_GCM_SHA384 "),
+        "{}",
+        r.body_text()
+    );
+    let r = run(args(&[
+        "--tls13-ciphers",
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "--tlsv1.3",
+    ]));
+    assert!(
+        r.body_text()
+            .starts_with("TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 "),
         "{}",
         r.body_text()
     );
@@ -529,5 +553,44 @@ fn plain_http_on_the_tls_port_gets_nginx_497_page() {
     assert!(
         out.contains("The plain HTTP request was sent to HTTPS port"),
         "{out}"
+    );
+}
+
+#[test]
+fn a_reused_verdict_ends_when_the_certificate_expires() {
+    // Successful verdicts are reused for a chain seen recently
+    // (src/verify/cache.rs), but never past a certificate's notAfter.
+    let p = pki();
+    let mut spec = LeafSpec::client("short-lived");
+    spec.not_after = time::OffsetDateTime::now_utc() + time::Duration::seconds(3);
+    let short = p.root.leaf(spec);
+    let cert = p.work.write("short.pem", &short.cert_pem);
+    let key = p.work.write("short-key.pem", &short.key_pem);
+    let config = server_block(
+        "localhost",
+        "",
+        "verify_client = \"optional\"\nclient_certificate = \"ca.pem\"",
+        "$ssl_client_verify",
+    );
+    let gw = Gateway::start(p.work.path(), &config);
+    let args = [
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    for _ in 0..3 {
+        let r = curl("localhost", gw.port(), "/", &p.ca, &args);
+        assert_eq!(r.body_text(), "SUCCESS");
+    }
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let r = curl("localhost", gw.port(), "/", &p.ca, &args);
+    assert_eq!(r.status, 400, "{}", r.body_text());
+    assert!(r.body_text().contains("The SSL certificate error"));
+    assert!(
+        gw.logs()
+            .contains("client SSL certificate verify error: (10:certificate has expired)"),
+        "{}",
+        gw.logs()
     );
 }

@@ -13,6 +13,7 @@
 //! validity, clientAuth EKU, nginx's `verify_depth`); the reason text is
 //! OpenSSL's, chosen by [`reason::classify`].
 
+pub mod cache;
 pub mod handshake;
 pub mod reason;
 
@@ -24,6 +25,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::config::{ClientAuth, CrlCheck, CrlExpired, VerifyMode};
 use crate::identity::ClientCert;
+pub use cache::VerdictCache;
 pub use reason::{CrlRecord, X509Error};
 
 /// The CA certificates of one server: trust anchors, extra intermediates for
