@@ -7,12 +7,12 @@
 //! in-flight requests, and waits for them up to a deadline.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::server::Acceptor;
@@ -149,10 +149,29 @@ async fn connection(
     else {
         return; // shutting down
     };
-    let metrics = shared.metrics.clone();
-    metrics.connections_total.inc();
-    metrics.connections_open.inc();
-    let _open = OpenConnection(metrics.clone());
+    shared.metrics.connections_total.inc();
+    shared.metrics.connections_open.inc();
+    let _open = OpenConnection(shared.metrics.clone());
+    // Two phases, so the task that lives as long as the connection is sized
+    // for serving only: the accept phase (TLS handshake state, the buffered
+    // ClientHello, the verdict) is boxed and freed when it ends.
+    let Some((stream, ctx)) = Box::pin(accept(tcp, remote, configured, &shared)).await else {
+        return;
+    };
+    // Built here, outside any await, so `stream` is never stored in the task.
+    let conn = http_connection(stream, &ctx);
+    serve(conn, ctx, &shared).await;
+}
+
+/// The accept phase: TLS handshake within `handshake_timeout`, server chosen
+/// by SNI, client-certificate verdict. `None` when the connection ends here.
+async fn accept(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    configured: SocketAddr,
+    shared: &Shared,
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Arc<ConnCtx>)> {
+    let metrics = &shared.metrics;
     let handshake_failed = |outcome: &'static str| {
         metrics
             .handshakes
@@ -166,7 +185,7 @@ async fn connection(
     let generation = shared.generation.load_full();
     let Some(group_index) = generation.groups.iter().position(|g| g.addr == configured) else {
         // The address was dropped by a reload; the listener closes soon.
-        return;
+        return None;
     };
     let group = &generation.groups[group_index];
     let local = tcp.local_addr().unwrap_or(configured);
@@ -183,9 +202,9 @@ async fn connection(
             let _ = tcp.write_all(&page).await;
             let _ = tcp.shutdown().await;
             tracing::info!(client = %remote, "plain HTTP request sent to the TLS port");
-            return;
+            return None;
         }
-        _ => return,
+        _ => return None,
     }
 
     let handshake = async {
@@ -200,12 +219,12 @@ async fn connection(
         Ok(Err(e)) => {
             tracing::debug!(client = %remote, error = %e, "TLS handshake failed");
             handshake_failed("failed");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::debug!(client = %remote, "TLS handshake timed out");
             handshake_failed("timeout");
-            return;
+            return None;
         }
     };
     let (_, session) = stream.get_ref();
@@ -247,7 +266,7 @@ async fn connection(
         // Only reachable for resumed sessions (a full handshake was already
         // refused by the verifier): the trust changed since, so end it.
         tracing::info!(client = %remote, verify = peer.verify_text(), "resumed session no longer verifies; connection closed");
-        return;
+        return None;
     }
     let ctx = Arc::new(ConnCtx::new(
         remote,
@@ -260,8 +279,28 @@ async fn connection(
         shared.metrics.clone(),
         shared.access_log.clone(),
     ));
+    Some((stream, ctx))
+}
 
-    let limits = ctx.server.config.limits.clone();
+/// The serve phase: HTTP/1.1 or HTTP/2 on the verified connection until the
+/// client leaves, the connection idles out, or a reload or shutdown drains it.
+/// The HTTP connection of one verified client: HTTP/1.1, or HTTP/2 when the
+/// client speaks it (ALPN or prior knowledge).
+type HttpConnection = auto::Connection<
+    'static,
+    TokioIo<tokio_rustls::server::TlsStream<TcpStream>>,
+    crate::service::Gateway,
+    TokioExecutor,
+>;
+
+/// Builds the HTTP connection with the server's limits. Boxed, and built
+/// outside the serve future, so the connection state exists once, on the
+/// heap, rather than once moved-from in the task and once pinned.
+fn http_connection(
+    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    ctx: &Arc<ConnCtx>,
+) -> Pin<Box<HttpConnection>> {
+    let limits = &ctx.server.config.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -279,18 +318,27 @@ async fn connection(
         // and a cap on streams the server resets for errors.
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
         .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
-    let service_ctx = ctx.clone();
-    let service = service_fn(move |request| crate::service::handle(request, service_ctx.clone()));
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
+    let service = crate::service::Gateway::new(ctx.clone());
+    Box::pin(
+        builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned(),
+    )
+}
+
+/// The serve phase: HTTP/1.1 or HTTP/2 on the verified connection until the
+/// client leaves, the connection idles out, or a reload or shutdown drains it.
+async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &Shared) {
+    let remote = ctx.remote;
+    let keepalive_timeout = ctx.server.config.limits.keepalive_timeout;
     let mut shutdown = shared.shutdown.clone();
-    let mut retired = generation.retired.subscribe();
+    let mut retired = ctx.generation.retired.subscribe();
     let retire_grace = tokio::time::sleep(Duration::MAX);
     tokio::pin!(retire_grace);
     // keepalive_timeout: closed when no request has been in flight for it.
     // Requests only record when they start and end; the timer checks that
     // when it fires.
-    let idle = tokio::time::sleep(limits.keepalive_timeout);
+    let idle = tokio::time::sleep(keepalive_timeout);
     tokio::pin!(idle);
     let mut retiring = false;
     let mut draining = false;
@@ -324,7 +372,7 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
             }
             _ = &mut idle, if !draining => {
-                match ctx.idle_deadline(limits.keepalive_timeout) {
+                match ctx.idle_deadline(keepalive_timeout) {
                     Some(deadline) => idle.as_mut().reset(deadline.into()),
                     None => {
                         tracing::debug!(client = %remote, "idle for keepalive_timeout; closing");

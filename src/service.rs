@@ -11,6 +11,7 @@
 //! Any failure is a [`Reject`], turned into a response in one place.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
@@ -32,7 +33,32 @@ use crate::routing;
 use crate::template::RequestVars;
 use crate::verify::Admission;
 
-/// The hyper service function for every request of a connection.
+/// The hyper service of one connection: every request goes to [`handle`].
+///
+/// The future is boxed per request: hyper keeps one slot per connection
+/// sized for the service future, and a pointer there means an idle
+/// keep-alive connection does not hold the ~4 KiB a request in flight needs.
+#[derive(Clone)]
+pub struct Gateway(Arc<ConnCtx>);
+
+impl Gateway {
+    /// The service for the connection `conn`.
+    pub fn new(conn: Arc<ConnCtx>) -> Self {
+        Self(conn)
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for Gateway {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        Box::pin(handle(request, self.0.clone()))
+    }
+}
+
+/// Serves one request of a connection.
 pub async fn handle(
     request: Request<Incoming>,
     conn: Arc<ConnCtx>,
