@@ -282,8 +282,6 @@ async fn accept(
     Some((stream, ctx))
 }
 
-/// The serve phase: HTTP/1.1 or HTTP/2 on the verified connection until the
-/// client leaves, the connection idles out, or a reload or shutdown drains it.
 /// The HTTP connection of one verified client: HTTP/1.1, or HTTP/2 when the
 /// client speaks it (ALPN or prior knowledge).
 type HttpConnection = auto::Connection<

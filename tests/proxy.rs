@@ -216,17 +216,17 @@ fn request_heads_larger_than_the_first_read_buffer_arrive_intact() {
                 format!("X-Big: {value}")
             })
             .collect();
-        // One curl, three requests on one connection (curl reuses it).
-        let mut args: Vec<String> = s.alice_args.clone();
-        args.extend(["--cacert".into(), s.ca.to_str().unwrap().into()]);
-        args.extend(["-s".into(), proto.into()]);
+        // One curl, three requests; each reports how many connections it
+        // opened, so the second and third are checked to reuse the first's.
+        let mut per_request: Vec<String> = s.alice_args.clone();
+        per_request.extend(["--cacert", s.ca.to_str().unwrap(), "-s", proto].map(String::from));
+        per_request.extend(["-w", "\nconnects=%{num_connects}\n"].map(String::from));
+        let mut args = Vec::new();
         for (i, line) in lines.iter().enumerate() {
             if i > 0 {
-                args.push("--next".into());
-                args.extend(s.alice_args.iter().cloned());
-                args.extend(["--cacert".into(), s.ca.to_str().unwrap().into()]);
-                args.extend(["-s".into(), proto.into()]);
+                args.push("--next".to_string());
             }
+            args.extend(per_request.iter().cloned());
             args.extend(["-H".into(), line.clone(), url.clone()]);
         }
         let out = std::process::Command::new("curl")
@@ -246,6 +246,15 @@ fn request_heads_larger_than_the_first_read_buffer_arrive_intact() {
             text.matches("body-bytes: 0").count(),
             3,
             "{proto}: {text:.300}"
+        );
+        let connects: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("connects="))
+            .collect();
+        assert_eq!(
+            connects,
+            ["1", "0", "0"],
+            "{proto}: one connection for all three"
         );
     }
 }
