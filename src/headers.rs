@@ -2,9 +2,10 @@
 //!
 //! 1. Every header named in the location's `proxy_set_header` is removed
 //!    from the client's request in every letter case and every copy, and so
-//!    is every *identity header* of the server (a header that any location
-//!    sets from an `$ssl_client_*` variable), even in locations that do not
-//!    set it: a backend never sees a client's copy of an identity header.
+//!    is every *identity header* of the configuration (a header that any
+//!    location of any server sets from an `$ssl_client_*` variable), even in
+//!    locations and servers that do not set it: a backend never sees a
+//!    client's copy of an identity header, whichever server it came through.
 //! 2. Hop-by-hop headers and the headers the client names in `Connection`
 //!    are removed (never one the gateway sets: those are added afterwards).
 //! 3. Header names with `_` are dropped (nginx's `underscores_in_headers

@@ -26,9 +26,12 @@ pub struct ServerRuntime {
     pub config: Server,
     pub tls: Arc<ServerConfig>,
     pub locations: Vec<LocationRuntime>,
-    /// Headers that any location sets from an `$ssl_client_*` variable:
-    /// client copies are removed in every location of this server.
-    pub identity_headers: Vec<HeaderName>,
+    /// Headers that any location of *any* server of the configuration sets
+    /// from an `$ssl_client_*` variable: client copies are removed in every
+    /// location of every server, so a client of a server without client
+    /// authentication cannot plant them for a backend that another server
+    /// shares ([`identity_headers`]).
+    pub identity_headers: Arc<[HeaderName]>,
     /// Recent successful client-chain verdicts (dropped with this
     /// configuration on reload).
     pub verdicts: crate::verify::VerdictCache,
@@ -93,6 +96,27 @@ impl ListenGroup {
     }
 }
 
+/// Every header name that some location of some server sets from an
+/// `$ssl_client_*` variable, once each.
+///
+/// Stripped from client requests in every server, not only the one that sets
+/// it: two servers often proxy to the same backend (nginx's seed has a
+/// verifying server on one port and plain access on another), and a header
+/// only one of them strips could be planted through the other.
+pub fn identity_headers(servers: &[Server]) -> Arc<[HeaderName]> {
+    let mut names: Vec<HeaderName> = Vec::new();
+    for location in servers.iter().flat_map(|s| &s.locations) {
+        if let Action::Proxy(spec) = &location.action {
+            for (name, template) in &spec.set_headers {
+                if template.vars().any(|v| v.is_client_identity()) && !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    names.into()
+}
+
 /// Everything one loaded configuration serves.
 #[derive(Debug)]
 pub struct Generation {
@@ -121,6 +145,7 @@ impl Generation {
     ) -> Result<Generation, String> {
         let mut groups: Vec<ListenGroup> = Vec::new();
         let mut sessions = HashMap::new();
+        let identity_headers = identity_headers(&config.servers);
         for server in config.servers {
             let state = SessionState::for_server(
                 &server,
@@ -128,18 +153,6 @@ impl Generation {
             )?;
             let tls = crate::tls::server_config(&server, &state)?;
             sessions.insert(server.label.clone(), state);
-            let mut identity_headers: Vec<HeaderName> = Vec::new();
-            for location in &server.locations {
-                if let Action::Proxy(spec) = &location.action {
-                    for (name, template) in &spec.set_headers {
-                        if template.vars().any(|v| v.is_client_identity())
-                            && !identity_headers.contains(name)
-                        {
-                            identity_headers.push(name.clone());
-                        }
-                    }
-                }
-            }
             let listen = server.listen.clone();
             let mut config = server;
             let locations = std::mem::take(&mut config.locations)
@@ -160,7 +173,7 @@ impl Generation {
                 config,
                 tls,
                 locations,
-                identity_headers,
+                identity_headers: identity_headers.clone(),
                 verdicts: crate::verify::VerdictCache::default(),
                 unrouted_metrics: OnceLock::new(),
             });

@@ -261,3 +261,97 @@ async fn spoofed_headers_over_raw_http2_from_a_rustls_client() {
     assert_clean(&body, "SUCCESS", Some(&dn[0]));
     let _ = &s.backend;
 }
+
+/// The seed's layout: a verifying server and a plain-access server (no client
+/// authentication, no identity headers) proxying to the same backend. nginx
+/// passes a client's `X-SSL-Client-DN` through the plain server; the gateway
+/// strips every identity header of the configuration in every server.
+#[test]
+fn a_neighbouring_server_cannot_be_used_to_plant_identity_headers() {
+    let work = Workdir::new();
+    let root = Ca::root("Client Root CA");
+    let server = root.server(&["localhost"]);
+    let ca = work.write("ca.pem", root.pem());
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    let backend = Backend::start();
+    let plain_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        r#"
+[[server]]
+listen = "127.0.0.1:0"
+server_name = "localhost"
+[server.tls]
+certificate = "server.pem"
+certificate_key = "server-key.pem"
+[server.client_auth]
+verify_client = "on"
+client_certificate = "ca.pem"
+[[server.location]]
+prefix = "/"
+proxy_pass = "http://backend"
+[server.location.proxy_set_header]
+X-SSL-Client-Verify = "$ssl_client_verify"
+X-SSL-Client-DN = "$ssl_client_s_dn"
+X-Client-Serial = "serial=$ssl_client_serial"
+
+[[server]]
+listen = "127.0.0.1:{plain_port}"
+server_name = "localhost"
+[server.tls]
+certificate = "server.pem"
+certificate_key = "server-key.pem"
+[[server.location]]
+prefix = "/"
+proxy_pass = "http://backend"
+[server.location.proxy_set_header]
+X-Plain = "yes"
+
+[upstream.backend]
+server = "{}"
+"#,
+        backend.addr
+    );
+    let gw = Gateway::start(work.path(), &config);
+    assert!(
+        gw.logs().contains("only server[0] sets identity headers"),
+        "config load warns about the shared upstream:\n{}",
+        gw.logs()
+    );
+    // `check` says so too, and still passes the configuration.
+    let (code, stdout, stderr) = run_output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+            .args(["check", "--config"])
+            .arg(work.path().join("gateway.toml")),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("server[0] and server[1] both proxy to")
+            && stderr.contains("only server[0] sets identity headers"),
+        "{stderr}"
+    );
+    let mut args = spoof_args();
+    args.extend([
+        "-H",
+        "X-Client-Serial: serial=01",
+        "-H",
+        "x_client_serial: 02",
+    ]);
+    for version in ["--http1.1", "--http2"] {
+        let mut all = args.clone();
+        all.push(version);
+        let r = curl("localhost", plain_port, "/", &ca, &all);
+        assert_eq!(r.status, 200, "{}", r.stderr);
+        let body = r.body_text();
+        assert!(!body.contains("evil"), "{version}: planted:\n{body}");
+        assert!(r.echoed("x-ssl-client-verify").is_empty(), "{body}");
+        assert!(r.echoed("x-ssl-client-dn").is_empty(), "{body}");
+        assert!(r.echoed("x-client-serial").is_empty(), "{body}");
+        assert!(r.echoed("x_client_serial").is_empty(), "{body}");
+        assert_eq!(r.echoed("x-plain"), vec!["yes".to_string()]);
+    }
+}
