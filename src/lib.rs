@@ -41,6 +41,7 @@ pub mod access_log;
 pub mod admin;
 pub mod body;
 pub mod certs;
+pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod headers;

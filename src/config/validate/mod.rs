@@ -1,0 +1,416 @@
+//! Raw configuration → validated [`Config`](super::Config) parts.
+//!
+//! Every check pushes a [`ConfigError`] naming its key and carries on, so a
+//! user sees all problems in one run (`mtls-gateway check`).
+//!
+//! One file per part of the configuration: [`addr`] (addresses and names),
+//! [`files`] (PEM certificates, keys, CRLs), [`tls`] (`[server.tls]` and
+//! `[server.client_auth]`), [`location`] (locations and upstreams) and
+//! [`servers`] (checks across server blocks). This file holds the walk over
+//! the whole file, the global keys, and per-server limits.
+
+mod addr;
+mod files;
+mod location;
+mod servers;
+mod tls;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::raw::{OneOrMany, RawConfig, RawDuration, RawServer, RawSize};
+use super::{
+    AccessLog, AccessLogFormat, ConfigError, Global, Limits, Location, Server, UpstreamKeepalive,
+    UpstreamServer, defaults, duration, size,
+};
+
+use addr::{parse_listen, parse_server_name};
+use location::{Inherited, validate_headers, validate_location, validate_upstreams};
+use servers::{check_name_conflicts, warn_shared_upstreams};
+use tls::{validate_client_auth, validate_tls};
+
+pub(super) struct Ctx<'a> {
+    pub(super) base: &'a Path,
+    errors: &'a mut Vec<ConfigError>,
+    /// Every file the configuration names.
+    files: Vec<PathBuf>,
+}
+
+impl Ctx<'_> {
+    pub(super) fn error(&mut self, key: impl Into<String>, problem: impl Into<String>) {
+        self.errors.push(ConfigError {
+            key: key.into(),
+            problem: problem.into(),
+        });
+    }
+
+    pub(super) fn resolve(&mut self, file: &str) -> PathBuf {
+        let p = Path::new(file);
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        };
+        if !self.files.contains(&p) {
+            self.files.push(p.clone());
+        }
+        p
+    }
+
+    pub(super) fn duration(
+        &mut self,
+        key: &str,
+        raw: Option<&RawDuration>,
+        default: Duration,
+    ) -> Duration {
+        match raw.map(duration::parse) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(problem)) => {
+                self.error(key, problem);
+                default
+            }
+        }
+    }
+}
+
+pub(super) fn validate(
+    raw: RawConfig,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> (Global, Vec<Server>, Vec<PathBuf>) {
+    let mut ctx = Ctx {
+        base,
+        errors,
+        files: Vec::new(),
+    };
+    let global = validate_global(&raw, &mut ctx);
+    let upstreams = validate_upstreams(&raw.upstream, &mut ctx);
+    if raw.server.is_empty() {
+        ctx.error("server", "no [[server]] block: nothing to serve");
+    }
+    let mut servers = Vec::new();
+    let mut used_upstreams = HashSet::new();
+    for (i, server) in raw.server.into_iter().enumerate() {
+        if let Some(s) = validate_server(i, server, &upstreams, &mut used_upstreams, &mut ctx) {
+            servers.push(s);
+        }
+    }
+    check_name_conflicts(&servers, &mut ctx);
+    warn_shared_upstreams(&servers);
+    if let Some(admin) = global.admin
+        && servers.iter().any(|s| s.listen.contains(&admin))
+    {
+        ctx.error(
+            "admin.listen",
+            format!("{admin} is also a server's listen address"),
+        );
+    }
+    (global, servers, ctx.files)
+}
+
+fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
+    let shutdown_timeout = ctx.duration(
+        "shutdown_timeout",
+        raw.shutdown_timeout.as_ref(),
+        defaults::SHUTDOWN_TIMEOUT,
+    );
+    let pid = raw.pid.as_deref().map(|p| {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            ctx.base.join(p)
+        }
+    });
+    let access_log = match raw.access_log.as_deref() {
+        None | Some("stderr") => AccessLog::Stderr,
+        Some("off") => AccessLog::Off,
+        Some("") => {
+            ctx.error(
+                "access_log",
+                "empty: use \"stderr\", \"off\" or a file path",
+            );
+            AccessLog::Off
+        }
+        Some(file) => {
+            let p = Path::new(file);
+            AccessLog::File(if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                ctx.base.join(p)
+            })
+        }
+    };
+    let access_log_format = match raw.access_log_format.as_deref() {
+        None | Some("json") => AccessLogFormat::Json,
+        Some("combined") => AccessLogFormat::Combined,
+        Some(other) => {
+            ctx.error(
+                "access_log_format",
+                format!("{other:?} is not one of \"json\", \"combined\""),
+            );
+            AccessLogFormat::Json
+        }
+    };
+    let admin = match raw.admin.as_ref().map(|a| a.listen.as_deref()) {
+        None => None,
+        Some(None) => Some(SocketAddr::from(([127, 0, 0, 1], 9901))),
+        Some(Some(text)) => match parse_listen(text) {
+            Ok(addrs) => addrs.first().copied(),
+            Err(problem) => {
+                ctx.error("admin.listen", problem);
+                None
+            }
+        },
+    };
+    let max_connections = match raw.max_connections {
+        None => defaults::MAX_CONNECTIONS,
+        Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+        Some(n) => {
+            ctx.error(
+                "max_connections",
+                format!("{n} is out of range (1 to 1000000)"),
+            );
+            defaults::MAX_CONNECTIONS
+        }
+    };
+    Global {
+        max_connections,
+        pid,
+        shutdown_timeout,
+        watch: raw.watch.unwrap_or(false),
+        access_log,
+        access_log_format,
+        admin,
+    }
+}
+
+fn validate_server(
+    index: usize,
+    raw: RawServer,
+    upstreams: &HashMap<String, (Vec<UpstreamServer>, UpstreamKeepalive)>,
+    used_upstreams: &mut HashSet<String>,
+    ctx: &mut Ctx<'_>,
+) -> Option<Server> {
+    let label = format!("server[{index}]");
+    let mut ok = true;
+    let limits = validate_limits(&label, &raw, ctx);
+
+    let mut listen = Vec::new();
+    match raw.listen.map(OneOrMany::into_vec) {
+        None => {
+            ctx.error(
+                format!("{label}.listen"),
+                "missing: where should this server listen? (e.g. [\"0.0.0.0:3443\"])",
+            );
+            ok = false;
+        }
+        Some(entries) if entries.is_empty() => {
+            ctx.error(format!("{label}.listen"), "empty list");
+            ok = false;
+        }
+        Some(entries) => {
+            for (j, entry) in entries.iter().enumerate() {
+                match parse_listen(entry) {
+                    Ok(addrs) => {
+                        for a in addrs {
+                            if !listen.contains(&a) {
+                                listen.push(a);
+                            }
+                        }
+                    }
+                    Err(problem) => {
+                        ctx.error(format!("{label}.listen[{j}]"), problem);
+                        ok = false;
+                    }
+                }
+            }
+        }
+    }
+
+    let mut names = Vec::new();
+    for (j, entry) in raw
+        .server_name
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        match parse_server_name(entry) {
+            Ok(Some(n)) => names.push(n),
+            Ok(None) => {}
+            Err(problem) => ctx.error(format!("{label}.server_name[{j}]"), problem),
+        }
+    }
+
+    let tls = match raw.tls {
+        Some(tls) => validate_tls(&label, tls, ctx),
+        None => {
+            ctx.error(
+                format!("{label}.tls"),
+                "missing [server.tls] with certificate and certificate_key",
+            );
+            None
+        }
+    };
+    let client_auth = validate_client_auth(&label, raw.client_auth.unwrap_or_default(), ctx);
+
+    // Server-level values every location inherits (nginx inheritance rules).
+    let server_headers = raw
+        .proxy_set_header
+        .as_ref()
+        .map(|headers| validate_headers(&format!("{label}.proxy_set_header"), headers, ctx));
+    let connect = ctx.duration(
+        &format!("{label}.proxy_connect_timeout"),
+        raw.proxy_connect_timeout.as_ref(),
+        defaults::PROXY_CONNECT_TIMEOUT,
+    );
+    let read = ctx.duration(
+        &format!("{label}.proxy_read_timeout"),
+        raw.proxy_read_timeout.as_ref(),
+        defaults::PROXY_READ_TIMEOUT,
+    );
+    let send = ctx.duration(
+        &format!("{label}.proxy_send_timeout"),
+        raw.proxy_send_timeout.as_ref(),
+        defaults::PROXY_SEND_TIMEOUT,
+    );
+    let inherited = Inherited {
+        headers: server_headers.as_deref(),
+        connect,
+        read,
+        send,
+    };
+
+    let mut locations: Vec<Location> = Vec::new();
+    for (j, loc) in raw.location.into_iter().enumerate() {
+        let key = format!("{label}.location[{j}]");
+        if let Some(l) = validate_location(&key, loc, &inherited, upstreams, used_upstreams, ctx) {
+            if let Some(prev) = locations.iter().find(|p| p.matcher == l.matcher) {
+                ctx.error(
+                    &key,
+                    format!(
+                        "duplicate location: {} already matches {:?}",
+                        prev.label, l.matcher
+                    ),
+                );
+            }
+            locations.push(l);
+        }
+    }
+
+    let (tls, client_auth) = (tls?, client_auth?);
+    if !ok {
+        return None;
+    }
+    Some(Server {
+        label,
+        listen,
+        names,
+        tls,
+        client_auth: Arc::new(client_auth),
+        locations,
+        underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
+        server_tokens: raw.server_tokens.unwrap_or(true),
+        limits,
+    })
+}
+
+fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {
+    let mut size = |key: &str, value: &Option<RawSize>, default: u64, min: u64, max: u64| -> u64 {
+        match value.as_ref().map(size::parse) {
+            None => default,
+            Some(Ok(n)) if (min..=max).contains(&n) || n == 0 && min == 0 => n,
+            Some(Ok(n)) => {
+                ctx.error(
+                    format!("{label}.{key}"),
+                    format!("{n} bytes is out of range ({min} to {max})"),
+                );
+                default
+            }
+            Some(Err(problem)) => {
+                ctx.error(format!("{label}.{key}"), problem);
+                default
+            }
+        }
+    };
+    let client_max_body_size = size(
+        "client_max_body_size",
+        &raw.client_max_body_size,
+        defaults::CLIENT_MAX_BODY_SIZE,
+        0,
+        u64::MAX,
+    );
+    let max_request_header_size = size(
+        "max_request_header_size",
+        &raw.max_request_header_size,
+        defaults::MAX_REQUEST_HEADER_SIZE as u64,
+        8 << 10,
+        1 << 20,
+    ) as usize;
+    let max_proxy_header_size = size(
+        "max_proxy_header_size",
+        &raw.max_proxy_header_size,
+        defaults::MAX_PROXY_HEADER_SIZE as u64,
+        1 << 10,
+        1 << 20,
+    ) as usize;
+    let mut count = |key: &str, value: Option<i64>, default: u32, max: i64| -> u32 {
+        match value {
+            None => default,
+            Some(n) if (1..=max).contains(&n) => n as u32,
+            Some(n) => {
+                ctx.error(
+                    format!("{label}.{key}"),
+                    format!("{n} is out of range (1 to {max})"),
+                );
+                default
+            }
+        }
+    };
+    let max_request_headers = count(
+        "max_request_headers",
+        raw.max_request_headers,
+        defaults::MAX_REQUEST_HEADERS as u32,
+        1000,
+    ) as usize;
+    let http2_max_concurrent_streams = count(
+        "http2_max_concurrent_streams",
+        raw.http2_max_concurrent_streams,
+        defaults::HTTP2_MAX_CONCURRENT_STREAMS,
+        10_000,
+    );
+    let mut timeout = |key: &str, value: &Option<RawDuration>, default: Duration| {
+        let d = ctx.duration(&format!("{label}.{key}"), value.as_ref(), default);
+        if d.is_zero() {
+            ctx.error(format!("{label}.{key}"), "must be more than 0");
+        }
+        d
+    };
+    Limits {
+        client_header_timeout: timeout(
+            "client_header_timeout",
+            &raw.client_header_timeout,
+            defaults::CLIENT_HEADER_TIMEOUT,
+        ),
+        client_body_timeout: timeout(
+            "client_body_timeout",
+            &raw.client_body_timeout,
+            defaults::CLIENT_BODY_TIMEOUT,
+        ),
+        keepalive_timeout: timeout(
+            "keepalive_timeout",
+            &raw.keepalive_timeout,
+            defaults::KEEPALIVE_TIMEOUT,
+        ),
+        client_max_body_size,
+        max_request_header_size,
+        max_request_headers,
+        http2_max_concurrent_streams,
+        max_proxy_header_size,
+    }
+}
