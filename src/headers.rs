@@ -71,10 +71,13 @@ pub fn upstream_headers(
             continue;
         }
         if value.len() > max_value {
-            return Err(Reject::ProxyHeaderTooLarge(format!(
-                "header {name} would be {} bytes, above max_proxy_header_size ({max_value})",
-                value.len()
-            )));
+            return Err(Reject::ProxyHeaderTooLarge {
+                detail: format!(
+                    "header {name} would be {} bytes, above max_proxy_header_size ({max_value})",
+                    value.len()
+                ),
+                identity: template.vars().any(|v| v.is_client_identity()),
+            });
         }
         // The rendered bytes become the header value without a copy.
         match HeaderValue::from_maybe_shared(Bytes::from(value)) {

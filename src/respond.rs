@@ -36,8 +36,10 @@ pub enum Reject {
     NotFound,
     /// The request body exceeds `client_max_body_size`.
     PayloadTooLarge,
-    /// A header the gateway sets would exceed `max_proxy_header_size`.
-    ProxyHeaderTooLarge(String),
+    /// A header the gateway sets would exceed `max_proxy_header_size`;
+    /// `identity` when its value comes from the client certificate (the
+    /// client gets nginx-style "certificate too large" wording then).
+    ProxyHeaderTooLarge { detail: String, identity: bool },
     /// The request names a different server than the TLS handshake did.
     Misdirected,
     /// The upstream refused, reset or answered garbage.
@@ -55,7 +57,7 @@ impl Reject {
             }
             Reject::NotFound => StatusCode::NOT_FOUND,
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Reject::ProxyHeaderTooLarge(_) => StatusCode::BAD_REQUEST,
+            Reject::ProxyHeaderTooLarge { .. } => StatusCode::BAD_REQUEST,
             Reject::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Reject::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Reject::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -71,7 +73,7 @@ impl Reject {
                 | Reject::CertificateError(_)
                 | Reject::BadRequest(_)
                 | Reject::PayloadTooLarge
-                | Reject::ProxyHeaderTooLarge(_)
+                | Reject::ProxyHeaderTooLarge { .. }
         )
     }
 
@@ -91,7 +93,7 @@ impl Reject {
                 "The SSL certificate error",
                 server_tokens,
             ),
-            Reject::ProxyHeaderTooLarge(_) => special_page(
+            Reject::ProxyHeaderTooLarge { identity: true, .. } => special_page(
                 "400 The SSL certificate is too large to forward",
                 "400 Bad Request",
                 "The SSL certificate is too large to forward",

@@ -3,8 +3,9 @@
 //!
 //! Matching runs on the *normalized* path (percent-decoded, slashes merged,
 //! `.` and `..` resolved) exactly as nginx does, so `/api/mtls/../admin` is
-//! routed as `/admin` and cannot slip into `/api/mtls` while a backend
-//! resolves it elsewhere. The upstream still receives the request URI as the
+//! routed as `/api/admin` (and `/api/mtls/%2e%2e/admin` too): it cannot
+//! match `location /api/mtls` while a backend resolves it elsewhere, and a
+//! path that climbs above `/` is refused. The upstream still receives the request URI as the
 //! client wrote it (nginx's `proxy_pass` without a URI part).
 
 use crate::config::Match;

@@ -197,7 +197,7 @@ fn log_reject(reject: &Reject, conn: &ConnCtx, method: &http::Method, target: &h
         Reject::BadRequest(why) => {
             tracing::info!(client = %conn.remote, server, %method, %target, "bad request: {why}")
         }
-        Reject::ProxyHeaderTooLarge(detail) => {
+        Reject::ProxyHeaderTooLarge { detail, .. } => {
             tracing::warn!(client = %conn.remote, server, %method, %target, "{detail}")
         }
         Reject::NotFound | Reject::Misdirected | Reject::PayloadTooLarge => {
