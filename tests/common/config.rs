@@ -568,11 +568,7 @@ impl Display for GatewayConfig {
                     out.push_str(l);
                     out.push('\n');
                 }
-                table(
-                    &mut out,
-                    "[server.location.proxy_set_header]",
-                    &loc.headers,
-                );
+                table(&mut out, "[server.location.proxy_set_header]", &loc.headers);
             }
         }
         for u in &self.upstreams {
