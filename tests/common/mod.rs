@@ -1,6 +1,22 @@
 //! Shared test utilities: a PKI generated per test with rcgen, the gateway
 //! and the echo backend as real processes on loopback, and real clients
 //! (curl, openssl s_client, a rustls client).
+//!
+//! A new test is usually a few lines:
+//!
+//! ```ignore
+//! let h = Harness::start(|backend| {
+//!     GatewayConfig::mtls("localhost", "optional")
+//!         .server_key("client_max_body_size", "1k")
+//!         .proxy("/", backend.addr)
+//!         .header("X-SSL-Client-Verify", "$ssl_client_verify")
+//! });
+//! let r = h.curl_alice("/", &["--http2"]);
+//! ```
+//!
+//! [`GatewayConfig`] (config.rs) writes the TOML; [`TestPki`] writes the
+//! files it names; [`Harness`] runs both with an echo backend. Write TOML by
+//! hand only where the text itself is under test (tests/config_check.rs).
 #![allow(dead_code)]
 
 pub mod config;
