@@ -166,7 +166,7 @@ pub struct Harness {
 impl Harness {
     /// [`TestPki::new`] (root "Client Root CA", server `localhost`).
     pub fn start(config: impl FnOnce(&Backend) -> GatewayConfig) -> Harness {
-        Harness::start_with(|work| TestPki::new(work), config)
+        Harness::start_with(TestPki::new, config)
     }
 
     /// With a PKI of the test's making (e.g. `TestPki::with(work, "Root CA", &[..])`).
