@@ -36,29 +36,15 @@ fn header_of(var: &str) -> String {
 
 /// A configuration for the PKI's files that forwards every variable.
 fn config(mode: &str, backend: &Backend, extra: &str) -> String {
-    let headers: String = VARS
-        .iter()
-        .map(|v| format!("{} = \"${v}\"\n", header_of(v)))
-        .collect();
-    format!(
-        r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "localhost.pem"
-certificate_key = "localhost-key.pem"
-[server.client_auth]
-verify_client = "{mode}"
-client_certificate = "ca-bundle.crt"
-{extra}
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://{}"
-[server.location.proxy_set_header]
-{headers}"#,
-        backend.addr
-    )
+    let mut config = GatewayConfig::plain("localhost")
+        .tls_files("localhost.pem", "localhost-key.pem")
+        .client_auth(mode, "ca-bundle.crt")
+        .client_auth_extra(extra)
+        .proxy("/", backend.addr);
+    for v in VARS {
+        config = config.header(&header_of(v), &format!("${v}"));
+    }
+    config.render()
 }
 
 /// `inspect` output: exit code, `$name value` lines, and the `#` lines.

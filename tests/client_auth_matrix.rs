@@ -19,13 +19,14 @@ const NO_CERT_400: &str = "client sent no required SSL certificate";
 #[test]
 fn every_cell_of_the_nginx_matrix() {
     let work = Workdir::new();
-    let root = Ca::root("Client Root CA");
+    let pki = TestPki::with(
+        &work,
+        "Client Root CA",
+        &["on.test", "optional.test", "noca.test"],
+    );
+    let (root, ca) = (&pki.root, pki.ca.clone());
     let other = Ca::root("Rogue Root CA");
     let int = root.intermediate("Issuing CA");
-    let server = root.server(&["on.test", "optional.test", "noca.test"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
     let backend = Backend::start();
 
     let valid = root.client("alice");
@@ -92,34 +93,20 @@ fn every_cell_of_the_nginx_matrix() {
         },
     ];
 
-    let mut config = String::new();
+    let mut config = GatewayConfig::new();
     for (name, mode) in [
         ("on.test", "on"),
         ("optional.test", "optional"),
         ("noca.test", "optional_no_ca"),
     ] {
-        config.push_str(&format!(
-            r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "{name}"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "{mode}"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://{backend}"
-[server.location.proxy_set_header]
-X-SSL-Client-Verify = "$ssl_client_verify"
-X-SSL-Client-DN = "$ssl_client_s_dn"
-"#,
-            backend = backend.addr
-        ));
+        config = config
+            .server(name)
+            .client_auth(mode, "ca.pem")
+            .proxy("/", backend.addr)
+            .header("X-SSL-Client-Verify", "$ssl_client_verify")
+            .header("X-SSL-Client-DN", "$ssl_client_s_dn");
     }
-    let gw = Gateway::start(work.path(), &config);
+    let gw = config.start(&work);
 
     let mut failures = Vec::new();
     for tls in [
@@ -191,31 +178,14 @@ X-SSL-Client-DN = "$ssl_client_s_dn"
 #[test]
 fn certificate_errors_close_the_connection_and_use_nginx_pages() {
     let work = Workdir::new();
-    let root = Ca::root("Client Root CA");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let expired = root.leaf(LeafSpec::client("old").expired());
+    let pki = TestPki::new(&work);
+    let ca = pki.ca.clone();
+    let expired = pki.root.leaf(LeafSpec::client("old").expired());
     let cert = work.write("c.pem", &expired.cert_pem);
     let key = work.write("k.pem", &expired.key_pem);
-    let gw = Gateway::start(
-        work.path(),
-        r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-return = { status = 200, text = "never" }
-"#,
-    );
+    let gw = GatewayConfig::mtls("localhost", "on")
+        .returns("/", 200, "never")
+        .start(&work);
     // No certificate: 496-style page; bad certificate: 495-style page (HTTP/1.1).
     let r = curl("localhost", gw.port(), "/", &ca, &["--http1.1"]);
     assert_eq!(r.status, 400);

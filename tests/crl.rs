@@ -15,44 +15,24 @@ struct Setup {
 
 fn setup() -> Setup {
     let work = Workdir::new();
-    let root = Ca::root("Client Root CA");
-    let int = root.intermediate("Issuing CA");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
+    let pki = TestPki::new(&work);
+    let int = pki.root.intermediate("Issuing CA");
     Setup {
         work,
-        root,
+        root: pki.root,
         int,
-        ca,
+        ca: pki.ca,
     }
 }
 
 fn start(s: &Setup, crl_pem: &str, extra: &str) -> Gateway {
     s.work.write("crl.pem", crl_pem);
-    Gateway::start(
-        s.work.path(),
-        &format!(
-            r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-verify_depth = 2
-crl = "crl.pem"
-{extra}
-[[server.location]]
-prefix = "/"
-return = {{ status = 200, text = "$ssl_client_verify" }}
-"#
-        ),
-    )
+    GatewayConfig::mtls("localhost", "on")
+        .client_auth_key("verify_depth", 2)
+        .client_auth_key("crl", "crl.pem")
+        .client_auth_extra(extra)
+        .returns("/", 200, "$ssl_client_verify")
+        .start(&s.work)
 }
 
 /// (status, body) for a client presenting `leaf` with its chain below the root.

@@ -21,49 +21,25 @@ struct Setup {
 
 fn setup(server_extra: &str, global: &str) -> Setup {
     let work = Workdir::new();
-    let root = Ca::root("Root CA");
-    let server = root.server(&["localhost", "a.test", "b.test"]);
-    work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
-    work.write("alice.pem", &alice.cert_pem);
-    work.write("alice-key.pem", &alice.key_pem);
+    let pki = TestPki::with(&work, "Root CA", &["localhost", "a.test", "b.test"]);
     let backend = Backend::start();
-    let block = |name: &str, extra: &str| {
-        format!(
-            r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "{name}"
-{extra}
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-handshake_timeout = "1s"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://{}"
-[server.location.proxy_set_header]
-X-SSL-Client-Verify = "$ssl_client_verify"
-X-Cert = "$ssl_client_escaped_cert"
-"#,
-            backend.addr
-        )
+    let block = |config: GatewayConfig, name: &str, extra: &str| {
+        config
+            .server(name)
+            .server_extra(extra)
+            .tls("handshake_timeout", "1s")
+            .client_auth("on", "ca.pem")
+            .proxy("/", backend.addr)
+            .header("X-SSL-Client-Verify", "$ssl_client_verify")
+            .header("X-Cert", "$ssl_client_escaped_cert")
     };
-    let config = format!(
-        "{global}\n{}{}",
-        block("localhost", server_extra),
-        block("b.test", "")
-    );
-    let gw = Gateway::start(work.path(), &config);
+    let config = GatewayConfig::new().global_extra(global);
+    let config = block(block(config, "localhost", server_extra), "b.test", "");
+    let gw = config.start(&work);
     Setup {
         work,
-        root,
-        alice,
+        root: pki.root,
+        alice: pki.alice,
         _backend: backend,
         gw,
     }
@@ -534,45 +510,22 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn upstream_faults_storm_leaks_nothing() {
     let work = Workdir::new();
-    let root = Ca::root("Root CA");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
+    let ca = TestPki::new(&work).ca;
     let backend = Backend::start();
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let gw = Gateway::start(
-        work.path(),
-        &format!(
-            r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-keepalive_timeout = "2s"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://backend"
-proxy_read_timeout = "1s"
-proxy_connect_timeout = "1s"
-[[server.location]]
-prefix = "/dead"
-proxy_pass = "http://127.0.0.1:{dead}"
-[[server.location]]
-prefix = "/nxdomain"
-proxy_pass = "http://no-such-host.invalid:80"
-[upstream.backend]
-server = "{}"
-"#,
-            backend.addr
-        ),
-    );
+    let gw = GatewayConfig::plain("localhost")
+        .server_key("keepalive_timeout", "2s")
+        .proxy("/", "http://backend")
+        .location_key("proxy_read_timeout", "1s")
+        .location_key("proxy_connect_timeout", "1s")
+        .proxy("/dead", format!("127.0.0.1:{dead}"))
+        .proxy("/nxdomain", "no-such-host.invalid:80")
+        .upstream("backend", [backend.addr])
+        .start(&work);
     let pid = gw.pid();
     let warm = curl("localhost", gw.port(), "/", &ca, &[]);
     assert_eq!(warm.status, 200);

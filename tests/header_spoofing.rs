@@ -18,55 +18,26 @@ struct Setup {
 
 fn setup(mode: &str, extra_server: &str) -> Setup {
     let work = Workdir::new();
-    let root = Ca::root("Client Root CA");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
-    work.write("alice.pem", &alice.cert_pem);
-    work.write("alice-key.pem", &alice.key_pem);
+    let pki = TestPki::new(&work);
     let backend = Backend::start();
-    let config = format!(
-        r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-{extra_server}
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "{mode}"
-client_certificate = "ca.pem"
-
-[[server.location]]
-prefix = "/api/mtls"
-proxy_pass = "http://backend"
-[server.location.proxy_set_header]
-Host = "$host"
-X-Forwarded-For = "$proxy_add_x_forwarded_for"
-X-SSL-Client-Verify = "$ssl_client_verify"
-X-SSL-Client-DN = "$ssl_client_s_dn"
-X-SSL-Client-Serial = "$ssl_client_serial"
-
-[[server.location]]
-prefix = "/other"
-proxy_pass = "http://backend"
-
-[upstream.backend]
-server = "{}"
-"#,
-        backend.addr
-    );
-    let gw = Gateway::start(work.path(), &config);
+    let gw = GatewayConfig::mtls("localhost", mode)
+        .server_extra(extra_server)
+        .proxy("/api/mtls", "http://backend")
+        .header("Host", "$host")
+        .header("X-Forwarded-For", "$proxy_add_x_forwarded_for")
+        .header("X-SSL-Client-Verify", "$ssl_client_verify")
+        .header("X-SSL-Client-DN", "$ssl_client_s_dn")
+        .header("X-SSL-Client-Serial", "$ssl_client_serial")
+        .proxy("/other", "http://backend")
+        .upstream("backend", [backend.addr])
+        .start(&work);
     Setup {
         work,
-        root,
-        alice,
+        root: pki.root,
+        alice: pki.alice,
         backend,
         gw,
-        ca,
+        ca: pki.ca,
     }
 }
 
@@ -269,54 +240,24 @@ async fn spoofed_headers_over_raw_http2_from_a_rustls_client() {
 #[test]
 fn a_neighbouring_server_cannot_be_used_to_plant_identity_headers() {
     let work = Workdir::new();
-    let root = Ca::root("Client Root CA");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
+    let ca = TestPki::new(&work).ca;
     let backend = Backend::start();
     let plain_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let config = format!(
-        r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://backend"
-[server.location.proxy_set_header]
-X-SSL-Client-Verify = "$ssl_client_verify"
-X-SSL-Client-DN = "$ssl_client_s_dn"
-X-Client-Serial = "serial=$ssl_client_serial"
-
-[[server]]
-listen = "127.0.0.1:{plain_port}"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://backend"
-[server.location.proxy_set_header]
-X-Plain = "yes"
-
-[upstream.backend]
-server = "{}"
-"#,
-        backend.addr
-    );
-    let gw = Gateway::start(work.path(), &config);
+    let gw = GatewayConfig::mtls("localhost", "on")
+        .proxy("/", "http://backend")
+        .header("X-SSL-Client-Verify", "$ssl_client_verify")
+        .header("X-SSL-Client-DN", "$ssl_client_s_dn")
+        .header("X-Client-Serial", "serial=$ssl_client_serial")
+        .server("localhost")
+        .listen(format!("127.0.0.1:{plain_port}"))
+        .proxy("/", "http://backend")
+        .header("X-Plain", "yes")
+        .upstream("backend", [backend.addr])
+        .start(&work);
     assert!(
         gw.logs().contains("only server[0] sets identity headers"),
         "config load warns about the shared upstream:\n{}",

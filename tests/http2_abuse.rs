@@ -22,39 +22,19 @@ struct Setup {
 
 fn setup() -> Setup {
     let work = Workdir::new();
-    let root = Ca::root("Root CA");
-    let server = root.server(&["localhost"]);
-    work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
+    let pki = TestPki::with(&work, "Root CA", &["localhost"]);
     let backend = Backend::start();
-    let gw = Gateway::start(
-        work.path(),
-        &format!(
-            r#"
-access_log = "off"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-http2_max_concurrent_streams = 8
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://{}"
-"#,
-            backend.addr
-        ),
-    );
+    let gw = GatewayConfig::new()
+        .global("access_log", "off")
+        .server("localhost")
+        .server_key("http2_max_concurrent_streams", 8)
+        .client_auth("on", "ca.pem")
+        .proxy("/", backend.addr)
+        .start(&work);
     Setup {
         _work: work,
-        root,
-        alice,
+        root: pki.root,
+        alice: pki.alice,
         gw,
         _backend: backend,
     }

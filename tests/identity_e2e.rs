@@ -116,41 +116,23 @@ fn forwarded_identity_matches_openssl_for_hostile_certificates() {
     work.write("server-key.pem", &server.key_pem);
     let backend = Backend::start();
     make(&work, "/CN=first", "1");
-    let gw = Gateway::start(
-        work.path(),
-        &format!(
-            r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/raw"
-return = {{ status = 200, text = "$ssl_client_raw_cert" }}
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://{}"
-[server.location.proxy_set_header]
-X-Verify = "$ssl_client_verify"
-X-S-DN = "$ssl_client_s_dn"
-X-I-DN = "$ssl_client_i_dn"
-X-S-Legacy = "$ssl_client_s_dn_legacy"
-X-I-Legacy = "$ssl_client_i_dn_legacy"
-X-Serial = "$ssl_client_serial"
-X-Fingerprint = "$ssl_client_fingerprint"
-X-Start = "$ssl_client_v_start"
-X-End = "$ssl_client_v_end"
-X-Remain = "$ssl_client_v_remain"
-X-Escaped = "$ssl_client_escaped_cert"
-"#,
-            backend.addr
-        ),
-    );
+    let gw = GatewayConfig::mtls("localhost", "on")
+        .returns("/raw", 200, "$ssl_client_raw_cert")
+        .proxy("/", backend.addr)
+        .headers(&[
+            ("X-Verify", "$ssl_client_verify"),
+            ("X-S-DN", "$ssl_client_s_dn"),
+            ("X-I-DN", "$ssl_client_i_dn"),
+            ("X-S-Legacy", "$ssl_client_s_dn_legacy"),
+            ("X-I-Legacy", "$ssl_client_i_dn_legacy"),
+            ("X-Serial", "$ssl_client_serial"),
+            ("X-Fingerprint", "$ssl_client_fingerprint"),
+            ("X-Start", "$ssl_client_v_start"),
+            ("X-End", "$ssl_client_v_end"),
+            ("X-Remain", "$ssl_client_v_remain"),
+            ("X-Escaped", "$ssl_client_escaped_cert"),
+        ])
+        .start(&work);
     let cases = [
         (
             "/C=RU/O=Example/OU=Dev/CN=alice/emailAddress=alice@example.com",

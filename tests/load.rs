@@ -50,38 +50,19 @@ struct Setup {
 
 fn setup(extra: &str) -> Setup {
     let work = Workdir::new();
-    let root = Ca::root("Root CA");
-    let server = root.server(&["localhost"]);
-    work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
-    let gw = Gateway::start(
-        work.path(),
-        &format!(
-            r#"
-access_log = "off"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-{extra}
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-handshake_timeout = "2s"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-return = {{ status = 200, text = "$ssl_client_verify" }}
-"#
-        ),
-    );
+    let pki = TestPki::with(&work, "Root CA", &["localhost"]);
+    let gw = GatewayConfig::new()
+        .global("access_log", "off")
+        .server("localhost")
+        .server_extra(extra)
+        .tls("handshake_timeout", "2s")
+        .client_auth("on", "ca.pem")
+        .returns("/", 200, "$ssl_client_verify")
+        .start(&work);
     Setup {
         _work: work,
-        root,
-        alice,
+        root: pki.root,
+        alice: pki.alice,
         gw,
     }
 }

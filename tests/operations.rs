@@ -15,23 +15,11 @@ struct Setup {
 
 fn setup() -> Setup {
     let work = Workdir::new();
-    let root = Ca::root("Client Root CA");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
-    let c = work.write("alice.pem", &alice.cert_pem);
-    let k = work.write("alice-key.pem", &alice.key_pem);
+    let pki = TestPki::new(&work);
     Setup {
-        args: vec![
-            "--cert".into(),
-            c.to_str().unwrap().into(),
-            "--key".into(),
-            k.to_str().unwrap().into(),
-        ],
+        args: pki.alice_args(),
         work,
-        ca,
+        ca: pki.ca,
     }
 }
 
@@ -43,27 +31,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn config(global: &str, dead: u16) -> String {
-    format!(
-        r#"
-{global}
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "optional"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-return = {{ status = 200, text = "ok" }}
-[[server.location]]
-prefix = "/dead"
-proxy_pass = "http://127.0.0.1:{dead}"
-"#
-    )
+/// `optional` client authentication, `/` answering "ok", `/dead` proxying to
+/// the refusing port `dead`.
+fn config(dead: u16) -> GatewayConfig {
+    GatewayConfig::mtls("localhost", "optional")
+        .returns("/", 200, "ok")
+        .proxy("/dead", format!("127.0.0.1:{dead}"))
 }
 
 fn http_get(port: u16, path: &str) -> (u16, String) {
@@ -100,10 +73,9 @@ fn admin_endpoints_and_metrics() {
     let s = setup();
     let admin = free_port();
     let dead = free_port();
-    let gw = Gateway::start(
-        s.work.path(),
-        &config(&format!("[admin]\nlisten = \"127.0.0.1:{admin}\""), dead),
-    );
+    let gw = config(dead)
+        .admin(format!("127.0.0.1:{admin}"))
+        .start(&s.work);
     assert_eq!(http_get(admin, "/healthz"), (200, "ok\n".into()));
     assert_eq!(
         http_get(admin, "/readyz"),
@@ -152,10 +124,9 @@ fn admin_endpoints_and_metrics() {
 #[test]
 fn access_log_json_lines_carry_tls_and_identity() {
     let s = setup();
-    let gw = Gateway::start(
-        s.work.path(),
-        &config("access_log = \"access.log\"", free_port()),
-    );
+    let gw = config(free_port())
+        .global("access_log", "access.log")
+        .start(&s.work);
     let r = s.get(&gw, "/hello?x=1", true);
     assert_eq!(r.status, 200);
     s.get(&gw, "/dead", false);
@@ -193,17 +164,11 @@ fn access_log_json_lines_carry_tls_and_identity() {
 fn access_log_combined_and_reopen_on_sigusr1() {
     let s = setup();
     let backend = Backend::start();
-    let gw = Gateway::start(
-        s.work.path(),
-        &format!(
-            "{}\n[[server.location]]\nprefix = \"/api\"\nproxy_pass = \"http://{}\"\n",
-            config(
-                "access_log = \"access.log\"\naccess_log_format = \"combined\"",
-                free_port()
-            ),
-            backend.addr
-        ),
-    );
+    let gw = config(free_port())
+        .global("access_log", "access.log")
+        .global("access_log_format", "combined")
+        .proxy("/api", backend.addr)
+        .start(&s.work);
     s.get(&gw, "/api/x", true);
     std::thread::sleep(Duration::from_millis(200));
     let log = std::fs::read_to_string(s.work.path().join("access.log")).unwrap();
@@ -235,7 +200,7 @@ fn access_log_combined_and_reopen_on_sigusr1() {
 fn json_log_format_for_machines() {
     let s = setup();
     let work = s.work.path();
-    std::fs::write(work.join("gateway.toml"), config("", free_port())).unwrap();
+    config(free_port()).write(&s.work, "gateway.toml");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
         .args(["--log-format", "json", "run", "--config"])
         .arg(work.join("gateway.toml"))
@@ -263,17 +228,11 @@ fn readyz_says_503_while_draining() {
     let s = setup();
     let admin = free_port();
     let backend = Backend::start();
-    let mut gw = Gateway::start(
-        s.work.path(),
-        &format!(
-            "{}\n[[server.location]]\nprefix = \"/slow\"\nproxy_pass = \"http://{}\"\n",
-            config(
-                &format!("shutdown_timeout = \"10s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\""),
-                free_port()
-            ),
-            backend.addr
-        ),
-    );
+    let mut gw = config(free_port())
+        .global("shutdown_timeout", "10s")
+        .admin(format!("127.0.0.1:{admin}"))
+        .proxy("/slow", backend.addr)
+        .start(&s.work);
     assert_eq!(http_get(admin, "/readyz").0, 200);
     let port = gw.port();
     let ca = s.ca.clone();

@@ -23,33 +23,17 @@ use common::*;
 /// A connection of a gateway configured like the seed, with alice's verified identity.
 static CONN: LazyLock<(Arc<ConnCtx>, Workdir)> = LazyLock::new(|| {
     let work = Workdir::new();
-    let root = Ca::root("Root CA");
-    let server = root.server(&["localhost"]);
-    work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
-    let text = r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://127.0.0.1:9"
-[server.location.proxy_set_header]
-Host = "$host"
-X-Forwarded-For = "$proxy_add_x_forwarded_for"
-X-SSL-Client-Verify = "$ssl_client_verify"
-X-SSL-Client-DN = "$ssl_client_s_dn"
-X-SSL-Client-Serial = "$ssl_client_serial"
-"#;
-    let config = config::parse(text, &work.path().join("gateway.toml")).expect("config");
+    let pki = TestPki::with(&work, "Root CA", &["localhost"]);
+    let alice = pki.alice;
+    let text = GatewayConfig::mtls("localhost", "on")
+        .proxy("/", "http://127.0.0.1:9")
+        .header("Host", "$host")
+        .header("X-Forwarded-For", "$proxy_add_x_forwarded_for")
+        .header("X-SSL-Client-Verify", "$ssl_client_verify")
+        .header("X-SSL-Client-DN", "$ssl_client_s_dn")
+        .header("X-SSL-Client-Serial", "$ssl_client_serial")
+        .render();
+    let config = config::parse(&text, &work.path().join("gateway.toml")).expect("config");
     let generation = Arc::new(Generation::build(config, None, 1).expect("generation"));
     let server = generation.groups[0].servers[0].clone();
     let peer = verify::verify_peer(

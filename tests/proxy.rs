@@ -15,55 +15,34 @@ struct Setup {
     ca: std::path::PathBuf,
 }
 
-fn setup(locations: &str, upstream_servers: &[String]) -> Setup {
+/// The server's locations, added to a `GatewayConfig`.
+type Locations = fn(GatewayConfig) -> GatewayConfig;
+
+fn setup(
+    locations: impl FnOnce(GatewayConfig) -> GatewayConfig,
+    upstream_servers: &[String],
+) -> Setup {
     setup_with(locations, upstream_servers, "")
 }
 
 /// `upstream` is added to the `[upstream.backend]` block.
-fn setup_with(locations: &str, upstream_servers: &[String], upstream: &str) -> Setup {
+fn setup_with(
+    locations: impl FnOnce(GatewayConfig) -> GatewayConfig,
+    upstream_servers: &[String],
+    upstream: &str,
+) -> Setup {
     let work = Workdir::new();
-    let root = Ca::root("Client Root CA");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
-    let cert = work.write("alice.pem", &alice.cert_pem);
-    let key = work.write("alice-key.pem", &alice.key_pem);
-    let servers = upstream_servers
-        .iter()
-        .map(|s| format!("{s:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let config = format!(
-        r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-client_max_body_size = 0
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-{locations}
-[upstream.backend]
-server = [{servers}]
-{upstream}
-"#
-    );
-    let gw = Gateway::start(work.path(), &config);
+    let pki = TestPki::new(&work);
+    let config = GatewayConfig::mtls("localhost", "on").server_key("client_max_body_size", 0);
+    let gw = locations(config)
+        .upstream("backend", upstream_servers)
+        .upstream_extra(upstream)
+        .start(&work);
     Setup {
-        alice_args: vec![
-            "--cert".into(),
-            cert.to_str().unwrap().into(),
-            "--key".into(),
-            key.to_str().unwrap().into(),
-        ],
+        alice_args: pki.alice_args(),
         work,
         gw,
-        ca,
+        ca: pki.ca,
     }
 }
 
@@ -75,17 +54,13 @@ impl Setup {
     }
 }
 
-const SEED_LOCATIONS: &str = r#"
-[[server.location]]
-prefix = "/"
-return = { status = 404, text = "mTLS endpoints only. Use port 443 for regular access." }
-[[server.location]]
-prefix = "/api/mtls"
-proxy_pass = "http://backend"
-[[server.location]]
-exact = "/api/mtls/health"
-return = { status = 200, text = "exact" }
-"#;
+const SEED_LOCATIONS: Locations = |config| {
+    config
+        .returns("/", 404, SEED_404_TEXT)
+        .proxy("/api/mtls", "http://backend")
+        .exact("/api/mtls/health")
+        .return_text(200, "exact")
+};
 
 fn dead_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -311,19 +286,13 @@ fn round_robin_and_failover_to_the_next_server() {
 #[test]
 fn upstream_failures_give_502_and_504_promptly() {
     let backend = Backend::start();
-    let locations = format!(
-        r#"
-[[server.location]]
-prefix = "/dead"
-proxy_pass = "http://127.0.0.1:{}"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://backend"
-proxy_read_timeout = "1s"
-"#,
-        dead_port()
-    );
-    let s = setup(&locations, &[backend.addr.to_string()]);
+    let locations = |config: GatewayConfig| {
+        config
+            .proxy("/dead", format!("127.0.0.1:{}", dead_port()))
+            .proxy("/", "http://backend")
+            .location_key("proxy_read_timeout", "1s")
+    };
+    let s = setup(locations, &[backend.addr.to_string()]);
     let cases: &[(&str, u16)] = &[
         ("/dead", 502),
         ("/x?reset=1", 502),

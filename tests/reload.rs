@@ -43,26 +43,21 @@ fn setup() -> Setup {
     }
 }
 
+/// `pid = "gateway.pid"` and one server answering `text`; `extra_auth` and
+/// `global` are raw lines for `[server.client_auth]` and the top level.
+fn gateway_config(text: &str, extra_auth: &str, global: &str) -> GatewayConfig {
+    GatewayConfig::new()
+        .global("pid", "gateway.pid")
+        .global_extra(global)
+        .server("localhost")
+        .client_auth("on", "ca.pem")
+        .client_auth_extra(extra_auth)
+        .returns("/", 200, text)
+}
+
+/// [`gateway_config`] as TOML text (the reload tests edit and rewrite it).
 fn config(text: &str, extra_auth: &str, global: &str) -> String {
-    format!(
-        r#"
-pid = "gateway.pid"
-{global}
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-{extra_auth}
-[[server.location]]
-prefix = "/"
-return = {{ status = 200, text = "{text}" }}
-"#
-    )
+    gateway_config(text, extra_auth, global).render()
 }
 
 impl Setup {
@@ -518,14 +513,9 @@ fn listen_changes_are_reported_as_needing_a_restart() {
 fn shutdown_lets_in_flight_requests_finish_then_exits_zero() {
     let s = setup();
     let backend = Backend::start();
-    let gw = Gateway::start(
-        s.work.path(),
-        &format!(
-            "{}\n[[server.location]]\nprefix = \"/slow\"\nproxy_pass = \"http://{}\"\n",
-            config("x", "", "shutdown_timeout = \"20s\""),
-            backend.addr
-        ),
-    );
+    let gw = gateway_config("x", "", "shutdown_timeout = \"20s\"")
+        .proxy("/slow", backend.addr)
+        .start(&s.work);
     let port = gw.port();
     let ca = s.work.path().join("server-ca.pem");
     let c = s.work.path().join("alice.pem");
@@ -587,14 +577,9 @@ fn shutdown_lets_in_flight_requests_finish_then_exits_zero() {
 fn shutdown_timeout_bounds_the_wait() {
     let s = setup();
     let backend = Backend::start();
-    let mut gw = Gateway::start(
-        s.work.path(),
-        &format!(
-            "{}\n[[server.location]]\nprefix = \"/slow\"\nproxy_pass = \"http://{}\"\n",
-            config("x", "", "shutdown_timeout = \"1s\""),
-            backend.addr
-        ),
-    );
+    let mut gw = gateway_config("x", "", "shutdown_timeout = \"1s\"")
+        .proxy("/slow", backend.addr)
+        .start(&s.work);
     let port = gw.port();
     let ca = s.work.path().join("server-ca.pem");
     let c = s

@@ -17,39 +17,23 @@ struct Pki {
 
 fn pki() -> Pki {
     let work = Workdir::new();
-    let root = Ca::root("Client Root CA");
-    let server = root.server(&["localhost", "a.test", "b.test"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
-    work.write("alice.pem", &alice.cert_pem);
-    work.write("alice-key.pem", &alice.key_pem);
+    let pki = TestPki::with(&work, "Client Root CA", &["localhost", "a.test", "b.test"]);
     Pki {
         work,
-        root,
-        alice,
-        ca,
+        root: pki.root,
+        alice: pki.alice,
+        ca: pki.ca,
     }
 }
 
+/// One server for `name` answering `text` on `/`; `tls_extra` and `auth`
+/// are raw lines of its `[server.tls]` and `[server.client_auth]`.
 fn server_block(name: &str, tls_extra: &str, auth: &str, text: &str) -> String {
-    format!(
-        r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "{name}"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-{tls_extra}
-[server.client_auth]
-{auth}
-[[server.location]]
-prefix = "/"
-return = {{ status = 200, text = "{text}" }}
-"#
-    )
+    GatewayConfig::plain(name)
+        .tls_extra(tls_extra)
+        .client_auth_extra(auth)
+        .returns("/", 200, text)
+        .render()
 }
 
 const VARS: &str =
@@ -288,19 +272,10 @@ fn ca_names_are_advertised_from_client_certificate_only() {
 async fn a_certificate_without_its_private_key_never_gets_through() {
     let p = pki();
     let backend = Backend::start();
-    let gw = Gateway::start(
-        p.work.path(),
-        &format!(
-            "{}\n[[server.location]]\nprefix = \"/api\"\nproxy_pass = \"http://{}\"\n",
-            server_block(
-                "localhost",
-                "",
-                "verify_client = \"optional_no_ca\"\nclient_certificate = \"ca.pem\"",
-                "$ssl_client_verify"
-            ),
-            backend.addr
-        ),
-    );
+    let gw = GatewayConfig::mtls("localhost", "optional_no_ca")
+        .returns("/", 200, "$ssl_client_verify")
+        .proxy("/api", backend.addr)
+        .start(&p.work);
     let mallory_key = LeafSpec::client("mallory").self_signed().key_pem;
     let root_pem = p.root.pem();
     for versions in [

@@ -12,7 +12,7 @@ fn depth_zero_to_four_intermediates_against_verify_depth_zero_to_three() {
     let work = Workdir::new();
     let mut failures = Vec::new();
     // One root and chain per intermediate count, so CA files differ per case.
-    let mut config = String::new();
+    let mut config = GatewayConfig::new();
     let mut clients = Vec::new();
     let server_root = Ca::root("Server CA");
     let mut names = Vec::new();
@@ -49,23 +49,11 @@ fn depth_zero_to_four_intermediates_against_verify_depth_zero_to_three() {
             for layout in ["A", "B"] {
                 let name = format!("k{k}d{depth}{}.test", layout.to_lowercase());
                 names.push(name.clone());
-                config.push_str(&format!(
-                    r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "{name}"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "optional"
-client_certificate = "root{layout}{k}.pem"
-verify_depth = {depth}
-[[server.location]]
-prefix = "/"
-return = {{ status = 200, text = "$ssl_client_verify" }}
-"#
-                ));
+                config = config
+                    .server(&name)
+                    .client_auth("optional", &format!("root{layout}{k}.pem"))
+                    .client_auth_key("verify_depth", depth)
+                    .returns("/", 200, "$ssl_client_verify");
                 clients.push((name, k, depth, layout));
             }
         }
@@ -74,7 +62,7 @@ return = {{ status = 200, text = "$ssl_client_verify" }}
     work.write("server.pem", server.chain(0));
     work.write("server-key.pem", &server.key_pem);
     let ca = work.write("server-ca.pem", server_root.pem());
-    let gw = Gateway::start(work.path(), &config);
+    let gw = config.start(&work);
     for (name, k, depth, layout) in clients {
         let cert = work.path().join(format!("leaf{layout}{k}.pem"));
         let key = work.path().join(format!("leaf{k}-key.pem"));
@@ -117,31 +105,19 @@ fn intermediate_in_ca_file_is_not_a_trust_anchor() {
     // nginx never sets X509_V_FLAG_PARTIAL_CHAIN: a CA file holding only
     // the intermediate verifies nothing.
     let work = Workdir::new();
-    let root = Ca::root("Root");
-    let int = root.intermediate("Int");
+    let pki = TestPki::with(&work, "Root", &["localhost"]);
+    let ca = pki.ca;
+    let int = pki.root.intermediate("Int");
     let leaf = int.client("alice");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
     work.write("int.pem", int.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
     let cert = work.write("c.pem", leaf.chain(1));
     let key = work.write("k.pem", &leaf.key_pem);
-    let config = r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "optional_no_ca"
-client_certificate = "int.pem"
-[[server.location]]
-prefix = "/"
-return = { status = 200, text = "$ssl_client_verify" }
-"#;
-    let gw = Gateway::start(work.path(), config);
+    let config = |mode: &str| {
+        GatewayConfig::plain("localhost")
+            .client_auth(mode, "int.pem")
+            .returns("/", 200, "$ssl_client_verify")
+    };
+    let gw = config("optional_no_ca").start(&work);
     let r = curl(
         "localhost",
         gw.port(),
@@ -166,7 +142,8 @@ return = { status = 200, text = "$ssl_client_verify" }
     for f in ["int.pem", "server.pem", "server-key.pem"] {
         std::fs::copy(work.path().join(f), refused.path().join(f)).unwrap();
     }
-    let logs = Gateway::try_start(refused.path(), &config.replace("optional_no_ca", "on"))
+    let logs = config("on")
+        .try_start(&refused)
         .err()
         .expect("must refuse to start");
     assert!(logs.contains("no self-signed root CA"), "{logs}");
@@ -175,34 +152,17 @@ return = { status = 200, text = "$ssl_client_verify" }
 #[test]
 fn client_certificate_needs_client_auth_eku() {
     let work = Workdir::new();
-    let root = Ca::root("Root");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
+    let pki = TestPki::with(&work, "Root", &["localhost"]);
+    let (root, ca) = (&pki.root, pki.ca.clone());
     let mut spec = LeafSpec::client("server-only");
     spec.eku = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let wrong = root.leaf(spec);
     let mut spec = LeafSpec::client("no-eku");
     spec.eku = vec![];
     let no_eku = root.leaf(spec);
-    let gw = Gateway::start(
-        work.path(),
-        r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-return = { status = 200, text = "$ssl_client_verify" }
-"#,
-    );
+    let gw = GatewayConfig::mtls("localhost", "on")
+        .returns("/", 200, "$ssl_client_verify")
+        .start(&work);
     let c = work.write("w.pem", &wrong.cert_pem);
     let k = work.write("wk.pem", &wrong.key_pem);
     let r = curl(

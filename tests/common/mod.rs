@@ -1,8 +1,25 @@
 //! Shared test utilities: a PKI generated per test with rcgen, the gateway
 //! and the echo backend as real processes on loopback, and real clients
 //! (curl, openssl s_client, a rustls client).
+//!
+//! A new test is usually a few lines:
+//!
+//! ```ignore
+//! let h = Harness::start(|backend| {
+//!     GatewayConfig::mtls("localhost", "optional")
+//!         .server_key("client_max_body_size", "1k")
+//!         .proxy("/", backend.addr)
+//!         .header("X-SSL-Client-Verify", "$ssl_client_verify")
+//! });
+//! let r = h.curl_alice("/", &["--http2"]);
+//! ```
+//!
+//! [`GatewayConfig`] (config.rs) writes the TOML; [`TestPki`] writes the
+//! files it names; [`Harness`] runs both with an echo backend. Write TOML by
+//! hand only where the text itself is under test (tests/config_check.rs).
 #![allow(dead_code)]
 
+pub mod config;
 pub mod pki;
 pub mod rustls_client;
 
@@ -13,6 +30,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use config::*;
 pub use pki::*;
 
 /// A temporary folder for a test's files.
@@ -35,6 +53,147 @@ impl Workdir {
         let p = self.dir.path().join(name);
         std::fs::write(&p, contents).expect("write test file");
         p
+    }
+}
+
+/// The certificates most tests need, written into a work directory:
+/// `ca.pem` (a root CA, which issued everything here, so it is also curl's
+/// `--cacert`), `server.pem` + `server-key.pem` (a server certificate for
+/// the given names), `alice.pem` + `alice-key.pem` (a client certificate,
+/// CN=alice, OU=Dev, O=Example, C=RU). The names [`GatewayConfig`] uses.
+pub struct TestPki {
+    pub root: Ca,
+    pub server: Leaf,
+    pub alice: Leaf,
+    /// `ca.pem`
+    pub ca: PathBuf,
+    /// `alice.pem`
+    pub alice_cert: PathBuf,
+    /// `alice-key.pem`
+    pub alice_key: PathBuf,
+}
+
+impl TestPki {
+    /// Root "Client Root CA", a server certificate for `localhost`.
+    pub fn new(work: &Workdir) -> TestPki {
+        TestPki::with(work, "Client Root CA", &["localhost"])
+    }
+
+    /// Root `root_cn`, a server certificate for `server_names`.
+    pub fn with(work: &Workdir, root_cn: &str, server_names: &[&str]) -> TestPki {
+        let root = Ca::root(root_cn);
+        let server = root.server(server_names);
+        let ca = work.write("ca.pem", root.pem());
+        work.write("server.pem", server.chain(0));
+        work.write("server-key.pem", &server.key_pem);
+        let alice = root.client("alice");
+        let alice_cert = work.write("alice.pem", &alice.cert_pem);
+        let alice_key = work.write("alice-key.pem", &alice.key_pem);
+        TestPki {
+            root,
+            server,
+            alice,
+            ca,
+            alice_cert,
+            alice_key,
+        }
+    }
+
+    /// curl's `--cert alice.pem --key alice-key.pem`.
+    pub fn alice_args(&self) -> Vec<String> {
+        cert_args(&self.alice_cert, &self.alice_key)
+    }
+
+    /// A rustls client trusting the root and presenting alice (ALPN h2 or http/1.1).
+    pub fn alice_client(&self, h2: bool) -> std::sync::Arc<rustls::ClientConfig> {
+        rustls_client::with_identity(&self.root.pem(), &self.alice, h2)
+    }
+
+    /// curl `https://localhost:<port><path>` as alice, trusting `ca.pem`.
+    pub fn curl_alice(&self, port: u16, path: &str, args: &[&str]) -> CurlResponse {
+        curl_cert(
+            "localhost",
+            port,
+            path,
+            &self.ca,
+            (&self.alice_cert, &self.alice_key),
+            args,
+        )
+    }
+}
+
+/// curl's `--cert CERT --key KEY`.
+pub fn cert_args(cert: &Path, key: &Path) -> Vec<String> {
+    vec![
+        "--cert".into(),
+        cert.to_str().expect("UTF-8 path").into(),
+        "--key".into(),
+        key.to_str().expect("UTF-8 path").into(),
+    ]
+}
+
+/// [`curl`] presenting the client certificate `identity` (cert file, key file).
+pub fn curl_cert(
+    host: &str,
+    port: u16,
+    path: &str,
+    ca: &Path,
+    identity: (&Path, &Path),
+    args: &[&str],
+) -> CurlResponse {
+    let cert = cert_args(identity.0, identity.1);
+    let mut all: Vec<&str> = cert.iter().map(String::as_str).collect();
+    all.extend(args);
+    curl(host, port, path, ca, &all)
+}
+
+/// The usual process set of a test: a work directory with a [`TestPki`],
+/// an echo backend, and a gateway running a configuration made for that
+/// backend.
+///
+/// ```ignore
+/// let h = Harness::start(|backend| GatewayConfig::seed(backend.addr));
+/// let r = h.curl_alice("/api/mtls", &[]);
+/// assert_eq!(r.echoed("x-ssl-client-verify"), ["SUCCESS"]);
+/// ```
+pub struct Harness {
+    pub work: Workdir,
+    pub pki: TestPki,
+    pub backend: Backend,
+    pub gw: Gateway,
+}
+
+impl Harness {
+    /// [`TestPki::new`] (root "Client Root CA", server `localhost`).
+    pub fn start(config: impl FnOnce(&Backend) -> GatewayConfig) -> Harness {
+        Harness::start_with(TestPki::new, config)
+    }
+
+    /// With a PKI of the test's making (e.g. `TestPki::with(work, "Root CA", &[..])`).
+    pub fn start_with(
+        pki: impl FnOnce(&Workdir) -> TestPki,
+        config: impl FnOnce(&Backend) -> GatewayConfig,
+    ) -> Harness {
+        let work = Workdir::new();
+        let pki = pki(&work);
+        let backend = Backend::start();
+        let gw = config(&backend).start(&work);
+        Harness {
+            work,
+            pki,
+            backend,
+            gw,
+        }
+    }
+
+    /// curl `https://localhost:<gateway port><path>` as alice.
+    pub fn curl_alice(&self, path: &str, args: &[&str]) -> CurlResponse {
+        self.pki.curl_alice(self.gw.port(), path, args)
+    }
+
+    /// curl `https://localhost:<gateway port><path>` without a client certificate.
+    pub fn curl(&self, path: &str, args: &[&str]) -> CurlResponse {
+        curl("localhost", self.gw.port(), path, &self.pki.ca, args)
     }
 }
 

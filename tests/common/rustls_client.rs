@@ -73,6 +73,14 @@ pub fn config(opts: &ClientOpts<'_>) -> Arc<ClientConfig> {
     Arc::new(cfg)
 }
 
+/// A client trusting `ca_pem` and presenting `leaf` (ALPN h2 or http/1.1).
+pub fn with_identity(ca_pem: &str, leaf: &super::Leaf, h2: bool) -> Arc<ClientConfig> {
+    let mut opts = ClientOpts::new(ca_pem);
+    opts.identity = Some((&leaf.cert_pem, &leaf.key_pem));
+    opts.h2 = h2;
+    config(&opts)
+}
+
 /// The outcome of one request on a fresh connection.
 pub struct Outcome {
     pub response: Response<Bytes>,
