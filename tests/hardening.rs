@@ -273,53 +273,15 @@ fn size_limits_give_413_and_431() {
 /// certificate: a plain 400 page, not the "certificate too large" one.
 #[test]
 fn an_oversized_non_certificate_header_gets_the_plain_400_page() {
-    let work = Workdir::new();
-    let root = Ca::root("Root CA");
-    let server = root.server(&["localhost"]);
-    let ca = work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
-    let c = work.write("alice.pem", &alice.cert_pem);
-    let k = work.write("alice-key.pem", &alice.key_pem);
-    let backend = Backend::start();
-    let config = format!(
-        r#"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-max_proxy_header_size = "1k"
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://{}"
-[server.location.proxy_set_header]
-X-SSL-Client-Verify = "$ssl_client_verify"
-X-Copy = "$http_x_big"
-"#,
-        backend.addr
-    );
-    let gw = Gateway::start(work.path(), &config);
+    let h = Harness::start(|b| {
+        GatewayConfig::mtls("localhost", "on")
+            .server_key("max_proxy_header_size", "1k")
+            .proxy("/", b.addr)
+            .header("X-SSL-Client-Verify", "$ssl_client_verify")
+            .header("X-Copy", "$http_x_big")
+    });
     let big = format!("X-Big: {}", "b".repeat(2000));
-    let r = curl(
-        "localhost",
-        gw.port(),
-        "/",
-        &ca,
-        &[
-            "--cert",
-            c.to_str().unwrap(),
-            "--key",
-            k.to_str().unwrap(),
-            "-H",
-            &big,
-        ],
-    );
+    let r = h.curl_alice("/", &["-H", &big]);
     assert_eq!(r.status, 400, "{r:?}");
     let body = r.body_text();
     assert!(
@@ -327,9 +289,9 @@ X-Copy = "$http_x_big"
         "{body}"
     );
     assert!(
-        wait_for_log_count(&gw, "header x-copy would be 2000 bytes", 1),
+        wait_for_log_count(&h.gw, "header x-copy would be 2000 bytes", 1),
         "{}",
-        gw.logs()
+        h.gw.logs()
     );
 }
 
