@@ -15,9 +15,10 @@ use std::process::ExitCode;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use crate::config::{ClientAuth, CrlCheck, CrlExpired, FailureMode, ServerName, VerifyMode};
+use crate::config::ServerName;
 use crate::identity::ClientCert;
 use crate::verify::{self, Admission, TrustStore, Verdict};
+use crate::verify::{ClientAuth, CrlCheck, CrlExpired, FailureMode, VerifyMode};
 
 /// Arguments of `mtls-gateway inspect`.
 #[derive(Debug, clap::Args)]

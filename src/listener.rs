@@ -23,11 +23,11 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::access_log::AccessLogger;
-use crate::config::{FailureMode, VerifyMode};
 use crate::conn::{ConnCtx, TlsInfo, openssl_cipher_name, protocol_name};
 use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
 use crate::runtime::Generation;
 use crate::verify::Admission;
+use crate::verify::{FailureMode, VerifyMode};
 
 /// HTTP/2 streams a client may reset before the server accepted them.
 const MAX_PENDING_RESETS: usize = 20;

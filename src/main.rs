@@ -83,7 +83,7 @@ fn main() -> ExitCode {
                     for group in &generation.groups {
                         for server in &group.servers {
                             println!(
-                                "{} on {}: verify_client {:?}, {} location(s)",
+                                "{} on {}: verify_client = \"{}\", {} location(s)",
                                 server.config.label,
                                 group.addr,
                                 server.config.client_auth.mode,

@@ -16,7 +16,8 @@ use rustls::server::{NoServerSessionStorage, ProducesTickets, StoresServerSessio
 use rustls::sign::SingleCertAndKey;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 
-use crate::config::{Protocol, Server, VerifyMode};
+use crate::config::{Protocol, Server};
+use crate::verify::VerifyMode;
 use crate::verify::handshake::DeferredVerifier;
 
 /// Session cache and ticket keys of one server, kept across reloads so that

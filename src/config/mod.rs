@@ -22,7 +22,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use rustls::sign::CertifiedKey;
 
 use crate::template::Template;
-use crate::verify::TrustStore;
+use crate::verify::policy::ClientAuth;
 
 /// A fully validated configuration.
 #[derive(Debug)]
@@ -61,24 +61,6 @@ pub enum AccessLog {
 pub enum AccessLogFormat {
     Json,
     Combined,
-}
-
-/// `crl_check`: which certificates of the chain need a CRL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrlCheck {
-    /// Every certificate below the root (nginx's `X509_V_FLAG_CRL_CHECK_ALL`).
-    Chain,
-    /// Only the client certificate.
-    Leaf,
-}
-
-/// `crl_expired`: what a CRL past its nextUpdate means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrlExpired {
-    /// nginx: `FAILED:CRL has expired`, every client under that CA is refused.
-    Reject,
-    /// Keep using the stale CRL (revocations still apply).
-    Accept,
 }
 
 /// One `[[server]]` block.
@@ -190,41 +172,6 @@ impl fmt::Debug for Tls {
             .field("session_tickets", &self.session_tickets)
             .finish_non_exhaustive()
     }
-}
-
-/// `verify_client`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerifyMode {
-    Off,
-    On,
-    Optional,
-    OptionalNoCa,
-}
-
-/// `failure`: how a rejected client certificate is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureMode {
-    /// nginx's behaviour: finish the handshake, answer 400 at the HTTP layer.
-    Http,
-    /// Abort the TLS handshake with an alert.
-    Handshake,
-}
-
-/// `[server.client_auth]`.
-#[derive(Debug)]
-pub struct ClientAuth {
-    pub mode: VerifyMode,
-    pub failure: FailureMode,
-    /// At most this many intermediates between the leaf and the root.
-    pub verify_depth: u32,
-    pub trust: TrustStore,
-    /// CRLs (`crl`), with the policy to apply them.
-    pub crls: Vec<webpki::CertRevocationList<'static>>,
-    /// The same CRLs as read by x509-parser: issuer, nextUpdate and revoked
-    /// serials, for reason texts, metrics and warnings.
-    pub crl_records: Vec<crate::verify::CrlRecord>,
-    pub crl_check: CrlCheck,
-    pub crl_expired: CrlExpired,
 }
 
 /// How a location matches the normalized request path.
@@ -354,9 +301,6 @@ pub mod defaults {
     pub const PROXY_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
     pub const PROXY_READ_TIMEOUT: Duration = Duration::from_secs(60);
     pub const PROXY_SEND_TIMEOUT: Duration = Duration::from_secs(60);
-    pub const VERIFY_DEPTH: u32 = 1;
-    /// The longest chain the verifier builds (rustls-webpki's `MAX_SUB_CA_COUNT`).
-    pub const MAX_VERIFY_DEPTH: u32 = 6;
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
     pub const MAX_CONNECTIONS: usize = 16384;
     pub const CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);

@@ -25,8 +25,8 @@ use aws_lc_rs::digest;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::policy::{ClientAuth, CrlExpired};
 use super::{PeerIdentity, Verdict, verify_peer};
-use crate::config::{ClientAuth, CrlExpired};
 
 /// Longest time a verdict is reused, in seconds.
 pub const MAX_AGE: i64 = 60;

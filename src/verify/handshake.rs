@@ -19,7 +19,7 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Signatu
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use super::X509Error;
-use crate::config::{ClientAuth, FailureMode, VerifyMode};
+use super::policy::{ClientAuth, FailureMode, VerifyMode};
 
 /// See the module documentation.
 #[derive(Debug)]

@@ -15,6 +15,7 @@
 
 pub mod cache;
 pub mod handshake;
+pub mod policy;
 pub mod reason;
 
 use std::fmt;
@@ -23,9 +24,9 @@ use rustls::DistinguishedName;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::{ClientAuth, CrlCheck, CrlExpired, VerifyMode};
 use crate::identity::ClientCert;
 pub use cache::VerdictCache;
+pub use policy::{ClientAuth, CrlCheck, CrlExpired, FailureMode, VerifyMode};
 pub use reason::{CrlRecord, X509Error};
 
 /// The CA certificates of one server: trust anchors, extra intermediates for
@@ -52,6 +53,17 @@ impl fmt::Debug for TrustStore {
 }
 
 impl TrustStore {
+    /// A store with no CA (`verify_client = "off"` or `"optional_no_ca"`
+    /// without a CA file).
+    pub fn empty() -> TrustStore {
+        TrustStore {
+            anchors: Vec::new(),
+            anchor_ders: Vec::new(),
+            all: Vec::new(),
+            hints: Vec::new(),
+        }
+    }
+
     /// Builds the store from the `client_certificate` (trusted and
     /// advertised) and `trusted_certificate` (trusted only) files.
     ///

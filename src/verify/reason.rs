@@ -12,7 +12,7 @@
 
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm};
 
-use crate::config::{ClientAuth, CrlCheck, CrlExpired};
+use super::policy::{ClientAuth, CrlCheck, CrlExpired};
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::{FromDer, X509Certificate};
 

@@ -10,10 +10,11 @@ use super::Ctx;
 use super::files::{read_certs, read_crls, read_key};
 use crate::clock::unix_now;
 use crate::config::raw::{RawClientAuth, RawTls};
-use crate::config::{
-    ClientAuth, CrlCheck, CrlExpired, FailureMode, Protocol, Tls, VerifyMode, defaults,
-};
+use crate::config::{Protocol, Tls, defaults};
 use crate::verify::TrustStore;
+use crate::verify::policy::{
+    ClientAuth, CrlCheck, CrlExpired, FailureMode, Keyword, PolicyError, VerifyMode,
+};
 
 pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Option<Tls> {
     let key = format!("{label}.tls");
@@ -176,152 +177,130 @@ pub(super) fn validate_client_auth(
 ) -> Option<ClientAuth> {
     let key = format!("{label}.client_auth");
     let mut ok = true;
-    let mode = match raw.verify_client.as_deref().unwrap_or("off") {
-        "off" => VerifyMode::Off,
-        "on" => VerifyMode::On,
-        "optional" => VerifyMode::Optional,
-        "optional_no_ca" => VerifyMode::OptionalNoCa,
-        other => {
+    fn keyword<K: Keyword>(value: Option<&str>, default: K) -> Option<K> {
+        value.map_or(Some(default), K::parse)
+    }
+    let mode = keyword(raw.verify_client.as_deref(), VerifyMode::Off);
+    let failure = keyword(raw.failure.as_deref(), FailureMode::Http);
+    let crl_check = keyword(raw.crl_check.as_deref(), CrlCheck::Chain);
+    let crl_expired = keyword(raw.crl_expired.as_deref(), CrlExpired::Reject);
+    for (name, value, bad, choices) in [
+        (
+            "verify_client",
+            &raw.verify_client,
+            mode.is_none(),
+            VerifyMode::choices(),
+        ),
+        (
+            "failure",
+            &raw.failure,
+            failure.is_none(),
+            FailureMode::choices(),
+        ),
+        (
+            "crl_check",
+            &raw.crl_check,
+            crl_check.is_none(),
+            CrlCheck::choices(),
+        ),
+        (
+            "crl_expired",
+            &raw.crl_expired,
+            crl_expired.is_none(),
+            CrlExpired::choices(),
+        ),
+    ] {
+        if bad {
+            let text = value.as_deref().unwrap_or_default();
             ctx.error(
-                format!("{key}.verify_client"),
-                format!(
-                    "{other:?} is not one of \"on\", \"optional\", \"optional_no_ca\", \"off\""
-                ),
+                format!("{key}.{name}"),
+                format!("{text:?} is not one of {choices}"),
             );
             ok = false;
-            VerifyMode::Off
         }
-    };
-    let failure = match raw.failure.as_deref().unwrap_or("http") {
-        "http" => FailureMode::Http,
-        "handshake" => FailureMode::Handshake,
-        other => {
-            ctx.error(
-                format!("{key}.failure"),
-                format!("{other:?} is not one of \"http\" (nginx's 400 page) or \"handshake\" (TLS alert)"),
-            );
-            ok = false;
-            FailureMode::Http
-        }
-    };
-    let verify_depth = match raw.verify_depth {
-        None => defaults::VERIFY_DEPTH,
-        Some(d) if (0..=i64::from(defaults::MAX_VERIFY_DEPTH)).contains(&d) => d as u32,
-        Some(d) => {
-            ctx.error(
-                format!("{key}.verify_depth"),
-                format!(
-                    "{d} is out of range: 0 to {} intermediates between the client certificate and the root",
-                    defaults::MAX_VERIFY_DEPTH
-                ),
-            );
-            ok = false;
-            defaults::VERIFY_DEPTH
-        }
-    };
+    }
+    let mut builder = ClientAuth::builder(mode.unwrap_or(VerifyMode::Off))
+        .failure(failure.unwrap_or(FailureMode::Http));
+    if let Some(depth) = raw.verify_depth {
+        builder = builder.verify_depth(depth);
+    }
     let load = |name: &str, value: &Option<String>, ctx: &mut Ctx<'_>| match value {
         None => Some(Vec::new()),
         Some(file) => match read_certs(&ctx.resolve(file)) {
             Ok(c) => Some(c),
             Err(problem) => {
-                ctx.error(format!("{key}.{name}"), problem);
+                ctx.error(format!("{key}.{name}"), problem.to_string());
                 None
             }
         },
     };
     let advertised = load("client_certificate", &raw.client_certificate, ctx);
     let trusted = load("trusted_certificate", &raw.trusted_certificate, ctx);
-    let (advertised, trusted) = (advertised?, trusted?);
-    if matches!(mode, VerifyMode::On | VerifyMode::Optional)
-        && advertised.is_empty()
-        && trusted.is_empty()
-    {
-        ctx.error(
-            format!("{key}.client_certificate"),
-            "verify_client needs a CA: set client_certificate (trusted and advertised) or trusted_certificate",
-        );
-        ok = false;
+    let trust = match (advertised, trusted) {
+        (Some(advertised), Some(trusted)) => match TrustStore::new(&advertised, &trusted) {
+            Ok(t) => Some(t),
+            Err(problem) => {
+                ctx.error(format!("{key}.client_certificate"), problem.to_string());
+                None
+            }
+        },
+        _ => None,
+    };
+    // Without a usable CA file the policy cannot be complete; its other
+    // settings are still checked below, so every error is reported.
+    let ca_usable = trust.is_some();
+    ok &= ca_usable;
+    let trust = trust.unwrap_or_else(TrustStore::empty);
+
+    builder = builder.trust(trust);
+    if let Some(check) = raw.crl_check.as_ref().and(crl_check) {
+        builder = builder.crl_check(check);
     }
-    let crl_check = match raw.crl_check.as_deref().unwrap_or("chain") {
-        "chain" => CrlCheck::Chain,
-        "leaf" => CrlCheck::Leaf,
-        other => {
-            ctx.error(
-                format!("{key}.crl_check"),
-                format!("{other:?} is not one of \"chain\", \"leaf\""),
-            );
-            ok = false;
-            CrlCheck::Chain
-        }
-    };
-    let crl_expired = match raw.crl_expired.as_deref().unwrap_or("reject") {
-        "reject" => CrlExpired::Reject,
-        "accept" => CrlExpired::Accept,
-        other => {
-            ctx.error(
-                format!("{key}.crl_expired"),
-                format!("{other:?} is not one of \"reject\", \"accept\""),
-            );
-            ok = false;
-            CrlExpired::Reject
-        }
-    };
-    let (crls, crl_records) = match &raw.crl {
-        None => (Vec::new(), Vec::new()),
-        Some(file) => {
-            let path = ctx.resolve(file);
-            match read_crls(&path) {
-                Ok(loaded) => loaded,
-                Err(problem) => {
-                    ctx.error(format!("{key}.crl"), problem);
-                    ok = false;
-                    (Vec::new(), Vec::new())
+    if let Some(expired) = raw.crl_expired.as_ref().and(crl_expired) {
+        builder = builder.crl_expired(expired);
+    }
+    let mut crl_unreadable = false;
+    if let Some(file) = &raw.crl {
+        let path = ctx.resolve(file);
+        match read_crls(&path) {
+            Ok((crls, records)) => {
+                let now = unix_now();
+                for record in &records {
+                    let issuer = &record.issuer_dn;
+                    if record.next_update.is_some_and(|n| n < now) {
+                        tracing::warn!(
+                            "{key}.crl: the CRL of {issuer} is past its nextUpdate; {}",
+                            match crl_expired.unwrap_or(CrlExpired::Reject) {
+                                CrlExpired::Reject =>
+                                    "clients under that CA get FAILED:CRL has expired",
+                                CrlExpired::Accept => "crl_expired = \"accept\" keeps using it",
+                            }
+                        );
+                    }
                 }
+                builder = builder.crls(crls, records);
+            }
+            Err(problem) => {
+                ctx.error(format!("{key}.crl"), problem.to_string());
+                ok = false;
+                crl_unreadable = true;
             }
         }
-    };
-    if raw.crl.is_none() && (raw.crl_check.is_some() || raw.crl_expired.is_some()) {
-        ctx.error(
-            format!("{key}.crl"),
-            "crl_check / crl_expired need a `crl` file",
-        );
-        ok = false;
     }
-    let trust = match TrustStore::new(&advertised, &trusted) {
-        Ok(t) => t,
-        Err(problem) => {
-            ctx.error(format!("{key}.client_certificate"), problem);
-            return None;
-        }
-    };
-    if matches!(mode, VerifyMode::On | VerifyMode::Optional) && !trust.has_anchor() {
-        ctx.error(
-            format!("{key}.client_certificate"),
-            "no self-signed root CA in client_certificate or trusted_certificate: no client chain could ever verify (as in nginx, an intermediate alone is not a trust anchor)",
-        );
-        ok = false;
-    }
-    let now = unix_now();
-    for record in &crl_records {
-        let issuer = &record.issuer_dn;
-        if record.next_update.is_some_and(|n| n < now) {
-            tracing::warn!(
-                "{key}.crl: the CRL of {issuer} is past its nextUpdate; {}",
-                match crl_expired {
-                    CrlExpired::Reject => "clients under that CA get FAILED:CRL has expired",
-                    CrlExpired::Accept => "crl_expired = \"accept\" keeps using it",
-                }
-            );
+    match builder.build() {
+        Ok(auth) => ok.then_some(auth),
+        Err(errors) => {
+            // An unreadable `crl` or CA file was reported above, not as a
+            // missing one.
+            let errors = errors.into_iter().filter(|e| match e {
+                PolicyError::CrlRulesWithoutCrl => !crl_unreadable,
+                PolicyError::NoCa | PolicyError::NoTrustAnchor => ca_usable,
+                PolicyError::DepthOutOfRange(_) => true,
+            });
+            for e in errors {
+                ctx.error(format!("{key}.{}", e.setting()), e.to_string());
+            }
+            None
         }
     }
-    ok.then_some(ClientAuth {
-        mode,
-        failure,
-        verify_depth,
-        trust,
-        crls,
-        crl_records,
-        crl_check,
-        crl_expired,
-    })
 }
