@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use rcgen::{CertificateRevocationListParams, RevokedCertParams, SerialNumber};
 use time::OffsetDateTime;
 
+use super::error::CertsError;
 use super::files::{Access, Outputs};
 use super::index::{self, Index, Kind, Reason, Signer};
 use super::layout::{self, LoadedCa};
@@ -49,22 +50,19 @@ pub struct CrlArgs {
 ///
 /// # Errors
 /// Unknown serial, the root CA, or a file problem.
-pub fn revoke(args: RevokeArgs) -> Result<(), String> {
+pub fn revoke(args: RevokeArgs) -> Result<(), CertsError> {
     let mut index = Index::load(&args.ca)?;
-    let index_path = args.ca.join(index::FILE);
-    let entry = index.find_mut(&args.serial).ok_or_else(|| {
-        format!(
-            "{}: no certificate with serial {} (`mtls-gateway certs list --ca {}` lists them)",
-            index_path.display(),
-            args.serial,
-            args.ca.display()
-        )
-    })?;
+    let entry = index
+        .find_mut(&args.serial)
+        .ok_or_else(|| CertsError::UnknownSerial {
+            index: args.ca.join(index::FILE),
+            serial: args.serial.clone(),
+            ca: args.ca.clone(),
+        })?;
     if entry.kind == Kind::RootCa {
-        return Err(format!(
-            "serial {} is the root CA itself; a root cannot be revoked: make a new CA folder and stop trusting this one",
-            entry.serial
-        ));
+        return Err(CertsError::RevokeRoot {
+            serial: entry.serial.clone(),
+        });
     }
     if let Some(when) = &entry.revoked {
         println!(
@@ -93,14 +91,14 @@ pub fn revoke(args: RevokeArgs) -> Result<(), String> {
 ///
 /// # Errors
 /// A file problem.
-pub fn crl(args: CrlArgs) -> Result<(), String> {
+pub fn crl(args: CrlArgs) -> Result<(), CertsError> {
     let mut index = Index::load(&args.ca)?;
     write_crls(&args.ca, &mut index, args.days)
 }
 
 /// Signs a new CRL for each CA from the index, saves the index (with the
 /// new CRL number) and writes the CRL files.
-fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), String> {
+fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), CertsError> {
     let root = LoadedCa::load(dir, Signer::Root)?;
     let client_ca = LoadedCa::load(dir, Signer::ClientCa)?;
     index.crl_number += 1;
@@ -132,7 +130,10 @@ fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), String> {
                 )
             })
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{}: {e}", dir.join(index::FILE).display()))?;
+            .map_err(|source| CertsError::IndexTime {
+                path: dir.join(index::FILE),
+                source,
+            })?;
         counts.push(format!("{} revoked in {file}", revoked_certs.len()));
         let params = CertificateRevocationListParams {
             this_update,
@@ -145,7 +146,10 @@ fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), String> {
         let pem = params
             .signed_by(&ca.issuer)
             .and_then(|crl| crl.pem())
-            .map_err(|e| format!("cannot sign the CRL of {}: {e}", ca.file()))?;
+            .map_err(|source| CertsError::CrlSign {
+                ca: ca.file(),
+                source,
+            })?;
         bundle.push_str(&pem);
         outputs.add(
             dir.join(file),

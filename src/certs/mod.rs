@@ -20,6 +20,7 @@
 
 mod client;
 mod crl;
+mod error;
 mod files;
 mod gateway_toml;
 mod index;

@@ -37,6 +37,31 @@ const SERIAL_BYTES: usize = 16;
 /// `emailAddress` (PKCS#9), which rcgen has no name for.
 const EMAIL_ADDRESS: &[u64] = &[1, 2, 840, 113549, 1, 9, 1];
 
+/// Why a certificate cannot be made as asked: an invalid name, or no
+/// random serial.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("the system random generator failed")]
+    Random(#[source] aws_lc_rs::error::Unspecified),
+    /// `--country` is not two letters.
+    #[error("country `{0}` must be a two-letter code such as `RU` or `DE`")]
+    Country(String),
+    /// rcgen refused the country as a PrintableString (not expected after
+    /// the two-letter check).
+    #[error("country `{value}`: {source}")]
+    CountryString { value: String, source: rcgen::Error },
+    /// An empty (or blank) name attribute; says which one.
+    #[error("the {0} must not be empty")]
+    Empty(&'static str),
+    /// `--email` with non-ASCII characters (IA5String is ASCII).
+    #[error("e-mail address `{0}` must be ASCII")]
+    EmailNotAscii(String),
+    #[error("at least one --server-name is needed")]
+    NoServerName,
+    #[error("--server-name `{0}` is neither an IP address nor a DNS name")]
+    ServerName(String),
+}
+
 /// A serial number and its spelling in `$ssl_client_serial` (upper-case hex).
 #[derive(Debug, Clone)]
 pub struct Serial {
@@ -49,11 +74,10 @@ pub struct Serial {
 ///
 /// # Errors
 /// The system random generator failed.
-pub fn random_serial() -> Result<Serial, String> {
+pub fn random_serial() -> Result<Serial, ProfileError> {
     let mut bytes = [0u8; SERIAL_BYTES];
     loop {
-        aws_lc_rs::rand::fill(&mut bytes)
-            .map_err(|_| "the system random generator failed".to_string())?;
+        aws_lc_rs::rand::fill(&mut bytes).map_err(ProfileError::Random)?;
         if bytes[0] != 0 {
             break;
         }
@@ -110,16 +134,18 @@ impl Subject {
     ///
     /// # Errors
     /// A country that is not two letters, an e-mail address that is not ASCII.
-    pub fn to_dn(&self) -> Result<DistinguishedName, String> {
+    pub fn to_dn(&self) -> Result<DistinguishedName, ProfileError> {
         let mut dn = DistinguishedName::new();
         if let Some(c) = &self.country {
             if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(format!(
-                    "country `{c}` must be a two-letter code such as `RU` or `DE`"
-                ));
+                return Err(ProfileError::Country(c.clone()));
             }
-            let value =
-                PrintableString::try_from(c.as_str()).map_err(|e| format!("country `{c}`: {e}"))?;
+            let value = PrintableString::try_from(c.as_str()).map_err(|source| {
+                ProfileError::CountryString {
+                    value: c.clone(),
+                    source,
+                }
+            })?;
             dn.push(DnType::CountryName, DnValue::PrintableString(value));
         }
         if let Some(o) = &self.organization {
@@ -137,7 +163,7 @@ impl Subject {
         );
         if let Some(email) = &self.email {
             let value = Ia5String::try_from(non_empty("e-mail address", email)?)
-                .map_err(|_| format!("e-mail address `{email}` must be ASCII"))?;
+                .map_err(|_| ProfileError::EmailNotAscii(email.clone()))?;
             dn.push(
                 DnType::CustomDnType(EMAIL_ADDRESS.to_vec()),
                 DnValue::Ia5String(value),
@@ -147,9 +173,9 @@ impl Subject {
     }
 }
 
-fn non_empty(what: &str, value: &str) -> Result<String, String> {
+fn non_empty(what: &'static str, value: &str) -> Result<String, ProfileError> {
     if value.trim().is_empty() {
-        Err(format!("the {what} must not be empty"))
+        Err(ProfileError::Empty(what))
     } else {
         Ok(value.to_string())
     }
@@ -159,7 +185,7 @@ fn base(
     subject: &Subject,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
+) -> Result<CertificateParams, ProfileError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = subject.to_dn()?;
     p.not_before = validity.not_before;
@@ -178,7 +204,7 @@ pub fn root_ca(
     subject: &Subject,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
+) -> Result<CertificateParams, ProfileError> {
     let mut p = base(subject, validity, serial)?;
     // A self-signed certificate has no authority to identify.
     p.use_authority_key_identifier_extension = false;
@@ -196,7 +222,7 @@ pub fn client_ca(
     subject: &Subject,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
+) -> Result<CertificateParams, ProfileError> {
     let mut p = base(subject, validity, serial)?;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -214,10 +240,8 @@ pub fn server(
     organization: Option<&str>,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
-    let first = names
-        .first()
-        .ok_or("at least one --server-name is needed")?;
+) -> Result<CertificateParams, ProfileError> {
+    let first = names.first().ok_or(ProfileError::NoServerName)?;
     let subject = Subject {
         organization: organization.map(str::to_string),
         common_name: first.clone(),
@@ -232,9 +256,7 @@ pub fn server(
                 .ok()
                 .filter(|_| is_dns_name(name))
                 .map(SanType::DnsName)
-                .ok_or_else(|| {
-                    format!("--server-name `{name}` is neither an IP address nor a DNS name")
-                }),
+                .ok_or_else(|| ProfileError::ServerName(name.clone())),
         })
         .collect::<Result<_, _>>()?;
     p.is_ca = IsCa::ExplicitNoCa;
@@ -269,11 +291,11 @@ pub fn client(
     subject: &Subject,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
+) -> Result<CertificateParams, ProfileError> {
     let mut p = base(subject, validity, serial)?;
     if let Some(email) = &subject.email {
         let value = Ia5String::try_from(email.as_str())
-            .map_err(|_| format!("e-mail address `{email}` must be ASCII"))?;
+            .map_err(|_| ProfileError::EmailNotAscii(email.clone()))?;
         p.subject_alt_names = vec![SanType::Rfc822Name(value)];
     }
     p.is_ca = IsCa::ExplicitNoCa;
@@ -321,6 +343,14 @@ mod tests {
             common_name: "x".into(),
             ..Subject::default()
         };
-        assert!(s.to_dn().unwrap_err().contains("two-letter"));
+        let err = s.to_dn().unwrap_err();
+        assert!(
+            matches!(&err, ProfileError::Country(c) if c == "Russia"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "country `Russia` must be a two-letter code such as `RU` or `DE`"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::CertsError;
 use super::files::{Access, Outputs};
 use super::index::{Entry, Index, Kind, Signer};
 use super::keys::KeyType;
@@ -54,7 +55,7 @@ pub fn issue(
     days: u32,
     out_dir: &Path,
     outputs: &mut Outputs,
-) -> Result<Issued, String> {
+) -> Result<Issued, CertsError> {
     let serial = profile::random_serial()?;
     let validity = Validity::days(days);
     let params = profile::server(names, root.organization.as_deref(), &validity, &serial)?;
@@ -95,7 +96,7 @@ pub fn issue(
 ///
 /// # Errors
 /// What went wrong, naming the file.
-pub fn run(args: ServerArgs) -> Result<(), String> {
+pub fn run(args: ServerArgs) -> Result<(), CertsError> {
     let mut index = Index::load(&args.ca)?;
     let root = LoadedCa::load(&args.ca, Signer::Root)?;
     let out_dir = args.out.as_deref().unwrap_or(&args.ca);
