@@ -86,6 +86,14 @@ pub enum CertsError {
     /// A time in `index.toml` is not a full UTC date and time.
     #[error("{}: {source}", .path.display())]
     IndexTime { path: PathBuf, source: NotUtc },
+    /// `crl_number` in `index.toml` cannot grow any further (RFC 5280: it
+    /// increases with each CRL).
+    #[error(
+        "{}: crl_number {number} is the largest possible and the next CRL needs a larger one; \
+         make a new CA folder",
+        .path.display()
+    )]
+    CrlNumberExhausted { path: PathBuf, number: u64 },
     /// The TOML encoder refused the new index (not expected).
     #[error("cannot encode the index: {0}")]
     IndexEncode(#[source] toml::ser::Error),
