@@ -98,7 +98,7 @@ pub fn run(args: ClientArgs) -> Result<(), CertsError> {
         email: args.email.clone(),
     };
     let serial = profile::random_serial()?;
-    let validity = Validity::days(args.days);
+    let validity = Validity::days(args.days)?;
     let params = profile::client(&subject, &validity, &serial)?;
     let key = args.key_type.generate()?;
     let cert = client_ca.sign(&params, &key)?;

@@ -113,7 +113,7 @@ fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), CertsError
         not_before: this_update,
         not_after: next_update,
         ..
-    } = Validity::days(days);
+    } = Validity::days(days)?;
     let mut outputs = Outputs::default();
     let mut bundle = String::new();
     let mut counts = Vec::new();
@@ -212,6 +212,7 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::profile::ProfileError;
     use super::*;
 
     #[test]
@@ -244,6 +245,29 @@ mod tests {
         })
         .unwrap();
         (tmp, dir)
+    }
+
+    #[test]
+    fn days_beyond_the_year_9999_are_an_error_not_a_panic() {
+        let (_tmp, dir) = ca_folder();
+        let index_before = std::fs::read_to_string(dir.join(index::FILE)).unwrap();
+        let err = crl(CrlArgs {
+            ca: dir.clone(),
+            days: 4_000_000,
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CertsError::Profile(ProfileError::TooManyDays(4_000_000))
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join(index::FILE)).unwrap(),
+            index_before
+        );
+        assert!(!dir.join(layout::CRL_BUNDLE).exists());
     }
 
     #[test]

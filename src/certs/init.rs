@@ -73,7 +73,7 @@ pub fn run(args: InitArgs) -> Result<(), CertsError> {
     let mut index = Index::default();
     let mut summary = Vec::new();
     // One period for both CAs: the client CA must not end after the root.
-    let ca_validity = Validity::days(args.ca_days);
+    let ca_validity = Validity::days(args.ca_days)?;
 
     // The root: self-signed, kept offline in spirit (it signs only the
     // client CA and server certificates).

@@ -56,6 +56,10 @@ pub enum ProfileError {
     /// `--email` with non-ASCII characters (IA5String is ASCII).
     #[error("e-mail address `{0}` must be ASCII")]
     EmailNotAscii(String),
+    /// A validity beyond 9999-12-31, the last date of X.509's
+    /// GeneralizedTime (and of the `time` crate).
+    #[error("a validity of {0} days ends after the year 9999; ask for fewer days")]
+    TooManyDays(u32),
     #[error("at least one --server-name is needed")]
     NoServerName,
     #[error("--server-name `{0}` is neither an IP address nor a DNS name")]
@@ -106,14 +110,23 @@ impl Validity {
     /// From five minutes ago to `days` from now. Computed once for
     /// certificates made together (the two CAs of `init`), so that the
     /// second does not end a moment after the first.
-    pub fn days(days: u32) -> Validity {
+    ///
+    /// # Errors
+    /// [`ProfileError::TooManyDays`]: the end would be after the year 9999.
+    pub fn days(days: u32) -> Result<Validity, ProfileError> {
         let now = OffsetDateTime::now_utc();
+        // The two subtractions cannot leave `time`'s range (years -9999 to
+        // 9999, where `-` panics): they go back under a second and five
+        // minutes from the clock's reading.
         let now = now - Duration::nanoseconds(i64::from(now.nanosecond()));
-        Validity {
+        let not_after = now
+            .checked_add(Duration::days(i64::from(days)))
+            .ok_or(ProfileError::TooManyDays(days))?;
+        Ok(Validity {
             not_before: now - BACKDATE,
-            not_after: now + Duration::days(i64::from(days)),
+            not_after,
             days,
-        }
+        })
     }
 }
 
@@ -329,11 +342,30 @@ mod tests {
             server(
                 &["bad name".into()],
                 None,
-                &Validity::days(1),
+                &Validity::days(1).unwrap(),
                 &random_serial().unwrap()
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn validity_ends_by_the_year_9999() {
+        let v = Validity::days(365).unwrap();
+        assert_eq!(v.not_after - v.not_before, Duration::days(365) + BACKDATE);
+        // 2 000 000 days are about 5 476 years; 3 000 000 days (8 213
+        // years) end after 9999 from any date after 1786.
+        assert!(Validity::days(2_000_000).is_ok());
+        let err = Validity::days(3_000_000).unwrap_err();
+        assert!(
+            matches!(err, ProfileError::TooManyDays(3_000_000)),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "a validity of 3000000 days ends after the year 9999; ask for fewer days"
+        );
+        assert!(Validity::days(u32::MAX).is_err());
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub fn issue(
     outputs: &mut Outputs,
 ) -> Result<Issued, CertsError> {
     let serial = profile::random_serial()?;
-    let validity = Validity::days(days);
+    let validity = Validity::days(days)?;
     let params = profile::server(names, root.organization.as_deref(), &validity, &serial)?;
     let key = key_type.generate()?;
     let cert = root.sign(&params, &key)?;
