@@ -204,6 +204,8 @@ pub fn to_toml(t: OffsetDateTime) -> Datetime {
     let t = t.to_offset(time::UtcOffset::UTC);
     Datetime {
         date: Some(Date {
+            // `certs` writes years from the clock's to 9999 (Validity::days);
+            // a year before 0 cannot occur, and would read as 65535.
             year: u16::try_from(t.year()).unwrap_or(u16::MAX),
             month: u8::from(t.month()),
             day: t.day(),
@@ -258,6 +260,11 @@ mod tests {
         let d = to_toml(t);
         assert_eq!(d.to_string(), "2026-11-28T17:05:09Z");
         assert_eq!(from_toml(&d).unwrap(), t);
+        let local: Datetime = "2026-11-28T17:05:09".parse().unwrap();
+        assert_eq!(
+            from_toml(&local).unwrap_err().to_string(),
+            "`2026-11-28T17:05:09` is not a date and time in UTC (like 2026-11-28T17:00:00Z)"
+        );
         let index = Index {
             crl_number: 2,
             certificates: vec![Entry {

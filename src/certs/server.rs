@@ -9,7 +9,7 @@ use super::index::{Entry, Index, Kind, Signer};
 use super::keys::KeyType;
 use super::layout::{self, LoadedCa};
 use super::output;
-use super::profile::{self, Validity};
+use super::profile::{self, ProfileError, Validity};
 
 /// `mtls-gateway certs server`.
 #[derive(Debug, clap::Args)]
@@ -56,12 +56,13 @@ pub fn issue(
     out_dir: &Path,
     outputs: &mut Outputs,
 ) -> Result<Issued, CertsError> {
+    let first = names.first().ok_or(ProfileError::NoServerName)?;
     let serial = profile::random_serial()?;
     let validity = Validity::days(days)?;
     let params = profile::server(names, root.organization.as_deref(), &validity, &serial)?;
     let key = key_type.generate()?;
     let cert = root.sign(&params, &key)?;
-    let (cert_path, key_path) = layout::server_files(out_dir, &names[0]);
+    let (cert_path, key_path) = layout::server_files(out_dir, first);
     outputs.add(
         cert_path.clone(),
         format!("{}{}", cert.pem(), root.cert_pem),
