@@ -14,11 +14,13 @@ use std::process::ExitCode;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
+use x509_parser::error::X509Error;
 
-use crate::config::ServerName;
-use crate::identity::ClientCert;
+use crate::config::{ConfigErrors, ServerName};
+use crate::identity::{CertParseError, ClientCert};
+use crate::verify::policy::PolicyError;
 use crate::verify::{self, Admission, TrustStore, Verdict};
-use crate::verify::{ClientAuth, CrlCheck, CrlExpired, FailureMode, VerifyMode};
+use crate::verify::{ClientAuth, FailureMode, VerifyMode};
 
 /// Arguments of `mtls-gateway inspect`.
 #[derive(Debug, clap::Args)]
@@ -43,6 +45,60 @@ pub struct InspectArgs {
 /// Width of the variable-name column.
 const NAME_WIDTH: usize = 31;
 
+/// Why `inspect` cannot say anything (exit status 2). Each message names
+/// the file and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// The certificate or the CA bundle cannot be read.
+    #[error("{}: cannot read: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A PEM file with a broken `CERTIFICATE` block.
+    #[error("{}: not valid PEM: {source}", .path.display())]
+    Pem {
+        path: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    /// No PEM certificate, and not one DER certificate either.
+    #[error(
+        "{}: neither a PEM certificate (`-----BEGIN CERTIFICATE-----`) nor a DER one",
+        .path.display()
+    )]
+    NotACertificate {
+        path: PathBuf,
+        /// Why the bytes are not DER.
+        source: x509_parser::nom::Err<X509Error>,
+    },
+    /// The client certificate (the file's first) cannot be read as the
+    /// gateway reads it.
+    #[error("{}: the first certificate cannot be read: {source:?}", .path.display())]
+    Leaf {
+        path: PathBuf,
+        source: CertParseError,
+    },
+    /// `--ca BUNDLE` is not a usable trust store ([`TrustStore::new`]'s reason).
+    #[error("{}: {reason}", .path.display())]
+    Bundle { path: PathBuf, reason: String },
+    /// `--ca BUNDLE` holds no root: nothing could ever verify.
+    #[error(
+        "{}: no self-signed root in the bundle; nothing could ever verify \
+         (an intermediate is never a trust anchor)",
+        .path.display()
+    )]
+    NoTrustAnchor { path: PathBuf },
+    /// `--verify-depth` (or another setting) makes no usable policy.
+    #[error("{}", join_problems(.0))]
+    Policy(Vec<PolicyError>),
+    /// `--config FILE` does not load.
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    /// `--server NAME` selects no server of the configuration.
+    #[error("{}: no server answers to `{name}`", .path.display())]
+    NoServer { path: PathBuf, name: String },
+}
+
 /// Runs `inspect`.
 pub fn run(args: InspectArgs) -> ExitCode {
     match inspect(&args) {
@@ -56,13 +112,13 @@ pub fn run(args: InspectArgs) -> ExitCode {
 }
 
 /// Prints everything; `Ok(false)` when a verification failed.
-fn inspect(args: &InspectArgs) -> Result<bool, String> {
+fn inspect(args: &InspectArgs) -> Result<bool, InspectError> {
     let chain = read_chain(&args.cert)?;
-    let leaf = ClientCert::from_der(chain[0].as_ref()).map_err(|e| {
-        format!(
-            "{}: the first certificate cannot be read: {e:?}",
-            args.cert.display()
-        )
+    // `chain[0]` exists: read_chain never returns an empty chain (a file
+    // without PEM certificates is one DER certificate, or an error).
+    let leaf = ClientCert::from_der(chain[0].as_ref()).map_err(|source| InspectError::Leaf {
+        path: args.cert.clone(),
+        source,
     })?;
     let now = UnixTime::now();
     println!(
@@ -70,7 +126,8 @@ fn inspect(args: &InspectArgs) -> Result<bool, String> {
         args.cert.display(),
         chain.len()
     );
-    print_values(&leaf, now.as_secs() as i64);
+    // Saturating: seconds past i64::MAX are 292 billion years away.
+    print_values(&leaf, i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
 
     let mut all_ok = true;
     if let Some(bundle) = &args.ca {
@@ -84,7 +141,7 @@ fn inspect(args: &InspectArgs) -> Result<bool, String> {
         all_ok &= print_verification(&chain, &auth, now);
     }
     if let Some(config_path) = &args.config {
-        let config = crate::config::load(config_path).map_err(|e| e.to_string())?;
+        let config = crate::config::load(config_path)?;
         let mut shown = 0;
         for server in &config.servers {
             let selected = args.server.as_deref().is_none_or(|wanted| {
@@ -101,7 +158,7 @@ fn inspect(args: &InspectArgs) -> Result<bool, String> {
                 server.label,
                 server_names(&server.names),
                 config_path.display(),
-                mode_name(auth.mode),
+                auth.mode,
                 auth.verify_depth,
                 if auth.crls.is_empty() {
                     ""
@@ -112,28 +169,33 @@ fn inspect(args: &InspectArgs) -> Result<bool, String> {
             all_ok &= print_verification(&chain, auth, now);
         }
         if shown == 0 {
-            return Err(format!(
-                "{}: no server answers to `{}`",
-                config_path.display(),
-                args.server.as_deref().unwrap_or("")
-            ));
+            return Err(InspectError::NoServer {
+                path: config_path.clone(),
+                name: args.server.clone().unwrap_or_default(),
+            });
         }
     }
     Ok(all_ok)
 }
 
 /// Every certificate of a PEM file (or the one DER certificate of a binary file).
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, InspectError> {
+    let bytes = std::fs::read(path).map_err(|source| InspectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let pem = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not valid PEM: {e}", path.display()))?;
+        .map_err(|source| InspectError::Pem {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let chain = if pem.is_empty() {
-        x509_parser::parse_x509_certificate(&bytes).map_err(|_| {
-            format!(
-                "{}: neither a PEM certificate (`-----BEGIN CERTIFICATE-----`) nor a DER one",
-                path.display()
-            )
+        x509_parser::parse_x509_certificate(&bytes).map_err(|source| {
+            InspectError::NotACertificate {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         vec![CertificateDer::from(bytes)]
     } else {
@@ -169,26 +231,28 @@ fn print_row(name: &str, value: &str) {
     println!("${name:<NAME_WIDTH$} {value}");
 }
 
+fn join_problems(problems: &[PolicyError]) -> String {
+    let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    texts.join("; ")
+}
+
 /// `client_certificate = BUNDLE`, `verify_client = "on"`, no CRLs.
-fn bundle_auth(bundle: &Path, verify_depth: u32) -> Result<ClientAuth, String> {
+fn bundle_auth(bundle: &Path, verify_depth: u32) -> Result<ClientAuth, InspectError> {
     let cas = read_chain(bundle)?;
-    let trust = TrustStore::new(&cas, &[]).map_err(|e| format!("{}: {e}", bundle.display()))?;
+    let trust = TrustStore::new(&cas, &[]).map_err(|e| InspectError::Bundle {
+        path: bundle.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     if !trust.has_anchor() {
-        return Err(format!(
-            "{}: no self-signed root in the bundle; nothing could ever verify (an intermediate is never a trust anchor)",
-            bundle.display()
-        ));
+        return Err(InspectError::NoTrustAnchor {
+            path: bundle.to_path_buf(),
+        });
     }
-    Ok(ClientAuth {
-        mode: VerifyMode::On,
-        failure: FailureMode::Http,
-        verify_depth,
-        trust,
-        crls: Vec::new(),
-        crl_records: Vec::new(),
-        crl_check: CrlCheck::Chain,
-        crl_expired: CrlExpired::Reject,
-    })
+    ClientAuth::builder(VerifyMode::On)
+        .verify_depth(i64::from(verify_depth))
+        .trust(trust)
+        .build()
+        .map_err(InspectError::Policy)
 }
 
 /// `$ssl_client_verify`, what the gateway does with the request, and the
@@ -233,15 +297,6 @@ fn print_verification(chain: &[CertificateDer<'static>], auth: &ClientAuth, now:
     }
 }
 
-fn mode_name(mode: VerifyMode) -> &'static str {
-    match mode {
-        VerifyMode::Off => "off",
-        VerifyMode::On => "on",
-        VerifyMode::Optional => "optional",
-        VerifyMode::OptionalNoCa => "optional_no_ca",
-    }
-}
-
 fn server_names(names: &[ServerName]) -> String {
     if names.is_empty() {
         return "no server_name".to_string();
@@ -251,4 +306,48 @@ fn server_names(names: &[ServerName]) -> String {
         .map(ServerName::as_written)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_inputs_name_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let err = read_chain(&missing).unwrap_err();
+        assert!(matches!(&err, InspectError::Read { path, .. } if *path == missing));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: cannot read: ", missing.display())),
+            "{err}"
+        );
+
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "junk\n").unwrap();
+        let err = read_chain(&junk).unwrap_err();
+        assert!(matches!(&err, InspectError::NotACertificate { path, .. } if *path == junk));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: neither a PEM certificate (`-----BEGIN CERTIFICATE-----`) nor a DER one",
+                junk.display()
+            )
+        );
+
+        let bad_pem = dir.path().join("bad.pem");
+        std::fs::write(
+            &bad_pem,
+            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = read_chain(&bad_pem).unwrap_err();
+        assert!(matches!(&err, InspectError::Pem { path, .. } if *path == bad_pem));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: not valid PEM: ", bad_pem.display())),
+            "{err}"
+        );
+    }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use super::error::CertsError;
 use super::files::{self, Access, Outputs};
 use super::index::{Entry, Index, Kind, Signer};
 use super::keys::KeyType;
@@ -62,12 +63,16 @@ pub struct ClientArgs {
 ///
 /// # Errors
 /// What went wrong, naming the file.
-pub fn run(args: ClientArgs) -> Result<(), String> {
+pub fn run(args: ClientArgs) -> Result<(), CertsError> {
     let mut index = Index::load(&args.ca)?;
     let client_ca = LoadedCa::load(&args.ca, Signer::ClientCa)?;
     let root_path = args.ca.join(layout::ROOT_CERT);
-    let root = CertificateDer::from_pem_slice(files::read_text(&root_path)?.as_bytes())
-        .map_err(|e| format!("{}: no PEM certificate: {e}", root_path.display()))?;
+    let root = CertificateDer::from_pem_slice(files::read_text(&root_path)?.as_bytes()).map_err(
+        |source| CertsError::NoPemCertificate {
+            path: root_path,
+            source,
+        },
+    )?;
     let stem = layout::file_stem(args.name.as_deref().unwrap_or(&args.cn));
     let path = |suffix: &str| args.out.join(format!("{stem}{suffix}"));
     let (cert_path, key_path, chain_path, p12_path) = (
@@ -93,7 +98,7 @@ pub fn run(args: ClientArgs) -> Result<(), String> {
         email: args.email.clone(),
     };
     let serial = profile::random_serial()?;
-    let validity = Validity::days(args.days);
+    let validity = Validity::days(args.days)?;
     let params = profile::client(&subject, &validity, &serial)?;
     let key = args.key_type.generate()?;
     let cert = client_ca.sign(&params, &key)?;

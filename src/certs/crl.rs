@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use rcgen::{CertificateRevocationListParams, RevokedCertParams, SerialNumber};
 use time::OffsetDateTime;
 
+use super::error::CertsError;
 use super::files::{Access, Outputs};
 use super::index::{self, Index, Kind, Reason, Signer};
 use super::layout::{self, LoadedCa};
@@ -49,22 +50,19 @@ pub struct CrlArgs {
 ///
 /// # Errors
 /// Unknown serial, the root CA, or a file problem.
-pub fn revoke(args: RevokeArgs) -> Result<(), String> {
+pub fn revoke(args: RevokeArgs) -> Result<(), CertsError> {
     let mut index = Index::load(&args.ca)?;
-    let index_path = args.ca.join(index::FILE);
-    let entry = index.find_mut(&args.serial).ok_or_else(|| {
-        format!(
-            "{}: no certificate with serial {} (`mtls-gateway certs list --ca {}` lists them)",
-            index_path.display(),
-            args.serial,
-            args.ca.display()
-        )
-    })?;
+    let entry = index
+        .find_mut(&args.serial)
+        .ok_or_else(|| CertsError::UnknownSerial {
+            index: args.ca.join(index::FILE),
+            serial: args.serial.clone(),
+            ca: args.ca.clone(),
+        })?;
     if entry.kind == Kind::RootCa {
-        return Err(format!(
-            "serial {} is the root CA itself; a root cannot be revoked: make a new CA folder and stop trusting this one",
-            entry.serial
-        ));
+        return Err(CertsError::RevokeRoot {
+            serial: entry.serial.clone(),
+        });
     }
     if let Some(when) = &entry.revoked {
         println!(
@@ -93,22 +91,29 @@ pub fn revoke(args: RevokeArgs) -> Result<(), String> {
 ///
 /// # Errors
 /// A file problem.
-pub fn crl(args: CrlArgs) -> Result<(), String> {
+pub fn crl(args: CrlArgs) -> Result<(), CertsError> {
     let mut index = Index::load(&args.ca)?;
     write_crls(&args.ca, &mut index, args.days)
 }
 
 /// Signs a new CRL for each CA from the index, saves the index (with the
 /// new CRL number) and writes the CRL files.
-fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), String> {
+fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), CertsError> {
     let root = LoadedCa::load(dir, Signer::Root)?;
     let client_ca = LoadedCa::load(dir, Signer::ClientCa)?;
-    index.crl_number += 1;
+    index.crl_number =
+        index
+            .crl_number
+            .checked_add(1)
+            .ok_or_else(|| CertsError::CrlNumberExhausted {
+                path: dir.join(index::FILE),
+                number: index.crl_number,
+            })?;
     let Validity {
         not_before: this_update,
         not_after: next_update,
         ..
-    } = Validity::days(days);
+    } = Validity::days(days)?;
     let mut outputs = Outputs::default();
     let mut bundle = String::new();
     let mut counts = Vec::new();
@@ -132,7 +137,10 @@ fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), String> {
                 )
             })
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{}: {e}", dir.join(index::FILE).display()))?;
+            .map_err(|source| CertsError::IndexTime {
+                path: dir.join(index::FILE),
+                source,
+            })?;
         counts.push(format!("{} revoked in {file}", revoked_certs.len()));
         let params = CertificateRevocationListParams {
             this_update,
@@ -145,7 +153,10 @@ fn write_crls(dir: &Path, index: &mut Index, days: u32) -> Result<(), String> {
         let pem = params
             .signed_by(&ca.issuer)
             .and_then(|crl| crl.pem())
-            .map_err(|e| format!("cannot sign the CRL of {}: {e}", ca.file()))?;
+            .map_err(|source| CertsError::CrlSign {
+                ca: ca.file(),
+                source,
+            })?;
         bundle.push_str(&pem);
         outputs.add(
             dir.join(file),
@@ -187,18 +198,21 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
     let digits: Vec<u8> = hex
         .chars()
         .filter_map(|c| c.to_digit(16))
-        .map(|d| d as u8)
+        // A base-16 digit is below 16: the conversion never drops one.
+        .filter_map(|d| u8::try_from(d).ok())
         .collect();
-    let padded: Vec<u8> = if digits.len() % 2 == 1 {
-        std::iter::once(0).chain(digits).collect()
-    } else {
-        digits
-    };
-    padded.chunks(2).map(|p| p[0] << 4 | p[1]).collect()
+    // Pairs from the right; with an odd count the first byte is one digit.
+    let mut bytes: Vec<u8> = digits
+        .rchunks(2)
+        .map(|pair| pair.iter().fold(0, |byte, digit| byte << 4 | digit))
+        .collect();
+    bytes.reverse();
+    bytes
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::profile::ProfileError;
     use super::*;
 
     #[test]
@@ -206,5 +220,95 @@ mod tests {
         assert_eq!(hex_bytes("0A1B"), vec![0x0a, 0x1b]);
         assert_eq!(hex_bytes("A1B"), vec![0x0a, 0x1b]);
         assert_eq!(hex_bytes("FF"), vec![0xff]);
+        assert_eq!(hex_bytes("0:A:1b"), vec![0x0a, 0x1b]);
+        assert_eq!(hex_bytes("F"), vec![0x0f]);
+        assert_eq!(hex_bytes(""), Vec::<u8>::new());
+    }
+
+    /// A folder made by `certs init`, in a temporary directory.
+    fn ca_folder() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        super::super::init::run(super::super::init::InitArgs {
+            out: dir.clone(),
+            server_names: vec!["localhost".into()],
+            key_type: super::super::keys::KeyType::P256,
+            org: "Test".into(),
+            country: None,
+            ca_name: None,
+            client_ca_name: None,
+            ca_days: 10,
+            server_days: 1,
+            listen: "127.0.0.1:3443".into(),
+            backend: "127.0.0.1:8080".into(),
+            force: false,
+        })
+        .unwrap();
+        (tmp, dir)
+    }
+
+    #[test]
+    fn days_beyond_the_year_9999_are_an_error_not_a_panic() {
+        let (_tmp, dir) = ca_folder();
+        let index_before = std::fs::read_to_string(dir.join(index::FILE)).unwrap();
+        let err = crl(CrlArgs {
+            ca: dir.clone(),
+            days: 4_000_000,
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CertsError::Profile(ProfileError::TooManyDays(4_000_000))
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join(index::FILE)).unwrap(),
+            index_before
+        );
+        assert!(!dir.join(layout::CRL_BUNDLE).exists());
+    }
+
+    #[test]
+    fn the_largest_crl_number_is_an_error_not_a_wrap_to_zero() {
+        let (_tmp, dir) = ca_folder();
+        let index_path = dir.join(index::FILE);
+        let text = std::fs::read_to_string(&index_path)
+            .unwrap()
+            .replace("crl_number = 0", &format!("crl_number = {}", u64::MAX));
+        std::fs::write(&index_path, &text).unwrap();
+
+        let err = crl(CrlArgs {
+            ca: dir.clone(),
+            days: 1,
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, CertsError::CrlNumberExhausted { path, number }
+                if *path == index_path && *number == u64::MAX),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with(&format!(
+            "{}: crl_number 18446744073709551615 is the largest possible",
+            index_path.display()
+        )));
+        // Nothing written: the index keeps its number, no CRL appears.
+        assert_eq!(std::fs::read_to_string(&index_path).unwrap(), text);
+        assert!(!dir.join(layout::CRL_BUNDLE).exists());
+
+        // One below still works, and is saved.
+        std::fs::write(
+            &index_path,
+            text.replace(&u64::MAX.to_string(), &(u64::MAX - 1).to_string()),
+        )
+        .unwrap();
+        crl(CrlArgs {
+            ca: dir.clone(),
+            days: 1,
+        })
+        .unwrap();
+        assert_eq!(Index::load(&dir).unwrap().crl_number, u64::MAX);
+        assert!(dir.join(layout::CRL_BUNDLE).exists());
     }
 }

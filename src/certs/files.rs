@@ -8,6 +8,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::error::CertsError;
+
 /// Who may read a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -55,8 +57,8 @@ impl Outputs {
     /// `force` is not set.
     ///
     /// # Errors
-    /// The list of existing files.
-    pub fn check(&self, force: bool) -> Result<(), String> {
+    /// [`CertsError::Exists`], naming the existing files.
+    pub fn check(&self, force: bool) -> Result<(), CertsError> {
         refuse_existing(self.files.iter().map(|f| f.path.as_path()), force)
     }
 
@@ -64,7 +66,7 @@ impl Outputs {
     ///
     /// # Errors
     /// A file that cannot be written, named with the reason.
-    pub fn write(self, force: bool) -> Result<(), String> {
+    pub fn write(self, force: bool) -> Result<(), CertsError> {
         self.check(force)?;
         let width = self
             .files
@@ -74,8 +76,10 @@ impl Outputs {
             .unwrap_or(0);
         for file in &self.files {
             if let Some(parent) = file.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent)
-                    .map_err(|e| format!("{}: cannot create the folder: {e}", parent.display()))?;
+                fs::create_dir_all(parent).map_err(|source| CertsError::CreateDir {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
             }
             write_atomic(&file.path, &file.contents, file.access)?;
         }
@@ -98,26 +102,22 @@ impl Outputs {
 /// Fails, naming every one of `paths` that exists, unless `force`.
 ///
 /// # Errors
-/// The list of existing files.
+/// [`CertsError::Exists`], naming the existing files.
 pub fn refuse_existing<'a>(
     paths: impl Iterator<Item = &'a Path>,
     force: bool,
-) -> Result<(), String> {
+) -> Result<(), CertsError> {
     if force {
         return Ok(());
     }
-    let existing: Vec<String> = paths
+    let existing: Vec<PathBuf> = paths
         .filter(|p| p.symlink_metadata().is_ok())
-        .map(|p| p.display().to_string())
+        .map(Path::to_path_buf)
         .collect();
     if existing.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "refusing to overwrite {} (use --force to replace {})",
-            existing.join(", "),
-            if existing.len() == 1 { "it" } else { "them" }
-        ))
+        Err(CertsError::Exists { paths: existing })
     }
 }
 
@@ -127,10 +127,10 @@ pub fn refuse_existing<'a>(
 ///
 /// # Errors
 /// The file cannot be created, written or renamed; the message names it.
-pub fn write_atomic(path: &Path, contents: &[u8], access: Access) -> Result<(), String> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+pub fn write_atomic(path: &Path, contents: &[u8], access: Access) -> Result<(), CertsError> {
+    let name = path.file_name().ok_or_else(|| CertsError::NotAFileName {
+        path: path.to_path_buf(),
+    })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
@@ -145,9 +145,12 @@ pub fn write_atomic(path: &Path, contents: &[u8], access: Access) -> Result<(), 
         file.sync_all()?;
         fs::rename(&tmp, path)
     })();
-    result.map_err(|e| {
+    result.map_err(|source| {
         let _ = fs::remove_file(&tmp);
-        format!("{}: cannot write: {e}", path.display())
+        CertsError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
@@ -155,8 +158,11 @@ pub fn write_atomic(path: &Path, contents: &[u8], access: Access) -> Result<(), 
 ///
 /// # Errors
 /// The file cannot be read.
-pub fn read_text(path: &Path) -> Result<String, String> {
-    fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
+pub fn read_text(path: &Path) -> Result<String, CertsError> {
+    fs::read_to_string(path).map_err(|source| CertsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -180,7 +186,17 @@ mod tests {
         let mut again = Outputs::default();
         again.add(cert.clone(), "new", Access::Public, "cert");
         let err = again.write(false).unwrap_err();
-        assert!(err.contains("c.pem") && err.contains("--force"), "{err}");
+        assert!(
+            matches!(&err, CertsError::Exists { paths } if paths.as_slice() == [cert.as_path()]),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "refusing to overwrite {} (use --force to replace it)",
+                cert.display()
+            )
+        );
         assert_eq!(fs::read_to_string(&cert).unwrap(), "public");
 
         let mut forced = Outputs::default();

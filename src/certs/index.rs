@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use toml::value::{Date, Datetime, Offset, Time};
 
+use super::error::CertsError;
 use super::files::{self, Access};
 use crate::identity::ClientCert;
 
@@ -131,28 +132,28 @@ impl Index {
     ///
     /// # Errors
     /// Missing or malformed file, named.
-    pub fn load(dir: &Path) -> Result<Index, String> {
+    pub fn load(dir: &Path) -> Result<Index, CertsError> {
         let path = dir.join(FILE);
         if !path.exists() {
-            return Err(format!(
-                "{}: not found; is {} a folder made by `mtls-gateway certs init`?",
-                path.display(),
-                dir.display()
-            ));
+            return Err(CertsError::IndexMissing {
+                path,
+                dir: dir.to_path_buf(),
+            });
         }
         let text = files::read_text(&path)?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        toml::from_str(&text).map_err(|source| CertsError::IndexParse { path, source })
     }
 
     /// Writes `DIR/index.toml` (whole, atomically).
     ///
     /// # Errors
     /// The file cannot be written.
-    pub fn save(&self, dir: &Path) -> Result<PathBuf, String> {
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, CertsError> {
         let path = dir.join(FILE);
-        let text = self
-            .render()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = self.render().map_err(|source| CertsError::IndexSave {
+            path: path.clone(),
+            source,
+        })?;
         files::write_atomic(&path, text.as_bytes(), Access::Public)?;
         Ok(path)
     }
@@ -161,8 +162,8 @@ impl Index {
     ///
     /// # Errors
     /// The TOML encoder refused a value (not expected).
-    pub fn render(&self) -> Result<String, String> {
-        let body = toml::to_string(self).map_err(|e| format!("cannot encode the index: {e}"))?;
+    pub fn render(&self) -> Result<String, toml::ser::Error> {
+        let body = toml::to_string(self)?;
         Ok(format!("{HEADER}\n{body}"))
     }
 
@@ -203,6 +204,8 @@ pub fn to_toml(t: OffsetDateTime) -> Datetime {
     let t = t.to_offset(time::UtcOffset::UTC);
     Datetime {
         date: Some(Date {
+            // `certs` writes years from the clock's to 9999 (Validity::days);
+            // a year before 0 cannot occur, and would read as 65535.
             year: u16::try_from(t.year()).unwrap_or(u16::MAX),
             month: u8::from(t.month()),
             day: t.day(),
@@ -217,12 +220,17 @@ pub fn to_toml(t: OffsetDateTime) -> Datetime {
     }
 }
 
+/// A time in the index that is not a full UTC date and time.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a date and time in UTC (like 2026-11-28T17:00:00Z)")]
+pub struct NotUtc(pub Datetime);
+
 /// The inverse of [`to_toml`], for times read back from the index.
 ///
 /// # Errors
 /// A value that is not a full UTC date and time.
-pub fn from_toml(d: &Datetime) -> Result<OffsetDateTime, String> {
-    let bad = || format!("`{d}` is not a date and time in UTC (like 2026-11-28T17:00:00Z)");
+pub fn from_toml(d: &Datetime) -> Result<OffsetDateTime, NotUtc> {
+    let bad = || NotUtc(*d);
     let (Some(date), Some(t), Some(Offset::Z)) = (d.date, d.time, d.offset) else {
         return Err(bad());
     };
@@ -252,6 +260,11 @@ mod tests {
         let d = to_toml(t);
         assert_eq!(d.to_string(), "2026-11-28T17:05:09Z");
         assert_eq!(from_toml(&d).unwrap(), t);
+        let local: Datetime = "2026-11-28T17:05:09".parse().unwrap();
+        assert_eq!(
+            from_toml(&local).unwrap_err().to_string(),
+            "`2026-11-28T17:05:09` is not a date and time in UTC (like 2026-11-28T17:00:00Z)"
+        );
         let index = Index {
             crl_number: 2,
             certificates: vec![Entry {

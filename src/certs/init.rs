@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::error::CertsError;
 use super::files::{Access, Outputs};
 use super::gateway_toml::GatewayToml;
 use super::index::{Entry, Index, Kind, Signer};
@@ -60,7 +61,7 @@ pub struct InitArgs {
 ///
 /// # Errors
 /// What went wrong, naming the file.
-pub fn run(args: InitArgs) -> Result<(), String> {
+pub fn run(args: InitArgs) -> Result<(), CertsError> {
     let dir = &args.out;
     let ca_subject = |cn: String| Subject {
         country: args.country.clone(),
@@ -72,7 +73,7 @@ pub fn run(args: InitArgs) -> Result<(), String> {
     let mut index = Index::default();
     let mut summary = Vec::new();
     // One period for both CAs: the client CA must not end after the root.
-    let ca_validity = Validity::days(args.ca_days);
+    let ca_validity = Validity::days(args.ca_days)?;
 
     // The root: self-signed, kept offline in spirit (it signs only the
     // client CA and server certificates).
@@ -85,7 +86,7 @@ pub fn run(args: InitArgs) -> Result<(), String> {
     let root_key = args.key_type.generate()?;
     let root_cert = root_params
         .self_signed(&root_key)
-        .map_err(|e| format!("cannot make the root CA: {e}"))?;
+        .map_err(CertsError::SelfSign)?;
     outputs.add(
         dir.join(layout::ROOT_KEY),
         root_key.serialize_pem(),
@@ -104,7 +105,7 @@ pub fn run(args: InitArgs) -> Result<(), String> {
         &ca_validity,
     ));
     let root = LoadedCa::new(Signer::Root, root_cert.pem(), root_key)
-        .map_err(|e| format!("the new root CA is not usable: {e}"))?;
+        .map_err(CertsError::NewRootUnusable)?;
 
     // The client CA: issues every user certificate.
     let client_ca_serial = profile::random_serial()?;
@@ -186,7 +187,7 @@ pub fn run(args: InitArgs) -> Result<(), String> {
     );
     outputs.add(
         dir.join(super::index::FILE),
-        index.render()?,
+        index.render().map_err(CertsError::IndexEncode)?,
         Access::Public,
         "index of issued certificates",
     );

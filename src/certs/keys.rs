@@ -4,6 +4,8 @@ use std::path::Path;
 
 use rcgen::{KeyPair, PublicKeyData, RsaKeySize};
 
+use super::error::CertsError;
+
 /// `--key-type`: the key and signature algorithm of a new certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum KeyType {
@@ -23,7 +25,7 @@ impl KeyType {
     ///
     /// # Errors
     /// The crypto library refused to make the key (not expected).
-    pub fn generate(self) -> Result<KeyPair, String> {
+    pub fn generate(self) -> Result<KeyPair, CertsError> {
         let key = match self {
             KeyType::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
             KeyType::Rsa2048 => {
@@ -34,7 +36,10 @@ impl KeyType {
             }
             KeyType::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
         };
-        key.map_err(|e| format!("cannot generate a {} key: {e}", self.describe()))
+        key.map_err(|source| CertsError::KeyGenerate {
+            key_type: self,
+            source,
+        })
     }
 
     /// How the output names it.
@@ -60,14 +65,11 @@ impl KeyType {
 ///
 /// # Errors
 /// The file cannot be read or holds no usable key; the message names the file.
-pub fn read_key(path: &Path) -> Result<KeyPair, String> {
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    KeyPair::from_pem(&pem).map_err(|e| {
-        format!(
-            "{}: not a usable private key (unencrypted PEM: PKCS#8, PKCS#1 or SEC1): {e}",
-            path.display()
-        )
+pub fn read_key(path: &Path) -> Result<KeyPair, CertsError> {
+    let pem = super::files::read_text(path)?;
+    KeyPair::from_pem(&pem).map_err(|source| CertsError::Key {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

@@ -16,8 +16,9 @@ use rcgen::{Certificate, CertificateParams, Issuer, KeyIdMethod, KeyPair};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use x509_parser::oid_registry;
-use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate, X509Error};
 
+use super::error::CertsError;
 use super::files;
 use super::index::Signer;
 use super::keys;
@@ -57,19 +58,17 @@ pub fn file_stem(name: &str) -> String {
 }
 
 /// Why a certificate and key cannot be used as a CA.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CaError {
-    Parse(String),
+    #[error("no PEM certificate: {0}")]
+    NoPem(#[source] rustls_pki_types::pem::Error),
+    #[error("does not parse: {0}")]
+    Parse(#[source] x509_parser::nom::Err<X509Error>),
+    /// rcgen cannot sign with it.
+    #[error("cannot be used as an issuer: {0}")]
+    NotAnIssuer(#[source] rcgen::Error),
+    #[error("the key is not the certificate's key")]
     KeyMismatch,
-}
-
-impl std::fmt::Display for CaError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CaError::Parse(e) => f.write_str(e),
-            CaError::KeyMismatch => f.write_str("the key is not the certificate's key"),
-        }
-    }
 }
 
 /// The first value of an attribute of a certificate's subject.
@@ -99,7 +98,7 @@ impl LoadedCa {
     ///
     /// # Errors
     /// A missing, unreadable or mismatched file, named.
-    pub fn load(dir: &Path, signer: Signer) -> Result<LoadedCa, String> {
+    pub fn load(dir: &Path, signer: Signer) -> Result<LoadedCa, CertsError> {
         let (cert_name, key_name) = match signer {
             Signer::Root | Signer::SelfSigned => (ROOT_CERT, ROOT_KEY),
             Signer::ClientCa => (CLIENT_CA_CERT, CLIENT_CA_KEY),
@@ -109,12 +108,14 @@ impl LoadedCa {
         let cert_pem = files::read_text(&cert_path)?;
         let key = keys::read_key(&key_path)?;
         LoadedCa::new(signer, cert_pem, key).map_err(|e| match e {
-            CaError::Parse(e) => format!("{}: {e}", cert_path.display()),
-            CaError::KeyMismatch => format!(
-                "{}: is not the private key of {}",
-                key_path.display(),
-                cert_path.display()
-            ),
+            CaError::KeyMismatch => CertsError::CaKeyMismatch {
+                key: key_path,
+                cert: cert_path,
+            },
+            source => CertsError::CaCertificate {
+                path: cert_path,
+                source,
+            },
         })
     }
 
@@ -123,18 +124,15 @@ impl LoadedCa {
     /// # Errors
     /// The certificate does not parse or the key is not its key.
     pub fn new(signer: Signer, cert_pem: String, key: KeyPair) -> Result<LoadedCa, CaError> {
-        let der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
-            .map_err(|e| CaError::Parse(format!("no PEM certificate: {e}")))?;
-        let (_, x509) = X509Certificate::from_der(&der)
-            .map_err(|e| CaError::Parse(format!("does not parse: {e}")))?;
+        let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(CaError::NoPem)?;
+        let (_, x509) = X509Certificate::from_der(&der).map_err(CaError::Parse)?;
         if !keys::matches_spki(&key, x509.public_key().raw) {
             return Err(CaError::KeyMismatch);
         }
         let country = subject_attr(&x509, &oid_registry::OID_X509_COUNTRY_NAME);
         let organization = subject_attr(&x509, &oid_registry::OID_X509_ORGANIZATION_NAME);
         let not_after = x509.validity().not_after.timestamp();
-        let issuer = Issuer::from_ca_cert_der(&der, key)
-            .map_err(|e| CaError::Parse(format!("cannot be used as an issuer: {e}")))?;
+        let issuer = Issuer::from_ca_cert_der(&der, key).map_err(CaError::NotAnIssuer)?;
         Ok(LoadedCa {
             signer,
             cert_pem,
@@ -151,17 +149,23 @@ impl LoadedCa {
     ///
     /// # Errors
     /// rcgen refused, or one of those checks failed.
-    pub fn sign(&self, params: &CertificateParams, key: &KeyPair) -> Result<Certificate, String> {
+    pub fn sign(
+        &self,
+        params: &CertificateParams,
+        key: &KeyPair,
+    ) -> Result<Certificate, CertsError> {
         if params.not_after.unix_timestamp() > self.not_after {
-            return Err(format!(
-                "the certificate would end after its CA ({}, which ends {}); ask for fewer days",
-                self.file(),
-                super::output::date_unix(self.not_after)
-            ));
+            return Err(CertsError::OutlivesCa {
+                ca: self.file(),
+                ca_not_after: self.not_after,
+            });
         }
         let cert = params
             .signed_by(key, &self.issuer)
-            .map_err(|e| format!("cannot sign with {}: {e}", self.file()))?;
+            .map_err(|source| CertsError::Sign {
+                ca: self.file(),
+                source,
+            })?;
         self.check_issued(cert.der())?;
         Ok(cert)
     }
@@ -197,17 +201,13 @@ impl LoadedCa {
     ///
     /// # Errors
     /// The names differ.
-    fn check_issued(&self, issued: &CertificateDer<'_>) -> Result<(), String> {
+    fn check_issued(&self, issued: &CertificateDer<'_>) -> Result<(), CertsError> {
         let subject =
             X509Certificate::from_der(&self.der).map(|(_, c)| c.subject().as_raw().to_vec());
         let issuer = X509Certificate::from_der(issued).map(|(_, c)| c.issuer().as_raw().to_vec());
         match (subject, issuer) {
             (Ok(s), Ok(i)) if s == i => Ok(()),
-            _ => Err(format!(
-                "the certificate signed by {} does not carry its subject name byte for byte; \
-                 clients would not find its issuer (was this CA made by another tool?)",
-                self.file()
-            )),
+            _ => Err(CertsError::IssuerName { ca: self.file() }),
         }
     }
 }

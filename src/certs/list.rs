@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use time::OffsetDateTime;
 
+use super::error::CertsError;
 use super::index::{self, Index, Kind};
 
 /// `mtls-gateway certs list`.
@@ -18,7 +19,7 @@ pub struct ListArgs {
 ///
 /// # Errors
 /// A missing or malformed index.
-pub fn run(args: ListArgs) -> Result<(), String> {
+pub fn run(args: ListArgs) -> Result<(), CertsError> {
     let index = Index::load(&args.ca)?;
     let now = OffsetDateTime::now_utc();
     println!(

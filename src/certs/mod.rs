@@ -15,11 +15,13 @@
 //!
 //! Module map: [`profile`] (what each certificate contains), [`keys`],
 //! [`layout`] (the folder and its CAs), [`index`], [`files`] (safe writes),
-//! [`p12`], [`password`], [`output`] (what is printed), and one module per
+//! [`p12`], [`password`], [`output`] (what is printed), [`error`] (why a
+//! command failed, naming the file or option), and one module per
 //! command.
 
 mod client;
 mod crl;
+mod error;
 mod files;
 mod gateway_toml;
 mod index;

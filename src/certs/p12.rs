@@ -33,6 +33,20 @@ impl Flavor {
     }
 }
 
+/// Why the PKCS#12 encoder refused (not expected for what `certs` makes).
+#[derive(Debug, thiserror::Error)]
+pub enum P12Error {
+    #[error("PKCS#12: the key: {0}")]
+    Key(#[source] p12_keystore::error::Error),
+    #[error("PKCS#12: a certificate: {0}")]
+    Certificate(#[source] p12_keystore::error::Error),
+    /// An empty chain: a `.p12` needs the key's certificate.
+    #[error("PKCS#12: no certificate")]
+    NoCertificate,
+    #[error("PKCS#12: {0}")]
+    Encode(#[source] p12_keystore::error::Error),
+}
+
 /// A `.p12` holding the private key (PKCS#8 DER) and `chain` (leaf first,
 /// then its CAs), the key named `name` (the friendly name importers show).
 ///
@@ -45,14 +59,14 @@ pub fn encode(
     chain: &[CertificateDer<'_>],
     password: &Password,
     flavor: Flavor,
-) -> Result<Vec<u8>, String> {
-    let key = PrivateKey::from_der(pkcs8_key).map_err(|e| format!("PKCS#12: the key: {e}"))?;
+) -> Result<Vec<u8>, P12Error> {
+    let key = PrivateKey::from_der(pkcs8_key).map_err(P12Error::Key)?;
     let certs = chain
         .iter()
         .map(|c| Certificate::from_der(c))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("PKCS#12: a certificate: {e}"))?;
-    let leaf = chain.first().ok_or("PKCS#12: no certificate")?;
+        .map_err(P12Error::Certificate)?;
+    let leaf = chain.first().ok_or(P12Error::NoCertificate)?;
     // The localKeyId ties the key to its certificate; OpenSSL uses the
     // certificate's SHA-1 as well.
     let key_id = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, leaf);
@@ -70,5 +84,5 @@ pub fn encode(
             .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
             .mac_algorithm(MacAlgorithm::HmacSha1),
     };
-    writer.write().map_err(|e| format!("PKCS#12: {e}"))
+    writer.write().map_err(P12Error::Encode)
 }

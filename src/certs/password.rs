@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::error::CertsError;
 use super::files;
 
 /// Password options of `certs client`.
@@ -33,22 +34,47 @@ impl fmt::Debug for Password {
     }
 }
 
+/// Why no password could be had; [`CertsError`] names where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error(
+        "the .p12 password is empty; browsers and Windows handle empty PKCS#12 passwords inconsistently"
+    )]
+    Empty,
+    /// `--password-env VAR` names no variable (or a non-UTF-8 one).
+    #[error("the environment variable is not set (or not UTF-8)")]
+    Unset(#[source] std::env::VarError),
+    /// No terminal to prompt on.
+    #[error(
+        "cannot ask for the .p12 password ({0}); without a terminal use --password-file FILE or --password-env VAR"
+    )]
+    NoTerminal(#[source] std::io::Error),
+    /// The prompt's two answers differ.
+    #[error("the two passwords differ; nothing was written")]
+    Differ,
+}
+
 impl PasswordArgs {
     /// The password, from the file, the variable or the terminal.
     ///
     /// # Errors
     /// An unreadable file, an unset variable, no terminal to ask on, two
     /// different answers, or an empty password.
-    pub fn read(&self) -> Result<Password, String> {
+    pub fn read(&self) -> Result<Password, CertsError> {
         let password = if let Some(path) = &self.password_file {
             let text = files::read_text(path)?;
             let line = text.lines().next().unwrap_or("").to_string();
-            check(line).map_err(|e| format!("{}: {e}", path.display()))?
+            check(line).map_err(|source| CertsError::PasswordFile {
+                path: path.clone(),
+                source,
+            })?
         } else if let Some(var) = &self.password_env {
-            let value = std::env::var(var).map_err(|_| {
-                format!("--password-env {var}: the environment variable is not set (or not UTF-8)")
-            })?;
-            check(value).map_err(|e| format!("--password-env {var}: {e}"))?
+            let env_error = |source| CertsError::PasswordEnv {
+                var: var.clone(),
+                source,
+            };
+            let value = std::env::var(var).map_err(|e| env_error(PasswordError::Unset(e)))?;
+            check(value).map_err(env_error)?
         } else {
             prompt()?
         };
@@ -56,24 +82,21 @@ impl PasswordArgs {
     }
 }
 
-fn check(password: String) -> Result<Password, String> {
+fn check(password: String) -> Result<Password, PasswordError> {
     if password.is_empty() {
-        Err("the .p12 password is empty; browsers and Windows handle empty PKCS#12 passwords inconsistently".into())
+        Err(PasswordError::Empty)
     } else {
         Ok(Password(password))
     }
 }
 
-fn prompt() -> Result<Password, String> {
-    let no_tty = |e: std::io::Error| {
-        format!(
-            "cannot ask for the .p12 password ({e}); without a terminal use --password-file FILE or --password-env VAR"
-        )
-    };
-    let first = rpassword::prompt_password("Password for the .p12 file: ").map_err(no_tty)?;
-    let second = rpassword::prompt_password("The same password again: ").map_err(no_tty)?;
+fn prompt() -> Result<Password, PasswordError> {
+    let first = rpassword::prompt_password("Password for the .p12 file: ")
+        .map_err(PasswordError::NoTerminal)?;
+    let second = rpassword::prompt_password("The same password again: ")
+        .map_err(PasswordError::NoTerminal)?;
     if first != second {
-        return Err("the two passwords differ; nothing was written".into());
+        return Err(PasswordError::Differ);
     }
     check(first)
 }

@@ -37,6 +37,35 @@ const SERIAL_BYTES: usize = 16;
 /// `emailAddress` (PKCS#9), which rcgen has no name for.
 const EMAIL_ADDRESS: &[u64] = &[1, 2, 840, 113549, 1, 9, 1];
 
+/// Why a certificate cannot be made as asked: an invalid name, or no
+/// random serial.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("the system random generator failed")]
+    Random(#[source] aws_lc_rs::error::Unspecified),
+    /// `--country` is not two letters.
+    #[error("country `{0}` must be a two-letter code such as `RU` or `DE`")]
+    Country(String),
+    /// rcgen refused the country as a PrintableString (not expected after
+    /// the two-letter check).
+    #[error("country `{value}`: {source}")]
+    CountryString { value: String, source: rcgen::Error },
+    /// An empty (or blank) name attribute; says which one.
+    #[error("the {0} must not be empty")]
+    Empty(&'static str),
+    /// `--email` with non-ASCII characters (IA5String is ASCII).
+    #[error("e-mail address `{0}` must be ASCII")]
+    EmailNotAscii(String),
+    /// A validity beyond 9999-12-31, the last date of X.509's
+    /// GeneralizedTime (and of the `time` crate).
+    #[error("a validity of {0} days ends after the year 9999; ask for fewer days")]
+    TooManyDays(u32),
+    #[error("at least one --server-name is needed")]
+    NoServerName,
+    #[error("--server-name `{0}` is neither an IP address nor a DNS name")]
+    ServerName(String),
+}
+
 /// A serial number and its spelling in `$ssl_client_serial` (upper-case hex).
 #[derive(Debug, Clone)]
 pub struct Serial {
@@ -49,11 +78,10 @@ pub struct Serial {
 ///
 /// # Errors
 /// The system random generator failed.
-pub fn random_serial() -> Result<Serial, String> {
+pub fn random_serial() -> Result<Serial, ProfileError> {
     let mut bytes = [0u8; SERIAL_BYTES];
     loop {
-        aws_lc_rs::rand::fill(&mut bytes)
-            .map_err(|_| "the system random generator failed".to_string())?;
+        aws_lc_rs::rand::fill(&mut bytes).map_err(ProfileError::Random)?;
         if bytes[0] != 0 {
             break;
         }
@@ -82,14 +110,23 @@ impl Validity {
     /// From five minutes ago to `days` from now. Computed once for
     /// certificates made together (the two CAs of `init`), so that the
     /// second does not end a moment after the first.
-    pub fn days(days: u32) -> Validity {
+    ///
+    /// # Errors
+    /// [`ProfileError::TooManyDays`]: the end would be after the year 9999.
+    pub fn days(days: u32) -> Result<Validity, ProfileError> {
         let now = OffsetDateTime::now_utc();
+        // The two subtractions cannot leave `time`'s range (years -9999 to
+        // 9999, where `-` panics): they go back under a second and five
+        // minutes from the clock's reading.
         let now = now - Duration::nanoseconds(i64::from(now.nanosecond()));
-        Validity {
+        let not_after = now
+            .checked_add(Duration::days(i64::from(days)))
+            .ok_or(ProfileError::TooManyDays(days))?;
+        Ok(Validity {
             not_before: now - BACKDATE,
-            not_after: now + Duration::days(i64::from(days)),
+            not_after,
             days,
-        }
+        })
     }
 }
 
@@ -110,16 +147,18 @@ impl Subject {
     ///
     /// # Errors
     /// A country that is not two letters, an e-mail address that is not ASCII.
-    pub fn to_dn(&self) -> Result<DistinguishedName, String> {
+    pub fn to_dn(&self) -> Result<DistinguishedName, ProfileError> {
         let mut dn = DistinguishedName::new();
         if let Some(c) = &self.country {
             if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(format!(
-                    "country `{c}` must be a two-letter code such as `RU` or `DE`"
-                ));
+                return Err(ProfileError::Country(c.clone()));
             }
-            let value =
-                PrintableString::try_from(c.as_str()).map_err(|e| format!("country `{c}`: {e}"))?;
+            let value = PrintableString::try_from(c.as_str()).map_err(|source| {
+                ProfileError::CountryString {
+                    value: c.clone(),
+                    source,
+                }
+            })?;
             dn.push(DnType::CountryName, DnValue::PrintableString(value));
         }
         if let Some(o) = &self.organization {
@@ -137,7 +176,7 @@ impl Subject {
         );
         if let Some(email) = &self.email {
             let value = Ia5String::try_from(non_empty("e-mail address", email)?)
-                .map_err(|_| format!("e-mail address `{email}` must be ASCII"))?;
+                .map_err(|_| ProfileError::EmailNotAscii(email.clone()))?;
             dn.push(
                 DnType::CustomDnType(EMAIL_ADDRESS.to_vec()),
                 DnValue::Ia5String(value),
@@ -147,9 +186,9 @@ impl Subject {
     }
 }
 
-fn non_empty(what: &str, value: &str) -> Result<String, String> {
+fn non_empty(what: &'static str, value: &str) -> Result<String, ProfileError> {
     if value.trim().is_empty() {
-        Err(format!("the {what} must not be empty"))
+        Err(ProfileError::Empty(what))
     } else {
         Ok(value.to_string())
     }
@@ -159,7 +198,7 @@ fn base(
     subject: &Subject,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
+) -> Result<CertificateParams, ProfileError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = subject.to_dn()?;
     p.not_before = validity.not_before;
@@ -178,7 +217,7 @@ pub fn root_ca(
     subject: &Subject,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
+) -> Result<CertificateParams, ProfileError> {
     let mut p = base(subject, validity, serial)?;
     // A self-signed certificate has no authority to identify.
     p.use_authority_key_identifier_extension = false;
@@ -196,7 +235,7 @@ pub fn client_ca(
     subject: &Subject,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
+) -> Result<CertificateParams, ProfileError> {
     let mut p = base(subject, validity, serial)?;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -214,10 +253,8 @@ pub fn server(
     organization: Option<&str>,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
-    let first = names
-        .first()
-        .ok_or("at least one --server-name is needed")?;
+) -> Result<CertificateParams, ProfileError> {
+    let first = names.first().ok_or(ProfileError::NoServerName)?;
     let subject = Subject {
         organization: organization.map(str::to_string),
         common_name: first.clone(),
@@ -232,9 +269,7 @@ pub fn server(
                 .ok()
                 .filter(|_| is_dns_name(name))
                 .map(SanType::DnsName)
-                .ok_or_else(|| {
-                    format!("--server-name `{name}` is neither an IP address nor a DNS name")
-                }),
+                .ok_or_else(|| ProfileError::ServerName(name.clone())),
         })
         .collect::<Result<_, _>>()?;
     p.is_ca = IsCa::ExplicitNoCa;
@@ -269,11 +304,11 @@ pub fn client(
     subject: &Subject,
     validity: &Validity,
     serial: &Serial,
-) -> Result<CertificateParams, String> {
+) -> Result<CertificateParams, ProfileError> {
     let mut p = base(subject, validity, serial)?;
     if let Some(email) = &subject.email {
         let value = Ia5String::try_from(email.as_str())
-            .map_err(|_| format!("e-mail address `{email}` must be ASCII"))?;
+            .map_err(|_| ProfileError::EmailNotAscii(email.clone()))?;
         p.subject_alt_names = vec![SanType::Rfc822Name(value)];
     }
     p.is_ca = IsCa::ExplicitNoCa;
@@ -307,11 +342,30 @@ mod tests {
             server(
                 &["bad name".into()],
                 None,
-                &Validity::days(1),
+                &Validity::days(1).unwrap(),
                 &random_serial().unwrap()
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn validity_ends_by_the_year_9999() {
+        let v = Validity::days(365).unwrap();
+        assert_eq!(v.not_after - v.not_before, Duration::days(365) + BACKDATE);
+        // 2 000 000 days are about 5 476 years; 3 000 000 days (8 213
+        // years) end after 9999 from any date after 1786.
+        assert!(Validity::days(2_000_000).is_ok());
+        let err = Validity::days(3_000_000).unwrap_err();
+        assert!(
+            matches!(err, ProfileError::TooManyDays(3_000_000)),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "a validity of 3000000 days ends after the year 9999; ask for fewer days"
+        );
+        assert!(Validity::days(u32::MAX).is_err());
     }
 
     #[test]
@@ -321,6 +375,14 @@ mod tests {
             common_name: "x".into(),
             ..Subject::default()
         };
-        assert!(s.to_dn().unwrap_err().contains("two-letter"));
+        let err = s.to_dn().unwrap_err();
+        assert!(
+            matches!(&err, ProfileError::Country(c) if c == "Russia"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "country `Russia` must be a two-letter code such as `RU` or `DE`"
+        );
     }
 }

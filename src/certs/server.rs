@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::CertsError;
 use super::files::{Access, Outputs};
 use super::index::{Entry, Index, Kind, Signer};
 use super::keys::KeyType;
 use super::layout::{self, LoadedCa};
 use super::output;
-use super::profile::{self, Validity};
+use super::profile::{self, ProfileError, Validity};
 
 /// `mtls-gateway certs server`.
 #[derive(Debug, clap::Args)]
@@ -54,13 +55,14 @@ pub fn issue(
     days: u32,
     out_dir: &Path,
     outputs: &mut Outputs,
-) -> Result<Issued, String> {
+) -> Result<Issued, CertsError> {
+    let first = names.first().ok_or(ProfileError::NoServerName)?;
     let serial = profile::random_serial()?;
-    let validity = Validity::days(days);
+    let validity = Validity::days(days)?;
     let params = profile::server(names, root.organization.as_deref(), &validity, &serial)?;
     let key = key_type.generate()?;
     let cert = root.sign(&params, &key)?;
-    let (cert_path, key_path) = layout::server_files(out_dir, &names[0]);
+    let (cert_path, key_path) = layout::server_files(out_dir, first);
     outputs.add(
         cert_path.clone(),
         format!("{}{}", cert.pem(), root.cert_pem),
@@ -95,7 +97,7 @@ pub fn issue(
 ///
 /// # Errors
 /// What went wrong, naming the file.
-pub fn run(args: ServerArgs) -> Result<(), String> {
+pub fn run(args: ServerArgs) -> Result<(), CertsError> {
     let mut index = Index::load(&args.ca)?;
     let root = LoadedCa::load(&args.ca, Signer::Root)?;
     let out_dir = args.out.as_deref().unwrap_or(&args.ca);
