@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
+use crate::body::{Body, BoxError};
 use crate::config::{AccessLog, AccessLogFormat};
-use crate::respond::{Body, BoxError};
 
 enum Sink {
     Off,

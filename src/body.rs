@@ -1,4 +1,5 @@
-//! The client's request body on its way upstream: at most
+//! Bodies: the type of every response body the gateway sends ([`Body`]),
+//! and the client's request body on its way upstream ([`LimitedBody`]): at most
 //! `client_max_body_size` bytes, and no more than `client_body_timeout`
 //! between two reads (nginx's limits). Either violation aborts the body,
 //! which aborts the upstream request rather than passing a truncated one on.
@@ -13,7 +14,19 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
-use crate::respond::BoxError;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+
+/// Error type of response bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body of every response the gateway sends.
+pub type Body = BoxBody<Bytes, BoxError>;
+
+/// A whole body from bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
 
 /// Why a request body was cut.
 #[derive(Debug, thiserror::Error)]

@@ -40,8 +40,9 @@ use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
 use crate::body::LimitedBody;
+use crate::body::{Body, BoxError};
 use crate::config::{ProxySpec, UpstreamKeepalive, UpstreamServer};
-use crate::respond::{Body, BoxError, Reject};
+use crate::respond::Reject;
 
 /// Longest interval between two sweeps of expired idle connections.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(15);

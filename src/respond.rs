@@ -5,23 +5,9 @@
 //! certificate (nginx's 495/496, sent as 400 with `Connection: close`), or
 //! the upstream (502, 504). Details go to the log, never to the peer.
 
-use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
-
+use crate::body::{Body, full};
 use crate::verify::X509Error;
-
-/// Error type of response bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// The body of every response the gateway sends.
-pub type Body = BoxBody<Bytes, BoxError>;
-
-/// A whole body from bytes.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
-}
+use http::{HeaderValue, Response, StatusCode, header};
 
 /// Why the gateway answers a request itself instead of proxying it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,9 +26,10 @@ use std::time::UNIX_EPOCH;
 use http::{HeaderValue, Request, Response, Version, header};
 use hyper::body::Incoming;
 
+use crate::body::Body;
 use crate::config::Action;
 use crate::conn::ConnCtx;
-use crate::respond::{self, Body, Reject};
+use crate::respond::{self, Reject};
 use crate::routing;
 use crate::template::RequestVars;
 use crate::verify::Admission;

@@ -212,7 +212,7 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::profile::ProfileError;
+    use super::super::error::ProfileError;
     use super::*;
 
     #[test]

@@ -7,13 +7,8 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::index::NotUtc;
-use super::keys::KeyType;
-use super::layout::CaError;
-use super::output;
-use super::p12::P12Error;
-use super::password::PasswordError;
-use super::profile::ProfileError;
+use toml::value::Datetime;
+use x509_parser::prelude::X509Error;
 
 /// A `certs` command's failure.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +34,10 @@ pub enum CertsError {
     Exists { paths: Vec<PathBuf> },
 
     /// The crypto library refused to make a key (not expected).
-    #[error("cannot generate a {} key: {source}", .key_type.describe())]
+    #[error("cannot generate a {key_type} key: {source}")]
     KeyGenerate {
-        key_type: KeyType,
+        /// The key type as `--key-type` describes it.
+        key_type: &'static str,
         source: rcgen::Error,
     },
     /// A key file that holds no usable private key.
@@ -118,14 +114,13 @@ pub enum CertsError {
     SelfSign(#[source] rcgen::Error),
     /// A certificate asked to end after the CA that signs it.
     #[error(
-        "the certificate would end after its CA ({ca}, which ends {}); ask for fewer days",
-        output::date_unix(*.ca_not_after)
+        "the certificate would end after its CA ({ca}, which ends {ca_not_after}); ask for fewer days"
     )]
     OutlivesCa {
         /// The CA's certificate file name.
         ca: &'static str,
-        /// The CA's notAfter, unix seconds.
-        ca_not_after: i64,
+        /// The CA's notAfter, as the operator reads dates.
+        ca_not_after: String,
     },
     /// rcgen refused to sign a certificate.
     #[error("cannot sign with {ca}: {source}")]
@@ -178,4 +173,86 @@ fn join_paths(paths: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A time in the index that is not a full UTC date and time.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a date and time in UTC (like 2026-11-28T17:00:00Z)")]
+pub struct NotUtc(pub Datetime);
+
+/// Why a certificate cannot be made as asked: an invalid name, or no
+/// random serial.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("the system random generator failed")]
+    Random(#[source] aws_lc_rs::error::Unspecified),
+    /// `--country` is not two letters.
+    #[error("country `{0}` must be a two-letter code such as `RU` or `DE`")]
+    Country(String),
+    /// rcgen refused the country as a PrintableString (not expected after
+    /// the two-letter check).
+    #[error("country `{value}`: {source}")]
+    CountryString { value: String, source: rcgen::Error },
+    /// An empty (or blank) name attribute; says which one.
+    #[error("the {0} must not be empty")]
+    Empty(&'static str),
+    /// `--email` with non-ASCII characters (IA5String is ASCII).
+    #[error("e-mail address `{0}` must be ASCII")]
+    EmailNotAscii(String),
+    /// A validity beyond 9999-12-31, the last date of X.509's
+    /// GeneralizedTime (and of the `time` crate).
+    #[error("a validity of {0} days ends after the year 9999; ask for fewer days")]
+    TooManyDays(u32),
+    #[error("at least one --server-name is needed")]
+    NoServerName,
+    #[error("--server-name `{0}` is neither an IP address nor a DNS name")]
+    ServerName(String),
+}
+
+/// Why no password could be had; [`CertsError`] names where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error(
+        "the .p12 password is empty; browsers and Windows handle empty PKCS#12 passwords inconsistently"
+    )]
+    Empty,
+    /// `--password-env VAR` names no variable (or a non-UTF-8 one).
+    #[error("the environment variable is not set (or not UTF-8)")]
+    Unset(#[source] std::env::VarError),
+    /// No terminal to prompt on.
+    #[error(
+        "cannot ask for the .p12 password ({0}); without a terminal use --password-file FILE or --password-env VAR"
+    )]
+    NoTerminal(#[source] std::io::Error),
+    /// The prompt's two answers differ.
+    #[error("the two passwords differ; nothing was written")]
+    Differ,
+}
+
+/// Why the PKCS#12 encoder refused (not expected for what `certs` makes).
+#[derive(Debug, thiserror::Error)]
+pub enum P12Error {
+    #[error("PKCS#12: the key: {0}")]
+    Key(#[source] p12_keystore::error::Error),
+    #[error("PKCS#12: a certificate: {0}")]
+    Certificate(#[source] p12_keystore::error::Error),
+    /// An empty chain: a `.p12` needs the key's certificate.
+    #[error("PKCS#12: no certificate")]
+    NoCertificate,
+    #[error("PKCS#12: {0}")]
+    Encode(#[source] p12_keystore::error::Error),
+}
+
+/// Why a certificate and key cannot be used as a CA.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("no PEM certificate: {0}")]
+    NoPem(#[source] rustls_pki_types::pem::Error),
+    #[error("does not parse: {0}")]
+    Parse(#[source] x509_parser::nom::Err<X509Error>),
+    /// rcgen cannot sign with it.
+    #[error("cannot be used as an issuer: {0}")]
+    NotAnIssuer(#[source] rcgen::Error),
+    #[error("the key is not the certificate's key")]
+    KeyMismatch,
 }

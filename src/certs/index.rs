@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use toml::value::{Date, Datetime, Offset, Time};
 
-use super::error::CertsError;
+use super::error::{CertsError, NotUtc};
 use super::files::{self, Access};
 use crate::identity::ClientCert;
 
@@ -219,11 +219,6 @@ pub fn to_toml(t: OffsetDateTime) -> Datetime {
         offset: Some(Offset::Z),
     }
 }
-
-/// A time in the index that is not a full UTC date and time.
-#[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not a date and time in UTC (like 2026-11-28T17:00:00Z)")]
-pub struct NotUtc(pub Datetime);
 
 /// The inverse of [`to_toml`], for times read back from the index.
 ///

@@ -37,7 +37,7 @@ impl KeyType {
             KeyType::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
         };
         key.map_err(|source| CertsError::KeyGenerate {
-            key_type: self,
+            key_type: self.describe(),
             source,
         })
     }

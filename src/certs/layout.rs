@@ -16,9 +16,9 @@ use rcgen::{Certificate, CertificateParams, Issuer, KeyIdMethod, KeyPair};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use x509_parser::oid_registry;
-use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate, X509Error};
+use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
-use super::error::CertsError;
+use super::error::{CaError, CertsError};
 use super::files;
 use super::index::Signer;
 use super::keys;
@@ -55,20 +55,6 @@ pub fn file_stem(name: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Why a certificate and key cannot be used as a CA.
-#[derive(Debug, thiserror::Error)]
-pub enum CaError {
-    #[error("no PEM certificate: {0}")]
-    NoPem(#[source] rustls_pki_types::pem::Error),
-    #[error("does not parse: {0}")]
-    Parse(#[source] x509_parser::nom::Err<X509Error>),
-    /// rcgen cannot sign with it.
-    #[error("cannot be used as an issuer: {0}")]
-    NotAnIssuer(#[source] rcgen::Error),
-    #[error("the key is not the certificate's key")]
-    KeyMismatch,
 }
 
 /// The first value of an attribute of a certificate's subject.
@@ -157,7 +143,7 @@ impl LoadedCa {
         if params.not_after.unix_timestamp() > self.not_after {
             return Err(CertsError::OutlivesCa {
                 ca: self.file(),
-                ca_not_after: self.not_after,
+                ca_not_after: super::output::date_unix(self.not_after),
             });
         }
         let cert = params

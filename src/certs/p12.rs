@@ -7,6 +7,7 @@
 //! Java 8). Both are read by OpenSSL 3 without `-legacy`, which refuses
 //! the RC2-40 that older tools still write.
 
+use super::error::P12Error;
 use p12_keystore::{
     Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
     PrivateKeyChain,
@@ -31,20 +32,6 @@ impl Flavor {
             Flavor::Legacy => "3DES with SHA-1 PBE, MAC HMAC-SHA1 (legacy importers)",
         }
     }
-}
-
-/// Why the PKCS#12 encoder refused (not expected for what `certs` makes).
-#[derive(Debug, thiserror::Error)]
-pub enum P12Error {
-    #[error("PKCS#12: the key: {0}")]
-    Key(#[source] p12_keystore::error::Error),
-    #[error("PKCS#12: a certificate: {0}")]
-    Certificate(#[source] p12_keystore::error::Error),
-    /// An empty chain: a `.p12` needs the key's certificate.
-    #[error("PKCS#12: no certificate")]
-    NoCertificate,
-    #[error("PKCS#12: {0}")]
-    Encode(#[source] p12_keystore::error::Error),
 }
 
 /// A `.p12` holding the private key (PKCS#8 DER) and `chain` (leaf first,

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::error::CertsError;
+use super::error::{CertsError, PasswordError};
 use super::files;
 
 /// Password options of `certs client`.
@@ -32,26 +32,6 @@ impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(..)")
     }
-}
-
-/// Why no password could be had; [`CertsError`] names where it came from.
-#[derive(Debug, thiserror::Error)]
-pub enum PasswordError {
-    #[error(
-        "the .p12 password is empty; browsers and Windows handle empty PKCS#12 passwords inconsistently"
-    )]
-    Empty,
-    /// `--password-env VAR` names no variable (or a non-UTF-8 one).
-    #[error("the environment variable is not set (or not UTF-8)")]
-    Unset(#[source] std::env::VarError),
-    /// No terminal to prompt on.
-    #[error(
-        "cannot ask for the .p12 password ({0}); without a terminal use --password-file FILE or --password-env VAR"
-    )]
-    NoTerminal(#[source] std::io::Error),
-    /// The prompt's two answers differ.
-    #[error("the two passwords differ; nothing was written")]
-    Differ,
 }
 
 impl PasswordArgs {

@@ -13,6 +13,7 @@
 //! key identifiers, and a notBefore five minutes in the past so that a client
 //! whose clock is slightly behind accepts it at once.
 
+use super::error::ProfileError;
 use std::net::IpAddr;
 
 use rcgen::string::{Ia5String, PrintableString};
@@ -36,35 +37,6 @@ const SERIAL_BYTES: usize = 16;
 
 /// `emailAddress` (PKCS#9), which rcgen has no name for.
 const EMAIL_ADDRESS: &[u64] = &[1, 2, 840, 113549, 1, 9, 1];
-
-/// Why a certificate cannot be made as asked: an invalid name, or no
-/// random serial.
-#[derive(Debug, thiserror::Error)]
-pub enum ProfileError {
-    #[error("the system random generator failed")]
-    Random(#[source] aws_lc_rs::error::Unspecified),
-    /// `--country` is not two letters.
-    #[error("country `{0}` must be a two-letter code such as `RU` or `DE`")]
-    Country(String),
-    /// rcgen refused the country as a PrintableString (not expected after
-    /// the two-letter check).
-    #[error("country `{value}`: {source}")]
-    CountryString { value: String, source: rcgen::Error },
-    /// An empty (or blank) name attribute; says which one.
-    #[error("the {0} must not be empty")]
-    Empty(&'static str),
-    /// `--email` with non-ASCII characters (IA5String is ASCII).
-    #[error("e-mail address `{0}` must be ASCII")]
-    EmailNotAscii(String),
-    /// A validity beyond 9999-12-31, the last date of X.509's
-    /// GeneralizedTime (and of the `time` crate).
-    #[error("a validity of {0} days ends after the year 9999; ask for fewer days")]
-    TooManyDays(u32),
-    #[error("at least one --server-name is needed")]
-    NoServerName,
-    #[error("--server-name `{0}` is neither an IP address nor a DNS name")]
-    ServerName(String),
-}
 
 /// A serial number and its spelling in `$ssl_client_serial` (upper-case hex).
 #[derive(Debug, Clone)]

@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use super::error::CertsError;
+use super::error::ProfileError;
 use super::files::{Access, Outputs};
 use super::index::{Entry, Index, Kind, Signer};
 use super::keys::KeyType;
 use super::layout::{self, LoadedCa};
 use super::output;
-use super::profile::{self, ProfileError, Validity};
+use super::profile::{self, Validity};
 
 /// `mtls-gateway certs server`.
 #[derive(Debug, clap::Args)]
