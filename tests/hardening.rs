@@ -558,3 +558,158 @@ server = "{}"
         "memory grew: {rss_before} KiB -> {rss_after} KiB"
     );
 }
+
+/// A gateway with `servers` (name, handshake_timeout) on one address, the
+/// first being the address's default server; no client certificates.
+fn handshake_gateway(work: &Workdir, root: &Ca, servers: &[(&str, &str)]) -> Gateway {
+    let names: Vec<&str> = servers.iter().map(|(n, _)| *n).collect();
+    let server = root.server(&names);
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    let mut config = String::new();
+    for (name, timeout) in servers {
+        config.push_str(&format!(
+            r#"
+[[server]]
+listen = "127.0.0.1:0"
+server_name = "{name}"
+[server.tls]
+certificate = "server.pem"
+certificate_key = "server-key.pem"
+handshake_timeout = "{timeout}"
+[[server.location]]
+prefix = "/"
+return = {{ status = 200, text = "ok" }}
+"#
+        ));
+    }
+    Gateway::start(work.path(), &config)
+}
+
+/// The bytes of a real ClientHello (rustls) naming `sni`.
+fn client_hello(root: &Ca, sni: &str) -> Vec<u8> {
+    let root = root.pem();
+    let cfg = rustls_client::config(&ClientOpts::new(&root));
+    let name = rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(cfg, name).unwrap();
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).unwrap();
+    }
+    hello
+}
+
+/// Sends `bytes` one at a time, `every` apart, until the gateway closes the
+/// connection (then `Some(time since started)`), or `limit` passes.
+async fn trickle_until_closed(
+    tcp: &mut tokio::net::TcpStream,
+    bytes: &[u8],
+    every: Duration,
+    started: Instant,
+    limit: Duration,
+) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 4096];
+    for b in bytes {
+        if tcp.write_all(&[*b]).await.is_err() {
+            return Some(started.elapsed());
+        }
+        loop {
+            match tokio::time::timeout(every, tcp.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+                Ok(Ok(_)) => continue,
+                Err(_) => break,
+            }
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+    }
+    None
+}
+
+/// Sends `bytes` at once, then reads until the gateway closes the
+/// connection; the time from `started`.
+async fn send_then_wait_for_close(
+    addr: SocketAddr,
+    bytes: &[u8],
+    started: Instant,
+    limit: Duration,
+) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes).await.unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(limit, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("not closed within {limit:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_timeout_is_one_deadline_from_accept() {
+    // The wait for the first byte and the handshake used to get the full
+    // timeout each: a ClientHello trickled after a pause lived twice as long.
+    let work = Workdir::new();
+    let root = Ca::root("Root CA");
+    let gw = handshake_gateway(&work, &root, &[("a.test", "2s")]);
+    let hello = client_hello(&root, "a.test");
+    let started = Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    // Silence for most of the timeout, then a real ClientHello, one byte
+    // every 250 ms (it would take minutes to complete).
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let closed = trickle_until_closed(
+        &mut tcp,
+        &hello,
+        Duration::from_millis(250),
+        started,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the trickling client was never dropped");
+    // One deadline: ~2 s after accept (two: ~3.6 s).
+    assert!(
+        closed >= Duration::from_millis(1600) && closed < Duration::from_millis(3000),
+        "dropped after {closed:?}, want ~2 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_timeout_of_the_server_sni_selects_governs() {
+    // Two addresses, each with two servers whose handshake_timeout differ;
+    // the client sends a complete ClientHello naming the second server,
+    // then nothing more.
+    let root = Ca::root("Root CA");
+    let (work_a, work_b) = (Workdir::new(), Workdir::new());
+    // Default server long, selected server short.
+    let gw_short = handshake_gateway(&work_a, &root, &[("a.test", "3s"), ("b.test", "1s")]);
+    // Default server short, selected server long.
+    let gw_long = handshake_gateway(&work_b, &root, &[("c.test", "1s"), ("d.test", "3s")]);
+    let limit = Duration::from_secs(8);
+    let (hello_b, hello_d) = (client_hello(&root, "b.test"), client_hello(&root, "d.test"));
+    let started = Instant::now();
+    let (short, long) = tokio::join!(
+        send_then_wait_for_close(gw_short.addr(), &hello_b, started, limit),
+        send_then_wait_for_close(gw_long.addr(), &hello_d, started, limit),
+    );
+    assert!(
+        short < Duration::from_millis(2000),
+        "b.test (1 s, default server 3 s): dropped after {short:?}"
+    );
+    assert!(
+        long >= Duration::from_millis(2000),
+        "d.test (3 s, default server 1 s): dropped after {long:?}"
+    );
+    // Both count as handshake timeouts.
+    for gw in [&gw_short, &gw_long] {
+        assert!(
+            tokio::task::block_in_place(|| wait_for_log_count(gw, "TLS handshake timed out", 1)),
+            "{}",
+            gw.logs()
+        );
+    }
+}
