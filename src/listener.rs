@@ -26,6 +26,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use crate::access_log::AccessLogger;
 use crate::config::{FailureMode, VerifyMode};
 use crate::conn::{ConnCtx, TlsInfo, openssl_cipher_name, protocol_name};
+use crate::linger::LingeringClose;
 use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
 use crate::runtime::Generation;
 use crate::verify::Admission;
@@ -171,7 +172,7 @@ async fn accept(
     remote: SocketAddr,
     configured: SocketAddr,
     shared: &Shared,
-) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Arc<ConnCtx>)> {
+) -> Option<(ClientStream, Arc<ConnCtx>)> {
     let metrics = &shared.metrics;
     let handshake_failed = |outcome: &'static str| {
         metrics
@@ -205,7 +206,9 @@ async fn accept(
     match tokio::time::timeout_at(default_deadline, tcp.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == 0x16 => {}
         Ok(Ok(1)) if first[0].is_ascii_uppercase() => {
-            let mut tcp = tcp;
+            // The request is left unread: close lingeringly, so that it
+            // does not turn the close into a reset that loses the page.
+            let mut tcp = LingeringClose::new(tcp, default_server.config.limits.lingering());
             let page = crate::respond::plain_http_on_tls_port(default_server.config.server_tokens);
             let _ = tcp.write_all(&page).await;
             let _ = tcp.shutdown().await;
@@ -281,6 +284,9 @@ async fn accept(
         tracing::info!(client = %remote, verify = peer.verify_text(), "resumed session no longer verifies; connection closed");
         return None;
     }
+    // Closes lingeringly when it ends with an answer sent before the
+    // request was read to the end (src/linger.rs).
+    let stream = LingeringClose::new(stream, server.config.limits.lingering());
     let ctx = Arc::new(ConnCtx::new(
         remote,
         local,
@@ -316,22 +322,18 @@ async fn within<T>(
     }
 }
 
+/// A verified client's TLS stream, closed lingeringly.
+type ClientStream = LingeringClose<tokio_rustls::server::TlsStream<TcpStream>>;
+
 /// The HTTP connection of one verified client: HTTP/1.1, or HTTP/2 when the
 /// client speaks it (ALPN or prior knowledge).
-type HttpConnection = auto::Connection<
-    'static,
-    TokioIo<tokio_rustls::server::TlsStream<TcpStream>>,
-    crate::service::Gateway,
-    TokioExecutor,
->;
+type HttpConnection =
+    auto::Connection<'static, TokioIo<ClientStream>, crate::service::Gateway, TokioExecutor>;
 
 /// Builds the HTTP connection with the server's limits. Boxed, and built
 /// outside the serve future, so the connection state exists once, on the
 /// heap, rather than once moved-from in the task and once pinned.
-fn http_connection(
-    stream: tokio_rustls::server::TlsStream<TcpStream>,
-    ctx: &Arc<ConnCtx>,
-) -> Pin<Box<HttpConnection>> {
+fn http_connection(stream: ClientStream, ctx: &Arc<ConnCtx>) -> Pin<Box<HttpConnection>> {
     let limits = &ctx.server.config.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
