@@ -20,8 +20,9 @@
 //! Around that path: [`config`] (raw TOML, then validated), [`runtime`] (a
 //! loaded configuration ready to serve), [`run`] (start, reload, shutdown),
 //! [`respond`] (every response the gateway makes itself), [`body`] (request
-//! body limits), [`access_log`], [`metrics`] and [`admin`] (health and
-//! metrics listener), and the operator tools [`certs`] and [`inspect`].
+//! body limits), [`linger`] (lingering close after an early answer),
+//! [`access_log`], [`metrics`] and [`admin`] (health and metrics listener),
+//! and the operator tools [`certs`] and [`inspect`].
 //!
 //! ## Security invariants
 //!
@@ -47,6 +48,7 @@ pub mod conn;
 pub mod headers;
 pub mod identity;
 pub mod inspect;
+pub mod linger;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;

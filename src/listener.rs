@@ -20,10 +20,12 @@ use rustls_pki_types::UnixTime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::access_log::AccessLogger;
 use crate::conn::{ConnCtx, TlsInfo, openssl_cipher_name, protocol_name};
+use crate::linger::LingeringClose;
 use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
 use crate::runtime::Generation;
 use crate::verify::Admission;
@@ -170,7 +172,7 @@ async fn accept(
     remote: SocketAddr,
     configured: SocketAddr,
     shared: &Shared,
-) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Arc<ConnCtx>)> {
+) -> Option<(ClientStream, Arc<ConnCtx>)> {
     let metrics = &shared.metrics;
     let handshake_failed = |outcome: &'static str| {
         metrics
@@ -189,16 +191,25 @@ async fn accept(
     };
     let group = &generation.groups[group_index];
     let local = tcp.local_addr().unwrap_or(configured);
-    let default_timeout = group.select(None).config.tls.handshake_timeout;
+    // handshake_timeout: one deadline from accept to the end of the
+    // handshake, for the first byte, the ClientHello and the rest alike.
+    // Until the ClientHello names a server only the address's default
+    // server is known, so its timeout bounds the wait for the ClientHello;
+    // the server that SNI selects then sets the deadline, still counted
+    // from accept.
+    let accepted = Instant::now();
+    let default_server = group.select(None);
+    let default_deadline = accepted + default_server.config.tls.handshake_timeout;
 
     // nginx's 497: a plain HTTP request on the TLS port gets a readable answer.
     let mut first = [0u8; 1];
-    match tokio::time::timeout(default_timeout, tcp.peek(&mut first)).await {
+    match tokio::time::timeout_at(default_deadline, tcp.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == 0x16 => {}
         Ok(Ok(1)) if first[0].is_ascii_uppercase() => {
-            let mut tcp = tcp;
-            let page =
-                crate::respond::plain_http_on_tls_port(group.select(None).config.server_tokens);
+            // The request is left unread: close lingeringly, so that it
+            // does not turn the close into a reset that loses the page.
+            let mut tcp = LingeringClose::new(tcp, default_server.config.limits.lingering());
+            let page = crate::respond::plain_http_on_tls_port(default_server.config.server_tokens);
             let _ = tcp.write_all(&page).await;
             let _ = tcp.shutdown().await;
             tracing::info!(client = %remote, "plain HTTP request sent to the TLS port");
@@ -208,20 +219,25 @@ async fn accept(
     }
 
     let handshake = async {
-        let start = LazyConfigAcceptor::new(Acceptor::default(), tcp).await?;
+        let start = within(
+            default_deadline,
+            LazyConfigAcceptor::new(Acceptor::default(), tcp),
+        )
+        .await?;
         let sni = start.client_hello().server_name().map(str::to_owned);
         let server = group.select(sni.as_deref()).clone();
-        let stream = start.into_stream(server.tls.clone()).await?;
-        Ok::<_, std::io::Error>((stream, server, sni))
+        let deadline = accepted + server.config.tls.handshake_timeout;
+        let stream = within(deadline, start.into_stream(server.tls.clone())).await?;
+        Ok::<_, HandshakeError>((stream, server, sni))
     };
-    let (stream, server, sni) = match tokio::time::timeout(default_timeout, handshake).await {
-        Ok(Ok(done)) => done,
-        Ok(Err(e)) => {
+    let (stream, server, sni) = match handshake.await {
+        Ok(done) => done,
+        Err(HandshakeError::Failed(e)) => {
             tracing::debug!(client = %remote, error = %e, "TLS handshake failed");
             handshake_failed("failed");
             return None;
         }
-        Err(_) => {
+        Err(HandshakeError::TimedOut) => {
             tracing::debug!(client = %remote, "TLS handshake timed out");
             handshake_failed("timeout");
             return None;
@@ -268,6 +284,9 @@ async fn accept(
         tracing::info!(client = %remote, verify = peer.verify_text(), "resumed session no longer verifies; connection closed");
         return None;
     }
+    // Closes lingeringly when it ends with an answer sent before the
+    // request was read to the end (src/linger.rs).
+    let stream = LingeringClose::new(stream, server.config.limits.lingering());
     let ctx = Arc::new(ConnCtx::new(
         remote,
         local,
@@ -282,22 +301,39 @@ async fn accept(
     Some((stream, ctx))
 }
 
+/// Why a TLS handshake did not complete.
+enum HandshakeError {
+    Failed(std::io::Error),
+    TimedOut,
+}
+
+/// Runs one step of the handshake until `deadline` (none if it has passed).
+async fn within<T>(
+    deadline: Instant,
+    step: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, HandshakeError> {
+    if Instant::now() >= deadline {
+        return Err(HandshakeError::TimedOut);
+    }
+    match tokio::time::timeout_at(deadline, step).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err(HandshakeError::Failed(e)),
+        Err(_) => Err(HandshakeError::TimedOut),
+    }
+}
+
+/// A verified client's TLS stream, closed lingeringly.
+type ClientStream = LingeringClose<tokio_rustls::server::TlsStream<TcpStream>>;
+
 /// The HTTP connection of one verified client: HTTP/1.1, or HTTP/2 when the
 /// client speaks it (ALPN or prior knowledge).
-type HttpConnection = auto::Connection<
-    'static,
-    TokioIo<tokio_rustls::server::TlsStream<TcpStream>>,
-    crate::service::Gateway,
-    TokioExecutor,
->;
+type HttpConnection =
+    auto::Connection<'static, TokioIo<ClientStream>, crate::service::Gateway, TokioExecutor>;
 
 /// Builds the HTTP connection with the server's limits. Boxed, and built
 /// outside the serve future, so the connection state exists once, on the
 /// heap, rather than once moved-from in the task and once pinned.
-fn http_connection(
-    stream: tokio_rustls::server::TlsStream<TcpStream>,
-    ctx: &Arc<ConnCtx>,
-) -> Pin<Box<HttpConnection>> {
+fn http_connection(stream: ClientStream, ctx: &Arc<ConnCtx>) -> Pin<Box<HttpConnection>> {
     let limits = &ctx.server.config.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

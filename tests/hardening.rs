@@ -537,3 +537,383 @@ fn upstream_faults_storm_leaks_nothing() {
         "memory grew: {rss_before} KiB -> {rss_after} KiB"
     );
 }
+
+/// A gateway with `servers` (name, handshake_timeout) on one address, the
+/// first being the address's default server; no client certificates.
+fn handshake_gateway(work: &Workdir, root: &Ca, servers: &[(&str, &str)]) -> Gateway {
+    let names: Vec<&str> = servers.iter().map(|(n, _)| *n).collect();
+    let server = root.server(&names);
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    let mut config = String::new();
+    for (name, timeout) in servers {
+        config.push_str(&format!(
+            r#"
+[[server]]
+listen = "127.0.0.1:0"
+server_name = "{name}"
+[server.tls]
+certificate = "server.pem"
+certificate_key = "server-key.pem"
+handshake_timeout = "{timeout}"
+[[server.location]]
+prefix = "/"
+return = {{ status = 200, text = "ok" }}
+"#
+        ));
+    }
+    Gateway::start(work.path(), &config)
+}
+
+/// The bytes of a real ClientHello (rustls) naming `sni`.
+fn client_hello(root: &Ca, sni: &str) -> Vec<u8> {
+    let root = root.pem();
+    let cfg = rustls_client::config(&ClientOpts::new(&root));
+    let name = rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(cfg, name).unwrap();
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).unwrap();
+    }
+    hello
+}
+
+/// Sends `bytes` one at a time, `every` apart, until the gateway closes the
+/// connection (then `Some(time since started)`), or `limit` passes.
+async fn trickle_until_closed(
+    tcp: &mut tokio::net::TcpStream,
+    bytes: &[u8],
+    every: Duration,
+    started: Instant,
+    limit: Duration,
+) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 4096];
+    for b in bytes {
+        if tcp.write_all(&[*b]).await.is_err() {
+            return Some(started.elapsed());
+        }
+        loop {
+            match tokio::time::timeout(every, tcp.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+                Ok(Ok(_)) => continue,
+                Err(_) => break,
+            }
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+    }
+    None
+}
+
+/// Sends `bytes` at once, then reads until the gateway closes the
+/// connection; the time from `started`.
+async fn send_then_wait_for_close(
+    addr: SocketAddr,
+    bytes: &[u8],
+    started: Instant,
+    limit: Duration,
+) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes).await.unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(limit, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("not closed within {limit:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_timeout_is_one_deadline_from_accept() {
+    // The wait for the first byte and the handshake used to get the full
+    // timeout each: a ClientHello trickled after a pause lived twice as long.
+    let work = Workdir::new();
+    let root = Ca::root("Root CA");
+    let gw = handshake_gateway(&work, &root, &[("a.test", "2s")]);
+    let hello = client_hello(&root, "a.test");
+    let started = Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    // Silence for most of the timeout, then a real ClientHello, one byte
+    // every 250 ms (it would take minutes to complete).
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let closed = trickle_until_closed(
+        &mut tcp,
+        &hello,
+        Duration::from_millis(250),
+        started,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the trickling client was never dropped");
+    // One deadline: ~2 s after accept (two: ~3.6 s).
+    assert!(
+        closed >= Duration::from_millis(1600) && closed < Duration::from_millis(3000),
+        "dropped after {closed:?}, want ~2 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_timeout_of_the_server_sni_selects_governs() {
+    // Two addresses, each with two servers whose handshake_timeout differ;
+    // the client sends a complete ClientHello naming the second server,
+    // then nothing more.
+    let root = Ca::root("Root CA");
+    let (work_a, work_b) = (Workdir::new(), Workdir::new());
+    // Default server long, selected server short.
+    let gw_short = handshake_gateway(&work_a, &root, &[("a.test", "3s"), ("b.test", "1s")]);
+    // Default server short, selected server long.
+    let gw_long = handshake_gateway(&work_b, &root, &[("c.test", "1s"), ("d.test", "3s")]);
+    let limit = Duration::from_secs(8);
+    let (hello_b, hello_d) = (client_hello(&root, "b.test"), client_hello(&root, "d.test"));
+    let started = Instant::now();
+    let (short, long) = tokio::join!(
+        send_then_wait_for_close(gw_short.addr(), &hello_b, started, limit),
+        send_then_wait_for_close(gw_long.addr(), &hello_d, started, limit),
+    );
+    assert!(
+        short < Duration::from_millis(2000),
+        "b.test (1 s, default server 3 s): dropped after {short:?}"
+    );
+    assert!(
+        long >= Duration::from_millis(2000),
+        "d.test (3 s, default server 1 s): dropped after {long:?}"
+    );
+    // Both count as handshake timeouts.
+    for gw in [&gw_short, &gw_long] {
+        assert!(
+            tokio::task::block_in_place(|| wait_for_log_count(gw, "TLS handshake timed out", 1)),
+            "{}",
+            gw.logs()
+        );
+    }
+}
+
+#[test]
+fn a_too_large_head_gets_its_431_every_time() {
+    // curl still sending a 100 KB Cookie when the gateway answers 431 used
+    // to get a reset instead (about half the tries): the gateway now reads
+    // and discards the rest before closing (lingering close).
+    let s = setup("", "");
+    let ca = s.work.path().join("ca.pem");
+    let c = s.work.path().join("alice.pem");
+    let k = s.work.path().join("alice-key.pem");
+    let cookie = format!("Cookie: a={}", "x".repeat(100_000));
+    let args = [
+        "--http1.1",
+        "--cert",
+        c.to_str().unwrap(),
+        "--key",
+        k.to_str().unwrap(),
+        "-H",
+        &cookie,
+    ];
+    let failed: Vec<String> = (0..20)
+        .map(|_| curl("localhost", s.gw.port(), "/", &ca, &args))
+        .filter(|r| r.status != 431)
+        .map(|r| format!("status {} exit {}: {}", r.status, r.exit, r.stderr.trim()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 20 tries failed: {failed:?}",
+        failed.len()
+    );
+}
+
+/// A client that writes its whole request before reading the answer, as
+/// many do, over TLS or (`cfg` `None`) plain TCP: the answer, or why it
+/// got none.
+async fn send_whole_request(
+    addr: SocketAddr,
+    cfg: Option<Arc<rustls::ClientConfig>>,
+    head: &[u8],
+    body_len: usize,
+) -> Result<String, String> {
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+        mut io: S,
+        head: &[u8],
+        body_len: usize,
+    ) -> Result<String, String> {
+        io.write_all(head)
+            .await
+            .map_err(|e| format!("sending the head: {e}"))?;
+        let chunk = vec![b'x'; 16 << 10];
+        let mut left = body_len;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            io.write_all(&chunk[..n])
+                .await
+                .map_err(|e| format!("sending the body, {left} bytes left: {e}"))?;
+            left -= n;
+        }
+        io.flush().await.map_err(|e| format!("flush: {e}"))?;
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), io.read_to_end(&mut answer))
+            .await
+            .map_err(|_| "no end of the answer within 10 s".to_string())?
+            .map_err(|e| {
+                format!(
+                    "reading the answer after {} bytes: {e}",
+                    String::from_utf8_lossy(&answer)
+                )
+            })?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    }
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    match cfg {
+        None => exchange(tcp, head, body_len).await,
+        Some(cfg) => {
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = tokio_rustls::TlsConnector::from(cfg)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+            exchange(tls, head, body_len).await
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_answers_reach_clients_that_send_the_whole_request_first() {
+    // Every answer sent before the request was read to the end, by hyper
+    // (431, 400) or by the gateway (413, 400, the plain-HTTP 400), reaches a
+    // client that sends 3 MB more before it reads.
+    let s = setup("client_max_body_size = \"1k\"", "");
+    let body = 3_000_000;
+    let cookie = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nCookie: a={}\r\n\r\n",
+        "x".repeat(100_000)
+    );
+    let cases: &[(&str, &[u8], usize, bool, &str)] = &[
+        (
+            "413 on Content-Length",
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3000000\r\n\r\n",
+            body,
+            true,
+            "HTTP/1.1 413 ",
+        ),
+        (
+            "431 from hyper",
+            cookie.as_bytes(),
+            0,
+            true,
+            "HTTP/1.1 431 ",
+        ),
+        (
+            "400 from hyper (space before the colon)",
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nX-A : b\r\nContent-Length: 3000000\r\n\r\n",
+            body,
+            true,
+            "HTTP/1.1 400 ",
+        ),
+        (
+            "400 from the gateway (two Host headers)",
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nHost: b.test\r\nContent-Length: 3000000\r\n\r\n",
+            body,
+            true,
+            "HTTP/1.1 400 ",
+        ),
+        (
+            "plain HTTP to the TLS port",
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3000000\r\n\r\n",
+            body,
+            false,
+            "The plain HTTP request was sent to HTTPS port",
+        ),
+    ];
+    let mut failed = Vec::new();
+    for (label, head, body_len, tls, want) in cases {
+        for _ in 0..5 {
+            let cfg = tls.then(|| s.cfg(false));
+            match send_whole_request(s.gw.addr(), cfg, head, *body_len).await {
+                Ok(answer) if answer.contains(want) => {}
+                Ok(answer) => failed.push(format!("{label}: got {answer:?}")),
+                Err(e) => failed.push(format!("{label}: {e}")),
+            }
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of 25 failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    // The backend saw none of these requests.
+    assert!(!s.gw.logs().contains("\"status\":200"), "{}", s.gw.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lingering_close_is_bounded_and_holds_its_connection_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // max_connections = 1: the next client is served only when the
+    // lingering connection has really closed.
+    let s = setup(
+        "client_max_body_size = \"1k\"\nlingering_time = \"2s\"\nlingering_timeout = \"1s\"",
+        "max_connections = 1",
+    );
+    let addr = s.gw.addr();
+    // Sends a refused request, reads the 413 to its end, then keeps the
+    // connection open (returned).
+    let refused = || async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(s.cfg(false))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        tls.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3000000\r\n\r\n")
+            .await
+            .unwrap();
+        tls.write_all(&[b'x'; 10_000]).await.unwrap();
+        let mut answer = Vec::new();
+        tls.read_to_end(&mut answer).await.unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 413 "));
+        tls
+    };
+    // The next request waits for the slot: how long.
+    let next_served_after = || async {
+        let started = Instant::now();
+        let req = rustls_client::get("localhost", "/", false)
+            .body(rustls_client::empty())
+            .unwrap();
+        let out = rustls_client::send(addr, "localhost", s.cfg(false), req)
+            .await
+            .unwrap();
+        assert_eq!(out.response.status(), 200);
+        started.elapsed()
+    };
+
+    // A client that goes silent: left after lingering_timeout (1 s).
+    let silent = refused().await;
+    let waited = next_served_after().await;
+    assert!(
+        waited >= Duration::from_millis(700) && waited < Duration::from_secs(3),
+        "silent client: next served after {waited:?}, want ~1 s"
+    );
+    drop(silent);
+
+    // A client that keeps sending (a byte every 200 ms): left after
+    // lingering_time (2 s).
+    let mut trickler = refused().await;
+    let trickle = tokio::spawn(async move {
+        for _ in 0..50 {
+            if trickler.get_mut().0.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let waited = next_served_after().await;
+    assert!(
+        waited >= Duration::from_millis(1600) && waited < Duration::from_millis(4500),
+        "trickling client: next served after {waited:?}, want ~2 s"
+    );
+    trickle.abort();
+}

@@ -99,6 +99,21 @@ pub struct Limits {
     /// Largest value of a header the gateway sets (e.g. an escaped
     /// certificate). Beyond it: 400 instead of a request the backend rejects.
     pub max_proxy_header_size: usize,
+    /// Lingering close: the longest time input is read and discarded after
+    /// an answer that ends the connection (0 = no lingering).
+    pub lingering_time: Duration,
+    /// Lingering close: how long to wait for more input (0 = no lingering).
+    pub lingering_timeout: Duration,
+}
+
+impl Limits {
+    /// The bounds of a lingering close ([`crate::linger`]).
+    pub fn lingering(&self) -> crate::linger::Lingering {
+        crate::linger::Lingering {
+            time: self.lingering_time,
+            timeout: self.lingering_timeout,
+        }
+    }
 }
 
 /// A `server_name` entry.
@@ -311,6 +326,8 @@ pub mod defaults {
     pub const MAX_REQUEST_HEADERS: usize = 100;
     pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 128;
     pub const MAX_PROXY_HEADER_SIZE: usize = 16 << 10;
+    pub const LINGERING_TIME: Duration = Duration::from_secs(30);
+    pub const LINGERING_TIMEOUT: Duration = Duration::from_secs(5);
     pub const UPSTREAM_KEEPALIVE: usize = 128;
     pub const MAX_UPSTREAM_KEEPALIVE: usize = 100_000;
     pub const UPSTREAM_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);

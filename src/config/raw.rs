@@ -89,6 +89,8 @@ pub struct RawServer {
     pub max_request_headers: Option<i64>,
     pub http2_max_concurrent_streams: Option<i64>,
     pub max_proxy_header_size: Option<RawSize>,
+    pub lingering_time: Option<RawDuration>,
+    pub lingering_timeout: Option<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -412,5 +412,16 @@ fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {
         max_request_headers,
         http2_max_concurrent_streams,
         max_proxy_header_size,
+        // 0 is allowed: no lingering (nginx's meaning of `lingering_timeout 0`).
+        lingering_time: ctx.duration(
+            &format!("{label}.lingering_time"),
+            raw.lingering_time.as_ref(),
+            defaults::LINGERING_TIME,
+        ),
+        lingering_timeout: ctx.duration(
+            &format!("{label}.lingering_timeout"),
+            raw.lingering_timeout.as_ref(),
+            defaults::LINGERING_TIMEOUT,
+        ),
     }
 }
