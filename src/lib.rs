@@ -21,7 +21,8 @@
 //! loaded configuration ready to serve), [`run`] (start, reload, shutdown),
 //! [`respond`] (every response the gateway makes itself), [`body`] (request
 //! body limits), [`access_log`], [`metrics`] and [`admin`] (health and
-//! metrics listener), and the operator tools [`certs`] and [`inspect`].
+//! metrics listener), and the operator tools `certs` (the `certs` cargo
+//! feature, on by default) and [`inspect`].
 //!
 //! ## Security invariants
 //!
@@ -40,6 +41,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod body;
+#[cfg(feature = "certs")]
 pub mod certs;
 pub mod config;
 pub mod conn;
