@@ -60,6 +60,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     };
     let metrics = Arc::new(Metrics::new());
     metrics.generation.set(1);
+    metrics.set_expiry(generation.expiry_samples());
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -240,6 +241,7 @@ impl Reloader {
                     .get_or_create(&OutcomeLabels { outcome: "success" })
                     .inc();
                 metrics.generation.set(number as i64);
+                metrics.set_expiry(next.expiry_samples());
                 self.warn_about_restart_only_changes(&current, &next);
                 *self.stamps.lock().unwrap_or_else(|p| p.into_inner()) = file_stamps(&next.files);
                 self.shared.generation.store(Arc::new(next));
