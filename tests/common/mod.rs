@@ -149,9 +149,35 @@ impl Gateway {
 
     /// Like [`Gateway::start`], returning the logs if it exits or never becomes ready.
     pub fn try_start(dir: &Path, config: &str) -> Result<Gateway, String> {
+        Self::try_start_with(dir, config, None)
+    }
+
+    /// Like [`Gateway::start`], with the open-files limit (soft and hard)
+    /// set to `limit` (`ulimit -n`), e.g. to run it out of descriptors.
+    pub fn start_with_open_files_limit(dir: &Path, config: &str, limit: u32) -> Gateway {
+        Self::try_start_with(dir, config, Some(limit))
+            .unwrap_or_else(|logs| panic!("gateway did not start:\n{logs}"))
+    }
+
+    fn try_start_with(
+        dir: &Path,
+        config: &str,
+        open_files: Option<u32>,
+    ) -> Result<Gateway, String> {
         let path = dir.join("gateway.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+        let bin = env!("CARGO_BIN_EXE_mtls-gateway");
+        let mut command = match open_files {
+            None => Command::new(bin),
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                sh
+            }
+        };
+        let mut child = command
             .args(["--log-level", "debug", "run", "--config"])
             .arg(&path)
             .stdout(Stdio::null())
