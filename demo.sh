@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-cargo build --release --locked --bins --quiet
+cargo build --release --locked --workspace --bins --quiet
 bin=target/release
 
 for port in 3443 8080; do

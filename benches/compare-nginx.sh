@@ -70,7 +70,7 @@ if [ "$OHA" = 1 ] && ! command -v oha >/dev/null; then
 fi
 
 log "building the gateway and mtls-bench (release)"
-(cd "$ROOT" && cargo build --release --bins >/dev/null 2>&1) || (cd "$ROOT" && cargo build --release --bins)
+(cd "$ROOT" && cargo build --release --workspace --bins >/dev/null 2>&1) || (cd "$ROOT" && cargo build --release --workspace --bins)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 GATEWAY=${GATEWAY_BIN:-$TARGET_DIR/release/mtls-gateway}   # GATEWAY_BIN=path measures another build
 BENCH=$TARGET_DIR/release/mtls-bench

@@ -20,9 +20,10 @@
 //! Around that path: [`config`] (raw TOML, then validated), [`runtime`] (a
 //! loaded configuration ready to serve), [`run`] (start, reload, shutdown),
 //! [`respond`] (every response the gateway makes itself), [`body`] (request
-//! body limits), [`linger`] (lingering close after an early answer),
-//! [`access_log`], [`metrics`] and [`admin`] (health and metrics listener),
-//! and the operator tools [`certs`] and [`inspect`].
+//! body limits and response bodies), [`linger`] (lingering close after an
+//! early answer), [`access_log`], [`metrics`] and [`admin`] (health and
+//! metrics listener), and the operator tools `certs` (the `certs` cargo
+//! feature, on by default) and [`inspect`].
 //!
 //! ## Security invariants
 //!
@@ -41,6 +42,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod body;
+#[cfg(feature = "certs")]
 pub mod certs;
 pub mod clock;
 pub mod config;

@@ -44,6 +44,7 @@ enum Command {
         config: PathBuf,
     },
     /// Make and manage the PKI: CA, server and client certificates, .p12 files, CRLs.
+    #[cfg(feature = "certs")]
     #[command(subcommand)]
     Certs(mtls_gateway::certs::CertsCommand),
     /// Print a certificate's $ssl_client_* values and its verification result.
@@ -109,6 +110,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        #[cfg(feature = "certs")]
         Command::Certs(command) => mtls_gateway::certs::run(command),
         Command::Inspect(args) => mtls_gateway::inspect::run(args),
         Command::Reload { config } => match mtls_gateway::run::signal_reload(&config) {

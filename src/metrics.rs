@@ -14,8 +14,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::runtime::Generation;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HandshakeLabels {
     /// `ok`, `failed`, `timeout`.
@@ -66,6 +64,25 @@ pub struct CertLabels {
     pub kind: &'static str,
     /// First 16 hex digits of the SHA-256 fingerprint (CRL: of its issuer name).
     pub fingerprint: String,
+}
+
+/// When one certificate or CRL of a configuration expires: pushed to
+/// [`Metrics::set_expiry`] by the code that publishes a configuration
+/// ([`crate::runtime::Generation::expiry_samples`]), turned into
+/// `certificate_expiry_seconds` at each scrape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpirySample {
+    pub labels: CertLabels,
+    /// notAfter (certificates) or nextUpdate (CRLs), Unix seconds.
+    pub at: i64,
+}
+
+/// The expiry samples of the configuration serving now, and the series the
+/// family holds (to remove those of a replaced configuration).
+#[derive(Default)]
+struct ExpiryState {
+    samples: Vec<ExpirySample>,
+    shown: Vec<CertLabels>,
 }
 
 /// One location's request counters and upstream latency histogram, looked
@@ -142,6 +159,7 @@ pub struct Metrics {
     pub generation: Gauge,
     /// Seconds until notAfter (certificates) or nextUpdate (CRLs).
     pub expiry: Family<CertLabels, Gauge<f64, AtomicU64>>,
+    expiry_state: Mutex<ExpiryState>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -177,6 +195,7 @@ impl Metrics {
             reloads: Family::default(),
             generation: Gauge::default(),
             expiry: Family::default(),
+            expiry_state: Mutex::new(ExpiryState::default()),
             registry: Registry::default(),
         };
         registry.register(
@@ -232,41 +251,38 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Re-computes the expiry gauges for `generation` at time `now`.
-    pub fn refresh_expiry(&self, generation: &Generation, now: i64) {
-        self.expiry.clear();
-        for group in &generation.groups {
-            for server in &group.servers {
-                let label = &server.config.label;
-                let set = |kind: &'static str, der: &[u8], not_after: i64| {
-                    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-                    let fingerprint: String = digest.as_ref()[..8]
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect();
-                    self.expiry
-                        .get_or_create(&CertLabels {
-                            server: label.clone(),
-                            kind,
-                            fingerprint,
-                        })
-                        .set((not_after - now) as f64);
-                };
-                if let Some(leaf) = server.config.tls.certified_key.cert.first()
-                    && let Ok((_, c)) = x509_parser::parse_x509_certificate(leaf)
-                {
-                    set("server", leaf, c.validity().not_after.timestamp());
-                }
-                for ca in server.config.client_auth.trust.certificates() {
-                    if let Ok((_, c)) = x509_parser::parse_x509_certificate(ca) {
-                        set("ca", ca, c.validity().not_after.timestamp());
-                    }
-                }
-                for crl in &server.config.client_auth.crl_records {
-                    if let Some(next) = crl.next_update {
-                        set("crl", &crl.issuer_der, next);
-                    }
-                }
+    /// Replaces the expiry samples (the configuration serving now). The
+    /// gauges follow at the next [`Metrics::refresh_expiry`].
+    pub fn set_expiry(&self, samples: Vec<ExpirySample>) {
+        self.expiry_state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .samples = samples;
+    }
+
+    /// Sets the expiry gauges to the seconds left at `now`, in place: a
+    /// series of the current samples is never removed, so a scrape encoding
+    /// meanwhile sees every one of them; only series of a replaced
+    /// configuration are removed. Refreshes run one at a time, each with
+    /// the latest samples.
+    pub fn refresh_expiry(&self, now: i64) {
+        let mut state = self.expiry_state.lock().unwrap_or_else(|p| p.into_inner());
+        for sample in &state.samples {
+            self.expiry
+                .get_or_create(&sample.labels)
+                .set((sample.at - now) as f64);
+        }
+        let ExpiryState { samples, shown } = &mut *state;
+        shown.retain(|labels| {
+            let current = samples.iter().any(|s| s.labels == *labels);
+            if !current {
+                self.expiry.remove(labels);
+            }
+            current
+        });
+        for sample in samples.iter() {
+            if !shown.contains(&sample.labels) {
+                shown.push(sample.labels.clone());
             }
         }
     }
@@ -277,5 +293,78 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn samples(servers: std::ops::Range<usize>) -> Vec<ExpirySample> {
+        servers
+            .map(|i| ExpirySample {
+                labels: CertLabels {
+                    server: format!("server[{i}]"),
+                    kind: "ca",
+                    fingerprint: format!("{i:016x}"),
+                },
+                at: 1_000_000 + i as i64,
+            })
+            .collect()
+    }
+
+    fn expiry_lines(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with("mtls_gateway_certificate_expiry_seconds{"))
+            .collect()
+    }
+
+    /// Scrapes running at the same time each see every series (the family
+    /// used to be cleared and refilled on every scrape).
+    #[test]
+    fn concurrent_scrapes_see_every_expiry_series() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_expiry(samples(0..40));
+        let scrapers: Vec<_> = (0..4)
+            .map(|_| {
+                let metrics = metrics.clone();
+                std::thread::spawn(move || {
+                    for round in 0..300 {
+                        metrics.refresh_expiry(1_000_000 - round);
+                        let text = metrics.encode();
+                        let n = expiry_lines(&text).len();
+                        assert_eq!(n, 40, "scrape {round} saw {n} of 40 expiry series");
+                    }
+                })
+            })
+            .collect();
+        for s in scrapers {
+            s.join().expect("scraper");
+        }
+    }
+
+    #[test]
+    fn expiry_follows_the_pushed_samples_and_drops_replaced_ones() {
+        let metrics = Metrics::new();
+        metrics.set_expiry(samples(0..3));
+        metrics.refresh_expiry(1_000_000);
+        let text = metrics.encode();
+        assert_eq!(expiry_lines(&text).len(), 3);
+        assert!(
+            text.contains(r#"server="server[2]",kind="ca",fingerprint="0000000000000002"} 2.0"#),
+            "{text}"
+        );
+        // A reload drops server[0] and keeps the others.
+        metrics.set_expiry(samples(1..3));
+        metrics.refresh_expiry(1_000_001);
+        let text = metrics.encode();
+        let lines = expiry_lines(&text);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(!text.contains(r#"server="server[0]""#), "{text}");
+        assert!(
+            text.contains(r#"fingerprint="0000000000000002"} 1.0"#),
+            "{text}"
+        );
     }
 }

@@ -27,6 +27,9 @@ use crate::runtime::Generation;
 
 /// How often `watch = true` looks at the configuration's files.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the exit waits for admin requests in flight (their answers are
+/// immediate; a client still sending its head is cut by the header timeout).
+const ADMIN_DRAIN: Duration = Duration::from_secs(1);
 
 /// Serves `config` until a shutdown signal.
 ///
@@ -60,6 +63,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     };
     let metrics = Arc::new(Metrics::new());
     metrics.generation.set(1);
+    metrics.set_expiry(generation.expiry_samples());
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -86,12 +90,15 @@ pub async fn run(config: Config) -> Result<(), String> {
             shared.clone(),
         )));
     }
-    if let Some(admin) = admin {
-        let addr = admin.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!(addr = %addr, "admin listening on {addr} (/healthz, /readyz, /metrics)");
-        // Not joined at shutdown: /readyz answers 503 while connections drain.
-        tokio::spawn(crate::admin::serve(admin, shared.clone()));
-    }
+    let admin = match admin {
+        Some(admin) => {
+            let addr = admin.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(addr = %addr, "admin listening on {addr} (/healthz, /readyz, /metrics)");
+            // Drained last: /readyz answers 503 while connections drain.
+            Some(crate::admin::Admin::spawn(admin, shared.clone()))
+        }
+        None => None,
+    };
     let reloader = Reloader {
         source: source.clone(),
         shared: shared.clone(),
@@ -141,6 +148,9 @@ pub async fn run(config: Config) -> Result<(), String> {
         Err(_) => tracing::warn!(
             "connections still open after shutdown_timeout ({timeout:?}); exiting anyway"
         ),
+    }
+    if let Some(admin) = admin {
+        admin.drain(ADMIN_DRAIN).await;
     }
     if let Some(pid) = pid_file {
         let _ = std::fs::remove_file(pid);
@@ -240,6 +250,7 @@ impl Reloader {
                     .get_or_create(&OutcomeLabels { outcome: "success" })
                     .inc();
                 metrics.generation.set(number as i64);
+                metrics.set_expiry(next.expiry_samples());
                 self.warn_about_restart_only_changes(&current, &next);
                 *self.stamps.lock().unwrap_or_else(|p| p.into_inner()) = file_stamps(&next.files);
                 self.shared.generation.store(Arc::new(next));

@@ -197,3 +197,48 @@ impl Generation {
         })
     }
 }
+
+impl Generation {
+    /// When each server certificate, CA and CRL of this configuration
+    /// expires, for [`Metrics::set_expiry`] (pushed when it is published).
+    pub fn expiry_samples(&self) -> Vec<crate::metrics::ExpirySample> {
+        use crate::metrics::{CertLabels, ExpirySample};
+        let mut samples = Vec::new();
+        for group in &self.groups {
+            for server in &group.servers {
+                let mut push = |kind: &'static str, der: &[u8], at: i64| {
+                    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+                    let fingerprint: String = digest.as_ref()[..8]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    let labels = CertLabels {
+                        server: server.config.label.clone(),
+                        kind,
+                        fingerprint,
+                    };
+                    // A server on several addresses is listed once.
+                    if !samples.iter().any(|s: &ExpirySample| s.labels == labels) {
+                        samples.push(ExpirySample { labels, at });
+                    }
+                };
+                if let Some(leaf) = server.config.tls.certified_key.cert.first()
+                    && let Ok((_, c)) = x509_parser::parse_x509_certificate(leaf)
+                {
+                    push("server", leaf, c.validity().not_after.timestamp());
+                }
+                for ca in server.config.client_auth.trust.certificates() {
+                    if let Ok((_, c)) = x509_parser::parse_x509_certificate(ca) {
+                        push("ca", ca, c.validity().not_after.timestamp());
+                    }
+                }
+                for crl in &server.config.client_auth.crl_records {
+                    if let Some(next) = crl.next_update {
+                        push("crl", &crl.issuer_der, next);
+                    }
+                }
+            }
+        }
+        samples
+    }
+}

@@ -7,7 +7,7 @@
 //! Resumption never bypasses verification: the chain restored from a
 //! session is verified again for every connection ([`crate::verify`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -139,16 +139,31 @@ fn prefer_aes128(suites: &mut [rustls::SupportedCipherSuite]) {
 
 /// A bounded session-ID cache whose entries expire after `timeout`; when
 /// full, the oldest entry is evicted (as nginx's shared cache does).
+///
+/// Every entry has exactly one slot in the eviction order, removed with it
+/// however it leaves (evicted, expired, replaced, or taken by a TLS 1.3
+/// resumption), so the cache holds at most `capacity` sessions whatever
+/// the handshake rate.
 pub struct SessionCache {
     capacity: usize,
     timeout: Duration,
     inner: Mutex<CacheInner>,
 }
 
+struct CacheEntry {
+    value: Vec<u8>,
+    created: Instant,
+    /// Its key in `CacheInner::order`.
+    seq: u64,
+}
+
 #[derive(Default)]
 struct CacheInner {
-    entries: HashMap<Vec<u8>, (Vec<u8>, Instant)>,
-    order: VecDeque<(Vec<u8>, Instant)>,
+    entries: HashMap<Vec<u8>, CacheEntry>,
+    /// Insertion order (oldest first): sequence number -> session ID, one
+    /// slot per entry of `entries`.
+    order: BTreeMap<u64, Vec<u8>>,
+    next_seq: u64,
 }
 
 impl SessionCache {
@@ -177,47 +192,70 @@ impl fmt::Debug for SessionCache {
 }
 
 impl CacheInner {
+    fn remove(&mut self, key: &[u8]) -> Option<CacheEntry> {
+        let entry = self.entries.remove(key)?;
+        self.order.remove(&entry.seq);
+        Some(entry)
+    }
+
+    fn pop_oldest(&mut self) -> Option<CacheEntry> {
+        let (_, key) = self.order.pop_first()?;
+        self.entries.remove(&key)
+    }
+
+    /// Drops the entries older than `timeout` (they are the oldest in
+    /// `order`: entries are stamped under the lock, in sequence order).
     fn expire(&mut self, now: Instant, timeout: Duration) {
-        while let Some((key, created)) = self.order.front() {
-            if now.duration_since(*created) < timeout {
+        while let Some((_, key)) = self.order.first_key_value() {
+            let fresh = self
+                .entries
+                .get(key)
+                .is_some_and(|e| now.duration_since(e.created) < timeout);
+            if fresh {
                 break;
             }
-            if self.entries.get(key).is_some_and(|(_, c)| c == created) {
-                self.entries.remove(key);
-            }
-            self.order.pop_front();
+            self.pop_oldest();
         }
     }
 }
 
 impl StoresServerSessions for SessionCache {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        let now = Instant::now();
+        if self.capacity == 0 {
+            return false;
+        }
         let mut inner = self.lock();
+        let now = Instant::now();
         inner.expire(now, self.timeout);
+        inner.remove(&key);
         while inner.entries.len() >= self.capacity {
-            let Some((old, created)) = inner.order.pop_front() else {
+            if inner.pop_oldest().is_none() {
                 break;
-            };
-            if inner.entries.get(&old).is_some_and(|(_, c)| *c == created) {
-                inner.entries.remove(&old);
             }
         }
-        inner.order.push_back((key.clone(), now));
-        inner.entries.insert(key, (value, now));
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.order.insert(seq, key.clone());
+        inner.entries.insert(
+            key,
+            CacheEntry {
+                value,
+                created: now,
+                seq,
+            },
+        );
         true
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         let inner = self.lock();
-        let (value, created) = inner.entries.get(key)?;
-        (created.elapsed() < self.timeout).then(|| value.clone())
+        let entry = inner.entries.get(key)?;
+        (entry.created.elapsed() < self.timeout).then(|| entry.value.clone())
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let mut inner = self.lock();
-        let (value, created) = inner.entries.remove(key)?;
-        (created.elapsed() < self.timeout).then_some(value)
+        let entry = self.lock().remove(key)?;
+        (entry.created.elapsed() < self.timeout).then_some(entry.value)
     }
 
     fn can_cache(&self) -> bool {
@@ -281,6 +319,60 @@ mod tests {
         assert_eq!(cache.get(b"c"), None);
     }
 
+    /// TLS 1.3 resumption without tickets takes the session it resumes and
+    /// stores a new one: the cache (entries and eviction order) stays within
+    /// `capacity` however many resumptions there are.
+    #[test]
+    fn cache_stays_bounded_under_resumptions_that_take() {
+        let cache = SessionCache::new(4, Duration::from_secs(600));
+        let id = |i: u32| format!("session-{i}").into_bytes();
+        cache.put(id(0), b"s".to_vec());
+        for i in 1..20_000 {
+            assert_eq!(
+                cache.take(&id(i - 1)),
+                Some(b"s".to_vec()),
+                "resumption {i}"
+            );
+            cache.put(id(i), b"s".to_vec());
+            let inner = cache.lock();
+            assert!(
+                inner.entries.len() <= 4 && inner.order.len() == inner.entries.len(),
+                "after {i} resumptions: {} entries, {} order slots",
+                inner.entries.len(),
+                inner.order.len()
+            );
+        }
+        // Interleaved clients, replaced keys and misses keep it exact too.
+        for i in 0..1000u32 {
+            cache.put(id(i % 7), b"t".to_vec());
+            cache.take(&id((i * 3) % 7));
+            let _ = cache.get(&id(i % 5));
+            let inner = cache.lock();
+            assert!(inner.entries.len() <= 4);
+            assert_eq!(inner.order.len(), inner.entries.len());
+            for (seq, key) in &inner.order {
+                assert_eq!(inner.entries[key].seq, *seq);
+            }
+        }
+    }
+
+    #[test]
+    fn cache_replacing_a_key_keeps_one_slot_and_its_new_value() {
+        let cache = SessionCache::new(2, Duration::from_secs(60));
+        cache.put(b"a".to_vec(), b"1".to_vec());
+        cache.put(b"a".to_vec(), b"2".to_vec());
+        cache.put(b"b".to_vec(), b"3".to_vec());
+        assert_eq!(
+            cache.get(b"a"),
+            Some(b"2".to_vec()),
+            "a is not evicted by b"
+        );
+        assert_eq!(cache.lock().order.len(), 2);
+        cache.put(b"c".to_vec(), b"4".to_vec());
+        assert_eq!(cache.get(b"a"), None, "a (oldest) evicted");
+        assert_eq!(cache.get(b"b"), Some(b"3".to_vec()));
+    }
+
     #[test]
     fn cache_entries_expire() {
         let cache = SessionCache::new(10, Duration::from_millis(30));
@@ -289,6 +381,7 @@ mod tests {
         assert_eq!(cache.get(b"a"), None);
         cache.put(b"b".to_vec(), b"2".to_vec());
         assert_eq!(cache.lock().entries.len(), 1, "expired entry purged on put");
+        assert_eq!(cache.lock().order.len(), 1);
     }
 
     #[test]

@@ -257,3 +257,222 @@ fn readyz_says_503_while_draining() {
     }
     assert!(gw.try_wait().expect("exited").success());
 }
+
+/// A raw HTTP/1.1 connection to the admin port.
+fn admin_conn(port: u16) -> std::net::TcpStream {
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp
+}
+
+/// Reads one response (head and `Content-Length` body) from `tcp`.
+fn read_response(tcp: &mut std::net::TcpStream) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = find(&got, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if got.len() >= end + 4 + len {
+                return Ok(String::from_utf8_lossy(&got).into_owned());
+            }
+        }
+        match tcp.read(&mut buf)? {
+            0 => return Ok(String::from_utf8_lossy(&got).into_owned()),
+            n => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Whether the server closed `tcp` (EOF or reset) before its read timeout.
+fn closed_by_server(tcp: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 1024];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // e.g. a 408 before closing
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true, // reset
+        }
+    }
+}
+
+fn admin_gateway(s: &Setup, extra: &str) -> (Gateway, u16) {
+    let admin = free_port();
+    let gw = Gateway::start(
+        s.work.path(),
+        &format!(
+            "{}{extra}",
+            config(free_port())
+                .admin(format!("127.0.0.1:{admin}"))
+                .render()
+        ),
+    );
+    (gw, admin)
+}
+
+#[test]
+fn admin_drops_a_client_that_does_not_finish_its_request_head() {
+    use std::io::Write;
+    let s = setup();
+    let (_gw, admin) = admin_gateway(&s, "");
+    let mut slow = admin_conn(admin);
+    let start = std::time::Instant::now();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    assert!(
+        closed_by_server(&mut slow),
+        "a client that never finishes its head is still connected after 10 s"
+    );
+    let held = start.elapsed();
+    assert!(
+        held >= mtls_gateway::admin::HEADER_TIMEOUT - Duration::from_millis(100),
+        "closed after {held:?}, before the header timeout"
+    );
+    // Others are still answered.
+    assert_eq!(http_get(admin, "/healthz").0, 200);
+}
+
+#[test]
+fn admin_connections_beyond_the_limit_wait_for_a_free_slot() {
+    use std::io::Write;
+    let s = setup();
+    let (gw, admin) = admin_gateway(&s, "");
+    let limit = mtls_gateway::admin::MAX_CONNECTIONS;
+    // Fill every slot with clients that send nothing: each holds its slot
+    // until the header timeout closes it.
+    let first = std::time::Instant::now();
+    let idle: Vec<_> = (0..limit).map(|_| admin_conn(admin)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut waiting = admin_conn(admin);
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let answer = read_response(&mut waiting).unwrap();
+    let waited = first.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    // Answered only once the idle clients' slots were freed (by the header
+    // timeout, which started no earlier than `first`).
+    assert!(
+        waited >= mtls_gateway::admin::HEADER_TIMEOUT - Duration::from_millis(100),
+        "answered after {waited:?}: the connection limit did not hold it back"
+    );
+    assert!(gw.logs().contains("accepting paused"), "{}", gw.logs());
+    drop(idle);
+}
+
+#[test]
+fn admin_connections_close_after_their_request_when_shutting_down() {
+    use std::io::Write;
+    let s = setup();
+    let backend = Backend::start();
+    let (mut gw, admin) = admin_gateway(
+        &s,
+        &format!(
+            "\n[[server.location]]\nprefix = \"/slow\"\nproxy_pass = \"http://{}\"\n",
+            backend.addr
+        ),
+    );
+    // shutdown_timeout is the default 30 s: the slow request keeps the
+    // gateway draining for about 3 s.
+    let port = gw.port();
+    let ca = s.ca.clone();
+    let args = s.args.clone();
+    let slow = std::thread::spawn(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        curl("localhost", port, "/slow?delay_ms=3000", &ca, &a)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // A keep-alive admin connection, idle when the shutdown begins.
+    let mut kept = admin_conn(admin);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let answer = read_response(&mut kept).unwrap();
+    let answered = std::time::Instant::now();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(!answer.to_ascii_lowercase().contains("connection: close"));
+    gw.signal("TERM");
+    assert!(closed_by_server(&mut kept), "kept open while draining");
+    assert!(
+        answered.elapsed() < mtls_gateway::admin::HEADER_TIMEOUT,
+        "closed after {:?}: by the header timeout, not by the shutdown",
+        answered.elapsed()
+    );
+    // A connection made while draining gets one answer, then is closed.
+    let mut late = admin_conn(admin);
+    late.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let answer = read_response(&mut late).unwrap().to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 503"), "{answer:?}");
+    assert!(answer.contains("connection: close"), "{answer:?}");
+    assert!(closed_by_server(&mut late));
+    assert!(gw.try_wait().is_none(), "still draining the slow request");
+    assert_eq!(slow.join().unwrap().status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gw.try_wait().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(gw.try_wait().expect("exited").success());
+}
+
+#[test]
+fn admin_accept_errors_are_logged_and_backed_off() {
+    let s = setup();
+    let admin = free_port();
+    // Few descriptors: clients of the TLS port use up the rest.
+    let gw = Gateway::start_with_open_files_limit(
+        s.work.path(),
+        &config(free_port())
+            .admin(format!("127.0.0.1:{admin}"))
+            .render(),
+        64,
+    );
+    let port = gw.port();
+    let mut hogs = Vec::new();
+    for _ in 0..80 {
+        hogs.push(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    }
+    assert!(
+        wait_for_log_count(&gw, "accept failed", 1),
+        "the TLS port did not run out of descriptors:\n{}",
+        gw.logs()
+    );
+    // The admin port's accept fails too: logged, with a growing back-off.
+    let mut waiting = admin_conn(admin);
+    assert!(
+        wait_for_log_count(&gw, "admin: accept failed", 3),
+        "{}",
+        gw.logs()
+    );
+    let logs = gw.logs();
+    let backoffs: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("admin: accept failed"))
+        .filter_map(|l| l.split("backing off ").nth(1))
+        .collect();
+    assert!(backoffs.len() >= 3, "{logs}");
+    assert_ne!(
+        backoffs[0], backoffs[2],
+        "the back-off does not grow: {backoffs:?}"
+    );
+    // Descriptors back: the waiting admin client is answered.
+    drop(hogs);
+    use std::io::Write;
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let answer = read_response(&mut waiting).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+}

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::rustls_client::{self, ClientOpts};
 use common::*;
 
@@ -370,6 +372,63 @@ async fn resumed_sessions_keep_and_reverify_the_identity() {
         assert!(second.starts_with("r SUCCESS "), "{second}");
         assert_eq!(first[2..], second[2..], "identity differs after resumption");
     }
+}
+
+/// TLS 1.3 without tickets resumes from the session cache, one use per
+/// session (each resumption takes its session and gets a new one): a client
+/// keeps resuming, and the cache still holds only `session_cache` sessions,
+/// evicting the oldest (src/tls.rs unit tests check its size directly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls13_resumption_from_a_small_cache_keeps_working_and_evicts_the_oldest() {
+    let p = pki();
+    let gw = Gateway::start(
+        p.work.path(),
+        &server_block(
+            "localhost",
+            "session_cache = 2\nsession_tickets = false",
+            "verify_client = \"off\"",
+            "$ssl_session_reused",
+        ),
+    );
+    let root_pem = p.root.pem();
+    let tls13 = [&rustls::version::TLS13];
+    let client = || {
+        let mut opts = ClientOpts::new(&root_pem);
+        opts.versions = &tls13;
+        rustls_client::config(&opts)
+    };
+    let connect = |cfg: Arc<rustls::ClientConfig>| {
+        let addr = gw.addr();
+        async move {
+            let req = rustls_client::get("localhost", "/", false)
+                .body(rustls_client::empty())
+                .unwrap();
+            let out = rustls_client::send(addr, "localhost", cfg, req)
+                .await
+                .unwrap();
+            assert_eq!(out.response.status(), 200);
+            out.handshake
+        }
+    };
+    let a = client();
+    assert_eq!(connect(a.clone()).await, rustls::HandshakeKind::Full);
+    for i in 0..30 {
+        assert_eq!(
+            connect(a.clone()).await,
+            rustls::HandshakeKind::Resumed,
+            "resumption {i}"
+        );
+    }
+    // Two other clients fill the cache of two: a's session is the oldest.
+    for _ in 0..2 {
+        assert_eq!(connect(client()).await, rustls::HandshakeKind::Full);
+    }
+    assert_eq!(
+        connect(a.clone()).await,
+        rustls::HandshakeKind::Full,
+        "a's session was evicted"
+    );
+    assert_eq!(connect(a).await, rustls::HandshakeKind::Resumed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -197,7 +197,60 @@ impl Harness {
     }
 }
 
-/// The echo backend (`src/bin/echo-backend.rs`) as a child process.
+/// The `echo-backend` binary (the workspace member `tools/echo-backend`).
+///
+/// A test of this package cannot name another package's binary
+/// (`CARGO_BIN_EXE_*` is for its own), so it is built here, once per test
+/// process, with the profile, target and target directory of the running
+/// test (`<target>/[<triple>/]<profile>/deps/<test>` -> `.../<profile>/`,
+/// which honours `CARGO_TARGET_DIR`). When `cargo test --workspace` already
+/// built it this is a no-op; with `cargo test --test NAME` it builds it
+/// first. Cargo's own lock serialises concurrent builds.
+pub fn echo_backend_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test executable is in <target>/<profile>/deps");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("profile directory name");
+        let above = profile_dir.parent().expect("target directory");
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "--locked", "-p", "echo-backend"])
+            .args(["--bin", "echo-backend"]);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        // `<target>/<triple>/<profile>` when built for an explicit target:
+        // the target root is the one with cargo's CACHEDIR.TAG.
+        if above.join("CACHEDIR.TAG").exists() {
+            cmd.arg("--target-dir").arg(above);
+        } else {
+            let triple = above.file_name().expect("target triple directory");
+            cmd.arg("--target").arg(triple);
+            cmd.arg("--target-dir")
+                .arg(above.parent().expect("target directory"));
+        }
+        let status = cmd.status().expect("run cargo to build echo-backend");
+        assert!(status.success(), "cargo build -p echo-backend failed");
+        let bin = profile_dir.join(format!("echo-backend{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "echo-backend not found at {}", bin.display());
+        bin
+    })
+}
+
+/// The echo backend (`tools/echo-backend`) as a child process.
 pub struct Backend {
     child: Child,
     pub addr: SocketAddr,
@@ -211,7 +264,7 @@ impl Backend {
     /// An echo backend listening on `listen` (e.g. a restarted one on the
     /// port of one that was stopped).
     pub fn start_at(listen: &str) -> Backend {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_echo-backend"))
+        let mut child = Command::new(echo_backend_bin())
             .args(["--listen", listen])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -255,9 +308,35 @@ impl Gateway {
 
     /// Like [`Gateway::start`], returning the logs if it exits or never becomes ready.
     pub fn try_start(dir: &Path, config: &str) -> Result<Gateway, String> {
+        Self::try_start_with(dir, config, None)
+    }
+
+    /// Like [`Gateway::start`], with the open-files limit (soft and hard)
+    /// set to `limit` (`ulimit -n`), e.g. to run it out of descriptors.
+    pub fn start_with_open_files_limit(dir: &Path, config: &str, limit: u32) -> Gateway {
+        Self::try_start_with(dir, config, Some(limit))
+            .unwrap_or_else(|logs| panic!("gateway did not start:\n{logs}"))
+    }
+
+    fn try_start_with(
+        dir: &Path,
+        config: &str,
+        open_files: Option<u32>,
+    ) -> Result<Gateway, String> {
         let path = dir.join("gateway.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+        let bin = env!("CARGO_BIN_EXE_mtls-gateway");
+        let mut command = match open_files {
+            None => Command::new(bin),
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                sh
+            }
+        };
+        let mut child = command
             .args(["--log-level", "debug", "run", "--config"])
             .arg(&path)
             .stdout(Stdio::null())
