@@ -20,6 +20,8 @@
 //! `cargo bench --bench handshake`; the figures are µs of server CPU per
 //! handshake, so 1e6 / figure is the per-core handshake ceiling.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use std::hint::black_box;

@@ -10,6 +10,8 @@
 //!
 //! `cargo bench --bench per_request`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use std::hint::black_box;

@@ -177,7 +177,7 @@ fn quote(s: &str) -> String {
     for b in s.bytes() {
         match b {
             b'"' | b'\\' | 0..=0x1f | 0x7f.. => out.push_str(&format!("\\x{b:02X}")),
-            _ => out.push(b as char),
+            _ => out.push(char::from(b)),
         }
     }
     out.push('"');
@@ -309,7 +309,9 @@ impl HttpBody for LoggedBody {
         if let Poll::Ready(Some(Ok(f))) = &frame
             && let (Some(data), Some(record)) = (f.data_ref(), this.record.as_mut())
         {
-            record.bytes += data.len() as u64;
+            record.bytes = record
+                .bytes
+                .saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
         }
         frame
     }

@@ -190,10 +190,7 @@ fn route(path: &str, shared: &Shared) -> Response<Full<Bytes>> {
             }
         }
         "/metrics" => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            shared.metrics.refresh_expiry(now);
+            shared.metrics.refresh_expiry(crate::clock::unix_now());
             text(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

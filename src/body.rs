@@ -78,7 +78,9 @@ impl HttpBody for LimitedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 *this.sleep = None;
                 if let Some(data) = frame.data_ref() {
-                    *this.seen += data.len() as u64;
+                    *this.seen = this
+                        .seen
+                        .saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
                     if *this.limit > 0 && *this.seen > *this.limit {
                         tracing::info!(
                             limit = *this.limit,

@@ -147,7 +147,9 @@ impl<S: Socket> LingeringClose<S> {
         let mut chunk = [MaybeUninit::<u8>::uninit(); 512];
         let mut buf = ReadBuf::uninit(&mut chunk);
         match Pin::new(self.inner.tcp()).poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) if !buf.filled().is_empty() => Some(buf.filled().len() as u64),
+            Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                Some(u64::try_from(buf.filled().len()).unwrap_or(u64::MAX))
+            }
             _ => None,
         }
     }
@@ -183,7 +185,9 @@ impl Linger {
             match Pin::new(&mut *tcp).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(()),
                 Poll::Ready(Ok(())) => {
-                    *this.discarded += buf.filled().len() as u64;
+                    *this.discarded = this
+                        .discarded
+                        .saturating_add(u64::try_from(buf.filled().len()).unwrap_or(u64::MAX));
                     got_input = true;
                 }
                 Poll::Ready(Err(_)) => return Poll::Ready(()),

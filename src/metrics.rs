@@ -270,7 +270,7 @@ impl Metrics {
         for sample in &state.samples {
             self.expiry
                 .get_or_create(&sample.labels)
-                .set((sample.at - now) as f64);
+                .set(seconds_f64(sample.at.saturating_sub(now)));
         }
         let ExpiryState { samples, shown } = &mut *state;
         shown.retain(|labels| {
@@ -296,6 +296,12 @@ impl Metrics {
     }
 }
 
+/// Seconds as a gauge value.
+#[allow(clippy::as_conversions)] // i64 → f64 has no `From`; exact below 2^53 s, far past any certificate's life.
+fn seconds_f64(secs: i64) -> f64 {
+    secs as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,7 +315,7 @@ mod tests {
                     kind: "ca",
                     fingerprint: format!("{i:016x}"),
                 },
-                at: 1_000_000 + i as i64,
+                at: 1_000_000 + i64::try_from(i).unwrap(),
             })
             .collect()
     }

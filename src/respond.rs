@@ -186,8 +186,12 @@ mod tests {
 
     fn nginx_tail_len_delta(server_tokens: bool) -> isize {
         // Our tail differs from nginx's "nginx/1.22.1" only in the product name.
-        tail(server_tokens).len() as isize
-            - "<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n".len() as isize
+        len(&tail(server_tokens))
+            - len("<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n")
+    }
+
+    fn len(text: &str) -> isize {
+        isize::try_from(text.len()).unwrap()
     }
 
     #[test]
@@ -199,14 +203,14 @@ mod tests {
             "No required SSL certificate was sent",
             true,
         );
-        assert_eq!(no_cert.len() as isize, 237 + nginx_tail_len_delta(true));
+        assert_eq!(len(&no_cert), 237 + nginx_tail_len_delta(true));
         let bad_cert = special_page(
             "400 The SSL certificate error",
             "400 Bad Request",
             "The SSL certificate error",
             true,
         );
-        assert_eq!(bad_cert.len() as isize, 215 + nginx_tail_len_delta(true));
+        assert_eq!(len(&bad_cert), 215 + nginx_tail_len_delta(true));
         assert!(
             bad_cert.starts_with("<html>\r\n<head><title>400 The SSL certificate error</title>")
         );
@@ -215,7 +219,7 @@ mod tests {
     #[test]
     fn not_found_page_has_nginx_layout() {
         let page = error_page(StatusCode::NOT_FOUND, true);
-        assert_eq!(page.len() as isize, 153 + nginx_tail_len_delta(true));
+        assert_eq!(len(&page), 153 + nginx_tail_len_delta(true));
         assert!(page.contains("<center><h1>404 Not Found</h1></center>"));
     }
 

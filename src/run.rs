@@ -249,7 +249,9 @@ impl Reloader {
                     .reloads
                     .get_or_create(&OutcomeLabels { outcome: "success" })
                     .inc();
-                metrics.generation.set(number as i64);
+                metrics
+                    .generation
+                    .set(i64::try_from(number).unwrap_or(i64::MAX));
                 metrics.set_expiry(next.expiry_samples());
                 self.warn_about_restart_only_changes(&current, &next);
                 *self.stamps.lock().unwrap_or_else(|p| p.into_inner()) = file_stamps(&next.files);
@@ -342,5 +344,6 @@ pub fn signal_reload(config_path: &Path) -> Result<u32, String> {
         .ok_or_else(|| format!("pid file {} holds an invalid pid", pid_file.display()))?;
     rustix::process::kill_process(pid, rustix::process::Signal::HUP)
         .map_err(|e| format!("cannot signal pid {}: {e}", pid.as_raw_nonzero()))?;
-    Ok(pid.as_raw_nonzero().get() as u32)
+    // A positive i32 (`Pid` is non-zero and was parsed from the file).
+    Ok(u32::try_from(pid.as_raw_nonzero().get()).unwrap_or(0))
 }

@@ -13,6 +13,8 @@
 //! refreshes `docs/images/browser-login.png`; otherwise the screenshot goes
 //! to the test's temporary folder.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod certs_support;
 // This file makes its PKI with `mtls-gateway certs`, not with common's rcgen helpers.
 #[allow(unused_imports)]

@@ -2,6 +2,8 @@
 //! files, revocation and CRLs, checked with the openssl CLI, curl and the
 //! gateway itself.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod certs_support;
 // This file makes its PKI with `mtls-gateway certs`, not with common's rcgen helpers.
 #[allow(unused_imports)]

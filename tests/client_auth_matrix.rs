@@ -2,6 +2,8 @@
 //! `verify_client = on | optional | optional_no_ca`, over TLS 1.2 and 1.3,
 //! with curl (OpenSSL) as the client and a real backend.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! `mtls-gateway check` and start-up validation: the seed configuration is
 //! accepted as written; a bad one is refused with every problem named.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use std::process::Command;

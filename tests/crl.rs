@@ -2,6 +2,8 @@
 //! needs a CRL by default, revoked and expired-CRL cases give nginx's
 //! reasons, and `crl_check` / `crl_expired` change that as documented.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use common::*;

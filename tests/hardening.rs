@@ -2,6 +2,8 @@
 //! as raw bytes over TLS, size limits, timeouts, max_connections, 421 for a
 //! Host naming another server, and upstream faults without leaks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use std::net::SocketAddr;

@@ -2,6 +2,8 @@
 //! every client copy is removed, in every spelling, over HTTP/1.1 and
 //! HTTP/2 (nginx-compat.md section 4, and further than nginx).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use common::rustls_client::{self, ClientOpts};

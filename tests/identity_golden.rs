@@ -9,6 +9,8 @@
 //! (`openssl x509 -noout` does not check signatures), which reaches values
 //! neither tool would produce. Without `openssl` on PATH these tests fail.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 use std::io::Write as _;
 use std::process::Command;
 

@@ -1,6 +1,8 @@
 //! Running it: the admin listener (health, readiness, Prometheus metrics)
 //! and the access log (JSON and combined, reopened on SIGUSR1).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //! parsing, header templates, path normalization and the request-header
 //! rewrite. The same functions have cargo-fuzz targets in `fuzz/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use std::net::SocketAddr;

@@ -3,6 +3,8 @@
 //! client (layout A) or held in the CA file (layout B), and the exact
 //! reasons nginx reports when the chain is too long. Plus the EKU check.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use common::*;

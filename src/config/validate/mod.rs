@@ -169,7 +169,7 @@ fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
     };
     let max_connections = match raw.max_connections {
         None => defaults::MAX_CONNECTIONS,
-        Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+        Some(n) if (1..=1_000_000).contains(&n) => usize::try_from(n).unwrap_or(usize::MAX),
         Some(n) => {
             ctx.error(
                 "max_connections",
@@ -348,21 +348,21 @@ fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {
     let max_request_header_size = size(
         "max_request_header_size",
         &raw.max_request_header_size,
-        defaults::MAX_REQUEST_HEADER_SIZE as u64,
+        widen(defaults::MAX_REQUEST_HEADER_SIZE),
         8 << 10,
         1 << 20,
-    ) as usize;
+    );
     let max_proxy_header_size = size(
         "max_proxy_header_size",
         &raw.max_proxy_header_size,
-        defaults::MAX_PROXY_HEADER_SIZE as u64,
+        widen(defaults::MAX_PROXY_HEADER_SIZE),
         1 << 10,
         1 << 20,
-    ) as usize;
+    );
     let mut count = |key: &str, value: Option<i64>, default: u32, max: i64| -> u32 {
         match value {
             None => default,
-            Some(n) if (1..=max).contains(&n) => n as u32,
+            Some(n) if (1..=max).contains(&n) => u32::try_from(n).unwrap_or(u32::MAX),
             Some(n) => {
                 ctx.error(
                     format!("{label}.{key}"),
@@ -375,9 +375,9 @@ fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {
     let max_request_headers = count(
         "max_request_headers",
         raw.max_request_headers,
-        defaults::MAX_REQUEST_HEADERS as u32,
+        u32::try_from(defaults::MAX_REQUEST_HEADERS).unwrap_or(u32::MAX),
         1000,
-    ) as usize;
+    );
     let http2_max_concurrent_streams = count(
         "http2_max_concurrent_streams",
         raw.http2_max_concurrent_streams,
@@ -391,6 +391,10 @@ fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {
         }
         d
     };
+    // Each is within its range above, far below usize::MAX.
+    let max_request_header_size = narrow(max_request_header_size);
+    let max_proxy_header_size = narrow(max_proxy_header_size);
+    let max_request_headers = narrow(u64::from(max_request_headers));
     Limits {
         client_header_timeout: timeout(
             "client_header_timeout",
@@ -424,4 +428,15 @@ fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {
             defaults::LINGERING_TIMEOUT,
         ),
     }
+}
+
+/// A size or count as u64 (usize is at most 64 bits on every target).
+fn widen(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// A validated size or count as usize (saturating; the ranges checked
+/// above are far below it).
+fn narrow(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }

@@ -109,7 +109,7 @@ pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Optio
     }
     let session_cache = match raw.session_cache {
         None => 0,
-        Some(n) if (0..=10_000_000).contains(&n) => n as usize,
+        Some(n) if (0..=10_000_000).contains(&n) => usize::try_from(n).unwrap_or(0),
         Some(n) => {
             ctx.error(
                 format!("{key}.session_cache"),
