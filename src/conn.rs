@@ -101,14 +101,16 @@ impl ConnCtx {
             .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// A request of this connection started at `now`.
-    pub fn request_started(&self, now: Instant) {
+    /// A request of this connection started at `now`: it is in flight until
+    /// the returned guard is dropped, whichever way the request ends.
+    pub fn request_started(self: Arc<Self>, now: Instant) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.touch(now);
+        InFlight { conn: self }
     }
 
     /// A request's response was sent (or abandoned) at `now`.
-    pub fn request_done(&self, now: Instant) {
+    fn request_done(&self, now: Instant) {
         self.touch(now);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
@@ -134,6 +136,36 @@ impl ConnCtx {
                 .iter()
                 .any(|s| !Arc::ptr_eq(s, &self.server) && s.answers_to(host))
         })
+    }
+}
+
+/// One request of a connection, from the moment hyper hands it over until
+/// its response has been sent or abandoned. Dropping it is the only way to
+/// end the request, so no path out of a request (a response sent, a client
+/// that reset the stream or closed the connection before the answer, a
+/// panic) leaves the connection counted busy forever.
+pub struct InFlight {
+    conn: Arc<ConnCtx>,
+}
+
+impl InFlight {
+    /// The connection of the request.
+    pub fn conn(&self) -> &Arc<ConnCtx> {
+        &self.conn
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.conn.request_done(Instant::now());
+    }
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight")
+            .field("remote", &self.conn.remote)
+            .finish()
     }
 }
 

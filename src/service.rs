@@ -64,7 +64,11 @@ pub async fn handle(
     conn: Arc<ConnCtx>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
-    conn.request_started(started);
+    // In flight until this guard is dropped: with the response body once it
+    // has been sent, or here if hyper drops this future (the client reset
+    // the stream or closed the connection before the answer).
+    let in_flight = conn.request_started(started);
+    let conn = in_flight.conn();
     let version = request.version();
     let method = request.method().clone();
     let target = request.uri().clone();
@@ -72,15 +76,15 @@ pub async fn handle(
     // Building the line costs more than the rest of a keep-alive request
     // (docs/performance.md): skip it when the access log is off.
     let mut record = if conn.access_log.enabled() {
-        access_record(&request, &conn)
+        access_record(&request, conn)
     } else {
         Record::default()
     };
     let mut info = RequestInfo::default();
-    let mut response = match serve(request, &conn, &mut info).await {
+    let mut response = match serve(request, conn, &mut info).await {
         Ok(response) => response,
         Err(reject) => {
-            log_reject(&reject, &conn, &method, &target);
+            log_reject(&reject, conn, &method, &target);
             let closes = reject.closes_connection();
             let mut response = reject.into_response(server_tokens);
             if closes && version == Version::HTTP_2 {
@@ -116,21 +120,22 @@ pub async fn handle(
     record.upstream_time = info.upstream_time;
     let location = info.location;
     let (parts, body) = response.into_parts();
-    let done_conn = conn.clone();
+    let logger = conn.access_log.clone();
     let body = LoggedBody::new(
         body,
         record,
         started,
-        conn.access_log.clone(),
+        logger,
         Box::new(move |_| {
-            let server = &done_conn.server;
+            let conn = in_flight.conn();
+            let server = &conn.server;
             server
                 .location_metrics(
                     location.and_then(|i| server.locations.get(i)),
-                    &done_conn.metrics,
+                    &conn.metrics,
                 )
-                .count_request(&done_conn.metrics, status);
-            done_conn.request_done(Instant::now());
+                .count_request(&conn.metrics, status);
+            drop(in_flight);
         }),
     );
     Ok(Response::from_parts(parts, body.boxed()))
