@@ -20,8 +20,10 @@
 //! Around that path: [`config`] (raw TOML, then validated), [`runtime`] (a
 //! loaded configuration ready to serve), [`run`] (start, reload, shutdown),
 //! [`respond`] (every response the gateway makes itself), [`body`] (request
-//! body limits), [`access_log`], [`metrics`] and [`admin`] (health and
-//! metrics listener), and the operator tools [`certs`] and [`inspect`].
+//! body limits), [`io_timeout`] (write timeouts: `send_timeout`,
+//! `proxy_send_timeout`) and [`send_watch`] (`send_timeout` for HTTP/2
+//! streams), [`access_log`], [`metrics`] and [`admin`] (health and metrics
+//! listener), and the operator tools [`certs`] and [`inspect`].
 //!
 //! ## Security invariants
 //!
@@ -46,6 +48,7 @@ pub mod conn;
 pub mod headers;
 pub mod identity;
 pub mod inspect;
+pub mod io_timeout;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;
@@ -53,6 +56,7 @@ pub mod respond;
 pub mod routing;
 pub mod run;
 pub mod runtime;
+pub mod send_watch;
 pub mod service;
 pub mod template;
 pub mod tls;
