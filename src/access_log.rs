@@ -254,14 +254,13 @@ impl Record {
 
 pin_project_lite::pin_project! {
     /// A response body that counts what it sends and writes the access-log
-    /// line (and the request metric) when it ends or is dropped.
+    /// line when it ends or is dropped.
     pub struct LoggedBody {
         #[pin]
         inner: Body,
         record: Option<Record>,
         started: Instant,
         logger: Arc<AccessLogger>,
-        on_done: Option<Box<dyn FnOnce(&Record) + Send + Sync>>,
     }
 
     impl PinnedDrop for LoggedBody {
@@ -269,9 +268,6 @@ pin_project_lite::pin_project! {
             let this = this.project();
             if let Some(mut record) = this.record.take() {
                 record.request_time = this.started.elapsed();
-                if let Some(done) = this.on_done.take() {
-                    done(&record);
-                }
                 this.logger.write(&record);
             }
         }
@@ -284,14 +280,12 @@ impl LoggedBody {
         record: Record,
         started: Instant,
         logger: Arc<AccessLogger>,
-        on_done: Box<dyn FnOnce(&Record) + Send + Sync>,
     ) -> LoggedBody {
         LoggedBody {
             inner,
             record: Some(record),
             started,
             logger,
-            on_done: Some(on_done),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! What the gateway knows about one client connection once the TLS
 //! handshake is done: addresses, negotiated TLS parameters and the client's
-//! [`PeerIdentity`]. Built once per connection and shared by its requests.
+//! [`PeerIdentity`]. Built once per connection and shared by its requests,
+//! which it also counts: how many are in flight and since when it is idle
+//! (`keepalive_timeout`), and which HTTP/2 responses wait on the client
+//! (`send_timeout`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use tokio::sync::Notify;
 use crate::access_log::AccessLogger;
 use crate::metrics::Metrics;
 use crate::runtime::{Generation, ServerRuntime};
+use crate::send_watch::{SendWatch, Waiting};
 use crate::verify::PeerIdentity;
 
 /// TLS facts of a connection, as nginx's `$ssl_*` variables report them.
@@ -61,6 +65,8 @@ pub struct ConnCtx {
     /// Read by the keep-alive timer when it fires, so requests never wake
     /// the connection's task.
     last_active: AtomicU64,
+    /// HTTP/2 responses waiting on the client (`send_timeout`).
+    pub(crate) send_watch: SendWatch,
 }
 
 impl ConnCtx {
@@ -92,6 +98,7 @@ impl ConnCtx {
             in_flight: AtomicUsize::new(0),
             born: Instant::now(),
             last_active: AtomicU64::new(0),
+            send_watch: SendWatch::default(),
         }
     }
 
@@ -101,14 +108,19 @@ impl ConnCtx {
             .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// A request of this connection started at `now`.
-    pub fn request_started(&self, now: Instant) {
+    /// A request of this connection started at `now`: it is in flight until
+    /// the returned guard is dropped, whichever way the request ends.
+    pub fn request_started(self: Arc<Self>, now: Instant) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.touch(now);
+        InFlight {
+            conn: self,
+            waiting: None,
+        }
     }
 
     /// A request's response was sent (or abandoned) at `now`.
-    pub fn request_done(&self, now: Instant) {
+    fn request_done(&self, now: Instant) {
         self.touch(now);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
@@ -134,6 +146,55 @@ impl ConnCtx {
                 .iter()
                 .any(|s| !Arc::ptr_eq(s, &self.server) && s.answers_to(host))
         })
+    }
+}
+
+/// One request of a connection, from the moment hyper hands it over until
+/// its response has been sent or abandoned. Dropping it is the only way to
+/// end the request, so no path out of a request (a response sent, a client
+/// that reset the stream or closed the connection before the answer, a
+/// panic) leaves the connection counted busy forever.
+pub struct InFlight {
+    conn: Arc<ConnCtx>,
+    /// While an HTTP/2 response waits on the client.
+    waiting: Option<Waiting>,
+}
+
+impl InFlight {
+    /// The connection of the request.
+    pub fn conn(&self) -> &Arc<ConnCtx> {
+        &self.conn
+    }
+
+    /// The HTTP/2 response handed a chunk over and waits until asked for
+    /// the next one (which it is not while the client's window is 0).
+    pub fn waiting(&mut self) {
+        if self.waiting.is_none() {
+            self.waiting = Some(self.conn.send_watch.start());
+        }
+    }
+
+    /// The response is asked for its next chunk: the client takes data.
+    pub fn progressed(&mut self) {
+        if let Some(waiting) = self.waiting.take() {
+            self.conn.send_watch.stop(waiting);
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.progressed();
+        self.conn.request_done(Instant::now());
+    }
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight")
+            .field("remote", &self.conn.remote)
+            .field("waiting", &self.waiting)
+            .finish()
     }
 }
 

@@ -20,10 +20,12 @@
 //! Around that path: [`config`] (raw TOML, then validated), [`runtime`] (a
 //! loaded configuration ready to serve), [`run`] (start, reload, shutdown),
 //! [`respond`] (every response the gateway makes itself), [`body`] (request
-//! body limits and response bodies), [`linger`] (lingering close after an
-//! early answer), [`access_log`], [`metrics`] and [`admin`] (health and
-//! metrics listener), and the operator tools `certs` (the `certs` cargo
-//! feature, on by default) and [`inspect`].
+//! body limits and response bodies), [`io_timeout`] (write timeouts:
+//! `send_timeout`, `proxy_send_timeout`) and [`send_watch`] (`send_timeout`
+//! for HTTP/2 streams), [`linger`] (lingering close after an early answer),
+//! [`access_log`], [`metrics`] and [`admin`] (health and metrics listener),
+//! and the operator tools `certs` (the `certs` cargo feature, on by default)
+//! and [`inspect`].
 //!
 //! ## Security invariants
 //!
@@ -50,6 +52,7 @@ pub mod conn;
 pub mod headers;
 pub mod identity;
 pub mod inspect;
+pub mod io_timeout;
 pub mod linger;
 pub mod listener;
 pub mod metrics;
@@ -58,6 +61,7 @@ pub mod respond;
 pub mod routing;
 pub mod run;
 pub mod runtime;
+pub mod send_watch;
 pub mod service;
 pub mod template;
 pub mod tls;

@@ -25,9 +25,11 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::access_log::AccessLogger;
 use crate::conn::{ConnCtx, TlsInfo, openssl_cipher_name, protocol_name};
+use crate::io_timeout::{Peer, WriteTimeout};
 use crate::linger::LingeringClose;
 use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
 use crate::runtime::Generation;
+use crate::send_watch::{SEND_TICKS, SendTick};
 use crate::verify::Admission;
 use crate::verify::{FailureMode, VerifyMode};
 
@@ -40,6 +42,8 @@ const MAX_LOCAL_ERROR_RESETS: usize = 1024;
 const RETIRE_GRACE: Duration = Duration::from_secs(5);
 /// Longest back-off after repeated accept errors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest interval between two HTTP/2 send ticks (the timer's resolution).
+const MIN_SEND_TICK: Duration = Duration::from_millis(1);
 
 /// Binds every listen address of `generation`.
 ///
@@ -327,8 +331,12 @@ type ClientStream = LingeringClose<tokio_rustls::server::TlsStream<TcpStream>>;
 
 /// The HTTP connection of one verified client: HTTP/1.1, or HTTP/2 when the
 /// client speaks it (ALPN or prior knowledge).
-type HttpConnection =
-    auto::Connection<'static, TokioIo<ClientStream>, crate::service::Gateway, TokioExecutor>;
+type HttpConnection = auto::Connection<
+    'static,
+    WriteTimeout<TokioIo<ClientStream>>,
+    crate::service::Gateway,
+    TokioExecutor,
+>;
 
 /// Builds the HTTP connection with the server's limits. Boxed, and built
 /// outside the serve future, so the connection state exists once, on the
@@ -353,34 +361,48 @@ fn http_connection(stream: ClientStream, ctx: &Arc<ConnCtx>) -> Pin<Box<HttpConn
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
         .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
     let service = crate::service::Gateway::new(ctx.clone());
-    Box::pin(
-        builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned(),
-    )
+    // send_timeout for a client that stops reading the connection: a write
+    // blocked that long ends it (HTTP/1.1, and HTTP/2 as a whole; single
+    // HTTP/2 streams are watched in `serve`).
+    let io = WriteTimeout::new(TokioIo::new(stream), limits.send_timeout, Peer::Client);
+    Box::pin(builder.serve_connection(io, service).into_owned())
 }
 
 /// The serve phase: HTTP/1.1 or HTTP/2 on the verified connection until the
-/// client leaves, the connection idles out, or a reload or shutdown drains it.
+/// client leaves, the connection idles out or stops reading, or a reload or
+/// shutdown drains it.
 async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &Shared) {
     let remote = ctx.remote;
-    let keepalive_timeout = ctx.server.config.limits.keepalive_timeout;
+    let limits = &ctx.server.config.limits;
+    let keepalive_timeout = limits.keepalive_timeout;
+    let send_tick = (limits.send_timeout / SEND_TICKS).max(MIN_SEND_TICK);
     let mut shutdown = shared.shutdown.clone();
     let mut retired = ctx.generation.retired.subscribe();
     let retire_grace = tokio::time::sleep(Duration::MAX);
     tokio::pin!(retire_grace);
-    // keepalive_timeout: closed when no request has been in flight for it.
-    // Requests only record when they start and end; the timer checks that
-    // when it fires.
+    // One timer, for two checks (the task lives as long as the connection,
+    // so it holds no more than one):
+    // - keepalive_timeout: closed when no request has been in flight for
+    //   it. Requests only record when they start and end; the timer checks
+    //   that when it fires.
+    // - send_timeout on HTTP/2 streams: while responses wait on the client,
+    //   a tick every send_timeout / SEND_TICKS (`crate::send_watch`). The
+    //   first response to wait wakes the task.
     let idle = tokio::time::sleep(keepalive_timeout);
     tokio::pin!(idle);
+    let mut keepalive_check = Instant::now() + keepalive_timeout;
+    let mut next_tick: Option<Instant> = None;
     let mut retiring = false;
     let mut draining = false;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
-                    tracing::debug!(client = %remote, error = %e, "connection ended with an error");
+                    if let Some(timeout) = timed_out(&*e) {
+                        tracing::info!(client = %remote, "{timeout}; connection closed");
+                    } else {
+                        tracing::debug!(client = %remote, error = %e, "connection ended with an error");
+                    }
                 }
                 break;
             }
@@ -399,22 +421,62 @@ async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &S
                 // answered rather than cut).
                 retiring = true;
                 ctx.retiring.store(true, Ordering::Relaxed);
-                retire_grace.as_mut().reset(tokio::time::Instant::now() + RETIRE_GRACE);
+                retire_grace.as_mut().reset(Instant::now() + RETIRE_GRACE);
             }
             _ = &mut retire_grace, if retiring && !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = &mut idle, if !draining => {
-                match ctx.idle_deadline(keepalive_timeout) {
-                    Some(deadline) => idle.as_mut().reset(deadline.into()),
-                    None => {
-                        tracing::debug!(client = %remote, "idle for keepalive_timeout; closing");
-                        draining = true;
-                        conn.as_mut().graceful_shutdown();
+            _ = ctx.send_watch.woken(), if next_tick.is_none() => {
+                next_tick = Some(Instant::now() + send_tick);
+            }
+            _ = &mut idle, if !draining || next_tick.is_some() => {
+                let now = Instant::now();
+                if next_tick.is_some_and(|t| t <= now) {
+                    match ctx.send_watch.tick() {
+                        SendTick::Stalled => {
+                            tracing::info!(client = %remote, "a response waited on the client for send_timeout; connection closed");
+                            break;
+                        }
+                        SendTick::Waiting => next_tick = Some(now + send_tick),
+                        SendTick::Quiet => next_tick = None,
+                    }
+                }
+                if !draining && keepalive_check <= now {
+                    match ctx.idle_deadline(keepalive_timeout) {
+                        Some(deadline) => keepalive_check = deadline.into(),
+                        None => {
+                            tracing::debug!(client = %remote, "idle for keepalive_timeout; closing");
+                            draining = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
                     }
                 }
             }
         }
+        // The timer's next deadline: the earlier of the two checks due.
+        let due = match (draining, next_tick) {
+            (false, Some(tick)) => tick.min(keepalive_check),
+            (false, None) => keepalive_check,
+            (true, Some(tick)) => tick,
+            (true, None) => continue, // the timer's branch is off
+        };
+        if idle.is_elapsed() || idle.deadline() != due {
+            idle.as_mut().reset(due);
+        }
     }
+}
+
+/// The timed-out write (`send_timeout`) that caused `e`, if one did.
+fn timed_out<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e std::io::Error> {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return Some(io);
+        }
+        source = err.source();
+    }
+    None
 }

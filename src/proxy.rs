@@ -42,6 +42,7 @@ use tokio::time::Sleep;
 use crate::body::LimitedBody;
 use crate::body::{Body, BoxError};
 use crate::config::{ProxySpec, UpstreamKeepalive, UpstreamServer};
+use crate::io_timeout::{Peer, WriteTimeout};
 use crate::respond::Reject;
 
 /// Longest interval between two sweeps of expired idle connections.
@@ -209,11 +210,8 @@ impl Upstream {
             };
             tracing::debug!(upstream = %addr, "connected to upstream server");
             let _ = stream.set_nodelay(true);
-            let io = UpstreamIo {
-                inner: TokioIo::new(stream),
-                send_timeout: self.send_timeout,
-                stall: None,
-            };
+            // proxy_send_timeout: between two successful writes.
+            let io = WriteTimeout::new(TokioIo::new(stream), self.send_timeout, Peer::Upstream);
             match http1::Builder::new()
                 .title_case_headers(true)
                 .handshake(io)
@@ -414,83 +412,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// An upstream TCP connection whose writes fail after `send_timeout`
-/// without progress (nginx's `proxy_send_timeout`).
-#[derive(Debug)]
-struct UpstreamIo {
-    inner: TokioIo<TcpStream>,
-    send_timeout: Duration,
-    stall: Option<Pin<Box<Sleep>>>,
-}
-
-impl UpstreamIo {
-    fn stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let timeout = self.send_timeout;
-        let sleep = self
-            .stall
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("upstream accepted no data for {timeout:?} (proxy_send_timeout)"),
-            ))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl hyper::rt::Read for UpstreamIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for UpstreamIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Pending => self.stalled(cx),
-            ready => {
-                self.stall = None;
-                ready
-            }
-        }
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => self.stalled(cx),
-            ready => {
-                self.stall = None;
-                ready
-            }
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 pin_project_lite::pin_project! {

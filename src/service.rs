@@ -14,8 +14,11 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
 use std::time::{Instant, SystemTime};
 
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
 use crate::access_log::{LoggedBody, Record};
@@ -28,7 +31,7 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::config::Action;
-use crate::conn::ConnCtx;
+use crate::conn::{ConnCtx, InFlight};
 use crate::respond::{self, Reject};
 use crate::routing;
 use crate::template::RequestVars;
@@ -65,7 +68,11 @@ pub async fn handle(
     conn: Arc<ConnCtx>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
-    conn.request_started(started);
+    // In flight until this guard is dropped: with the response body once it
+    // has been sent, or here if hyper drops this future (the client reset
+    // the stream or closed the connection before the answer).
+    let in_flight = conn.request_started(started);
+    let conn = in_flight.conn();
     let version = request.version();
     let method = request.method().clone();
     let target = request.uri().clone();
@@ -73,15 +80,15 @@ pub async fn handle(
     // Building the line costs more than the rest of a keep-alive request
     // (docs/performance.md): skip it when the access log is off.
     let mut record = if conn.access_log.enabled() {
-        access_record(&request, &conn)
+        access_record(&request, conn)
     } else {
         Record::default()
     };
     let mut info = RequestInfo::default();
-    let mut response = match serve(request, &conn, &mut info).await {
+    let mut response = match serve(request, conn, &mut info).await {
         Ok(response) => response,
         Err(reject) => {
-            log_reject(&reject, &conn, &method, &target);
+            log_reject(&reject, conn, &method, &target);
             let closes = reject.closes_connection();
             let mut response = reject.into_response(server_tokens);
             if closes && version == Version::HTTP_2 {
@@ -115,26 +122,112 @@ pub async fn handle(
     record.host = info.host;
     record.upstream_addr = info.upstream_addr;
     record.upstream_time = info.upstream_time;
-    let location = info.location;
     let (parts, body) = response.into_parts();
-    let done_conn = conn.clone();
-    let body = LoggedBody::new(
-        body,
-        record,
-        started,
-        conn.access_log.clone(),
-        Box::new(move |_| {
-            let server = &done_conn.server;
+    let body = ClientBody {
+        inner: LoggedBody::new(body, record, started, conn.access_log.clone()),
+        rest: Bytes::new(),
+        location: info.location,
+        status,
+        h2: version == Version::HTTP_2,
+        in_flight,
+    };
+    Ok(Response::from_parts(parts, body.boxed()))
+}
+
+/// Largest piece of response body handed to HTTP/2 at once: one DATA frame
+/// at the default `SETTINGS_MAX_FRAME_SIZE`. hyper asks for the next piece
+/// only once the client's window has room beyond everything handed over, and
+/// one upstream read may be far larger than a window (hyper reads up to
+/// ~400 KiB at once): in pieces, the wait `send_timeout` bounds is the time
+/// the client takes to read 16 KiB, whatever the upstream's reads.
+const H2_SEND_PIECE: usize = 16 * 1024;
+
+pin_project_lite::pin_project! {
+    /// A response body on its way to the client, holding its request's
+    /// [`InFlight`] guard; when it is dropped (sent, or abandoned) it counts
+    /// the request metric, then writes the access-log line, then ends the
+    /// request.
+    ///
+    /// On HTTP/2 it also tells the connection when it waits on the client
+    /// (`send_timeout`, [`crate::send_watch`]): from handing a chunk over
+    /// until it is asked for the next one, which hyper does not do while
+    /// the client's flow-control window is 0. HTTP/1.1 needs no such count:
+    /// a client that stops reading blocks the connection's writes
+    /// ([`crate::io_timeout`]). Chunks are handed over in pieces of at
+    /// most [`H2_SEND_PIECE`], so that the wait measures how long the client
+    /// takes to read that much, however large the upstream's reads are.
+    struct ClientBody {
+        #[pin]
+        inner: LoggedBody,
+        // HTTP/2: the part of the last chunk not handed over yet.
+        rest: Bytes,
+        // Index of the location in the server's list.
+        location: Option<usize>,
+        status: u16,
+        h2: bool,
+        in_flight: InFlight,
+    }
+
+    impl PinnedDrop for ClientBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let conn = this.in_flight.conn();
+            let server = &conn.server;
             server
                 .location_metrics(
-                    location.and_then(|i| server.locations.get(i)),
-                    &done_conn.metrics,
+                    this.location.and_then(|i| server.locations.get(i)),
+                    &conn.metrics,
                 )
-                .count_request(&done_conn.metrics, status);
-            done_conn.request_done(Instant::now());
-        }),
-    );
-    Ok(Response::from_parts(parts, body.boxed()))
+                .count_request(&conn.metrics, *this.status);
+        }
+    }
+}
+
+impl http_body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = crate::body::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        if !*this.h2 {
+            return this.inner.poll_frame(cx);
+        }
+        this.in_flight.progressed();
+        let mut data = if this.rest.is_empty() {
+            match ready!(this.inner.poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                },
+                other => return Poll::Ready(other),
+            }
+        } else {
+            std::mem::take(this.rest)
+        };
+        if data.len() > H2_SEND_PIECE {
+            *this.rest = data.split_off(H2_SEND_PIECE);
+        }
+        this.in_flight.waiting();
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let inner = self.inner.size_hint();
+        let rest = self.rest.len() as u64;
+        let mut hint = SizeHint::new();
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(rest));
+        }
+        hint.set_lower(inner.lower().saturating_add(rest));
+        hint
+    }
 }
 
 /// What the pipeline learned about a request, for the access log and metrics.

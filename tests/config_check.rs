@@ -41,6 +41,7 @@ fn every_problem_is_named_at_once_with_file_and_key() {
 listen = ["127.0.0.1:3443"]
 colour = "blue"
 lingering_timeout = "soon"
+send_timeout = "0s"
 [server.tls]
 certificate = "server.pem"
 certificate_key = "wrong-key.pem"
@@ -72,6 +73,7 @@ keepalive_timeout = "0s"
     let expected = [
         "server[0].colour: unknown key",
         "server[0].lingering_timeout: invalid duration",
+        "server[0].send_timeout: must be more than 0",
         "server[0].tls.certificate_key: does not match the certificate",
         "server[0].tls.protocols[0]: TLSv1.1 is not supported",
         "server[0].tls.session_timeout: invalid duration",

@@ -1,7 +1,8 @@
 //! HTTP/2 abuse: a client over `http2_max_concurrent_streams` is held to
-//! it, and a rapid-reset flood (open a stream, cancel it, repeat;
+//! it, a rapid-reset flood (open a stream, cancel it, repeat;
 //! CVE-2023-44487) ends that connection with GOAWAY while other clients
-//! keep being served.
+//! keep being served, and streams reset while their upstream works do not
+//! keep a connection from idling out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
 
@@ -23,13 +24,19 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with("", "")
+}
+
+fn setup_with(server_extra: &str, global: &str) -> Setup {
     let work = Workdir::new();
     let pki = TestPki::with(&work, "Root CA", &["localhost"]);
     let backend = Backend::start();
     let gw = GatewayConfig::new()
         .global("access_log", "off")
+        .global_extra(global)
         .server("localhost")
         .server_key("http2_max_concurrent_streams", 8)
+        .server_extra(server_extra)
         .client_auth("on", "ca.pem")
         .proxy("/", backend.addr)
         .start(&work);
@@ -153,4 +160,62 @@ async fn rapid_reset_flood_is_cut_and_others_are_served() {
             || outcome.contains("Err"),
         "{outcome}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_reset_while_the_upstream_works_leave_the_connection_idle() {
+    // Two connection slots: connections that each reset a stream while its
+    // upstream was still working must idle out, or they lock everyone out.
+    let s = setup_with("keepalive_timeout = \"1s\"", "max_connections = 2");
+    let mut conns = Vec::new();
+    for _ in 0..2 {
+        let (client, conn) = s.h2().await;
+        let mut client = client.ready().await.unwrap();
+        let mut streams = Vec::new();
+        for _ in 0..3 {
+            client = client.ready().await.unwrap();
+            streams.push(
+                client
+                    .send_request(request("/?delay_ms=3000"), true)
+                    .unwrap(),
+            );
+        }
+        conns.push((client, streams, conn));
+    }
+    // The requests have reached the upstream; then the client cancels them
+    // (RST_STREAM), long before the upstream answers.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reset = Instant::now();
+    let mut ended = Vec::new();
+    for (client, streams, conn) in conns {
+        drop(streams);
+        ended.push((client, conn));
+    }
+    for (_client, conn) in ended {
+        let closed = tokio::time::timeout(Duration::from_secs(6), conn).await;
+        assert!(
+            closed.is_ok(),
+            "a connection whose streams were reset stayed open {:?} (keepalive_timeout = 1s)",
+            reset.elapsed()
+        );
+    }
+    eprintln!(
+        "connections with reset streams closed {:?} after the resets",
+        reset.elapsed()
+    );
+    // And the slots they held serve others again.
+    let req = rustls_client::get("localhost", "/", false)
+        .body(rustls_client::empty())
+        .unwrap();
+    let root = s.root.pem();
+    let mut opts = ClientOpts::new(&root);
+    opts.identity = Some((&s.alice.cert_pem, &s.alice.key_pem));
+    let ok = tokio::time::timeout(
+        Duration::from_secs(5),
+        rustls_client::send(s.gw.addr(), "localhost", rustls_client::config(&opts), req),
+    )
+    .await
+    .expect("locked out")
+    .unwrap();
+    assert_eq!(ok.response.status(), 200);
 }

@@ -89,6 +89,10 @@ pub struct Limits {
     pub client_body_timeout: Duration,
     /// An idle connection (no request in flight) is closed after this.
     pub keepalive_timeout: Duration,
+    /// Longest time a response may wait on the client: between two writes
+    /// to the connection (HTTP/1.1 and HTTP/2), and between two reads of an
+    /// HTTP/2 stream's response body. On expiry the connection is closed.
+    pub send_timeout: Duration,
     /// Largest request body; 0 = unlimited. Beyond it: 413.
     pub client_max_body_size: u64,
     /// Largest request head (request line and headers). Beyond it: 431.
@@ -321,6 +325,7 @@ pub mod defaults {
     pub const CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
     pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
     pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+    pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
     pub const CLIENT_MAX_BODY_SIZE: u64 = 1 << 20;
     pub const MAX_REQUEST_HEADER_SIZE: usize = 32 << 10;
     pub const MAX_REQUEST_HEADERS: usize = 100;

@@ -84,6 +84,7 @@ pub struct RawServer {
     pub client_header_timeout: Option<RawDuration>,
     pub client_body_timeout: Option<RawDuration>,
     pub keepalive_timeout: Option<RawDuration>,
+    pub send_timeout: Option<RawDuration>,
     pub client_max_body_size: Option<RawSize>,
     pub max_request_header_size: Option<RawSize>,
     pub max_request_headers: Option<i64>,

@@ -411,6 +411,7 @@ fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {
             &raw.keepalive_timeout,
             defaults::KEEPALIVE_TIMEOUT,
         ),
+        send_timeout: timeout("send_timeout", &raw.send_timeout, defaults::SEND_TIMEOUT),
         client_max_body_size,
         max_request_header_size,
         max_request_headers,
