@@ -5,8 +5,8 @@
 //! * `identity`: `identity::ClientCert::from_der` (serial, fingerprints, DNs);
 //! * `verify_peer`: both, as the listener calls it once per connection;
 //! * `upstream_headers`: the header rewrite of one proxied request with the
-//!   seed's nine `proxy_set_header` lines (a `ConnCtx` is built from the
-//!   gateway's own `runtime::Generation`).
+//!   seed's nine `proxy_set_header` lines, from a connection's `ConnFacts`
+//!   (no running gateway needed).
 //!
 //! `cargo bench --bench per_request`.
 
@@ -15,7 +15,6 @@
 mod common;
 
 use std::hint::black_box;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,12 +23,9 @@ use http::{HeaderMap, HeaderValue, Request, Version};
 use rustls_pki_types::UnixTime;
 
 use common::{Pki, ServerKey};
-use mtls_gateway::access_log::AccessLogger;
-use mtls_gateway::config::{AccessLog, AccessLogFormat, Action};
-use mtls_gateway::conn::{ConnCtx, TlsInfo};
+use mtls_gateway::config::Action;
+use mtls_gateway::facts::{ConnFacts, TlsInfo};
 use mtls_gateway::identity::ClientCert;
-use mtls_gateway::metrics::Metrics;
-use mtls_gateway::runtime::Generation;
 use mtls_gateway::template::RequestVars;
 use mtls_gateway::verify::{check_chain, verify_peer};
 
@@ -57,36 +53,30 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
-    // A connection context as the listener builds it.
-    let generation = Arc::new(Generation::build(config, None, 1).expect("generation"));
-    let server = generation.groups[0].servers[0].clone();
-    let peer = verify_peer(Some(&direct), &server.config.client_auth, now);
-    let remote: SocketAddr = "127.0.0.1:50000".parse().expect("addr");
-    let ctx = ConnCtx::new(
-        remote,
-        "127.0.0.1:3443".parse().expect("addr"),
-        TlsInfo {
+    // A connection's facts as the listener computes them: all header
+    // rewrite reads.
+    let peer = verify_peer(Some(&direct), &config.servers[0].client_auth, now);
+    let facts = ConnFacts {
+        remote: "127.0.0.1:50000".parse().expect("addr"),
+        local: "127.0.0.1:3443".parse().expect("addr"),
+        tls: TlsInfo {
             protocol: "TLSv1.3",
             cipher: "TLS_AES_256_GCM_SHA384",
             server_name: Some("localhost".into()),
             resumed: false,
-            alpn: Some(b"http/1.1".to_vec()),
         },
-        peer,
-        server.clone(),
-        generation.clone(),
-        0,
-        Arc::new(Metrics::new()),
-        Arc::new(AccessLogger::new(&AccessLog::Off, AccessLogFormat::Json).expect("logger")),
-    );
-    let location = server
+        server_name: Arc::from("localhost"),
+        peer: Arc::new(peer),
+    };
+    let identity_headers = mtls_gateway::headers::identity_headers(&config.servers);
+    let spec = config.servers[0]
         .locations
         .iter()
-        .find(|l| matches!(l.config.action, Action::Proxy(_)))
+        .find_map(|l| match &l.action {
+            Action::Proxy(spec) => Some(spec),
+            Action::Return(_) => None,
+        })
         .expect("proxy location");
-    let Action::Proxy(spec) = &location.config.action else {
-        unreachable!()
-    };
     let (parts, ()) = Request::get("/api/mtls")
         .header("host", "localhost:3443")
         .header("user-agent", "mtls-bench")
@@ -96,7 +86,7 @@ fn bench(c: &mut Criterion) {
         .into_parts();
     let client_headers: HeaderMap = parts.headers.clone();
     let vars = RequestVars {
-        conn: &ctx,
+        facts: &facts,
         request: &parts,
         host: "localhost",
         proxy_host: &spec.proxy_host,
@@ -111,7 +101,7 @@ fn bench(c: &mut Criterion) {
                 black_box(&client_headers),
                 Version::HTTP_11,
                 spec,
-                &server.identity_headers,
+                &identity_headers,
                 false,
                 64 * 1024,
                 &vars,
@@ -129,7 +119,7 @@ fn bench(c: &mut Criterion) {
                 black_box(&spoofed),
                 Version::HTTP_11,
                 spec,
-                &server.identity_headers,
+                &identity_headers,
                 false,
                 64 * 1024,
                 &vars,

@@ -1,11 +1,11 @@
-//! What the gateway knows about one client connection once the TLS
-//! handshake is done: addresses, negotiated TLS parameters and the client's
-//! [`PeerIdentity`]. Built once per connection and shared by its requests,
-//! which it also counts: how many are in flight and since when it is idle
+//! The live side of one client connection: its [`ConnFacts`] (what
+//! templates read) with the handles a connection needs while it serves (the
+//! server block and configuration generation it was accepted under, metrics,
+//! the access log, close and retire signals). Built once per connection in
+//! the listener and shared by its requests, which it also counts: how many are in flight and since when it is idle
 //! (`keepalive_timeout`), and which HTTP/2 responses wait on the client
 //! (`send_timeout`).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,35 +13,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::access_log::AccessLogger;
+use crate::facts::ConnFacts;
 use crate::metrics::Metrics;
 use crate::runtime::{Generation, ServerRuntime};
 use crate::send_watch::{SendWatch, Waiting};
-use crate::verify::PeerIdentity;
-
-/// TLS facts of a connection, as nginx's `$ssl_*` variables report them.
-#[derive(Debug, Clone)]
-pub struct TlsInfo {
-    /// `$ssl_protocol`: `TLSv1.2` or `TLSv1.3`.
-    pub protocol: &'static str,
-    /// `$ssl_cipher`, in OpenSSL's naming.
-    pub cipher: &'static str,
-    /// `$ssl_server_name`: the SNI the client sent, if any.
-    pub server_name: Option<String>,
-    /// `$ssl_session_reused`.
-    pub resumed: bool,
-    /// Negotiated ALPN protocol.
-    pub alpn: Option<Vec<u8>>,
-}
 
 /// One accepted, handshaken connection.
 #[derive(Debug)]
 pub struct ConnCtx {
-    pub remote: SocketAddr,
-    pub local: SocketAddr,
-    pub tls: TlsInfo,
-    /// Shared by the connections that presented the same chain recently
-    /// ([`crate::verify::VerdictCache`]).
-    pub peer: Arc<PeerIdentity>,
+    /// What templates and header rewrite read.
+    pub facts: ConnFacts,
     /// The server block the SNI selected.
     pub server: Arc<ServerRuntime>,
     /// Notified when a response asks for the connection to be closed (the
@@ -71,12 +52,8 @@ pub struct ConnCtx {
 
 impl ConnCtx {
     /// A connection's context once its handshake and verdict are done.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        remote: SocketAddr,
-        local: SocketAddr,
-        tls: TlsInfo,
-        peer: impl Into<Arc<PeerIdentity>>,
+        facts: ConnFacts,
         server: Arc<ServerRuntime>,
         generation: Arc<Generation>,
         group: usize,
@@ -84,10 +61,7 @@ impl ConnCtx {
         access_log: Arc<AccessLogger>,
     ) -> ConnCtx {
         ConnCtx {
-            remote,
-            local,
-            tls,
-            peer: peer.into(),
+            facts,
             server,
             close: Notify::new(),
             retiring: AtomicBool::new(false),
@@ -192,34 +166,8 @@ impl Drop for InFlight {
 impl std::fmt::Debug for InFlight {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InFlight")
-            .field("remote", &self.conn.remote)
+            .field("remote", &self.conn.facts.remote)
             .field("waiting", &self.waiting)
             .finish()
-    }
-}
-
-/// OpenSSL's name for a rustls cipher suite (`$ssl_cipher`).
-pub fn openssl_cipher_name(suite: rustls::CipherSuite) -> &'static str {
-    use rustls::CipherSuite as C;
-    match suite {
-        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
-        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
-        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
-        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
-        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
-        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
-        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
-        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
-        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
-        _ => "UNKNOWN",
-    }
-}
-
-/// `$ssl_protocol` for a rustls version.
-pub fn protocol_name(version: rustls::ProtocolVersion) -> &'static str {
-    match version {
-        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
-        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
-        _ => "unknown",
     }
 }

@@ -18,7 +18,9 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Version, header};
 
-use crate::config::ProxySpec;
+use std::sync::Arc;
+
+use crate::config::{Action, ProxySpec, Server};
 use crate::respond::Reject;
 use crate::template::RequestVars;
 
@@ -45,6 +47,27 @@ fn folds_to(name: &str, other: &str) -> bool {
             .bytes()
             .zip(other.bytes())
             .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
+}
+
+/// Every header name that some location of some server sets from an
+/// `$ssl_client_*` variable, once each.
+///
+/// Stripped from client requests in every server, not only the one that sets
+/// it: two servers often proxy to the same backend (nginx's seed has a
+/// verifying server on one port and plain access on another), and a header
+/// only one of them strips could be planted through the other.
+pub fn identity_headers(servers: &[Server]) -> Arc<[HeaderName]> {
+    let mut names: Vec<HeaderName> = Vec::new();
+    for location in servers.iter().flat_map(|s| &s.locations) {
+        if let Action::Proxy(spec) = &location.action {
+            for (name, template) in &spec.set_headers {
+                if template.vars().any(|v| v.is_client_identity()) && !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    names.into()
 }
 
 /// Computes the upstream request headers.

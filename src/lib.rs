@@ -49,6 +49,7 @@ pub mod certs;
 pub mod clock;
 pub mod config;
 pub mod conn;
+pub mod facts;
 pub mod headers;
 pub mod identity;
 pub mod inspect;

@@ -24,7 +24,8 @@ use tokio::time::Instant;
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::access_log::AccessLogger;
-use crate::conn::{ConnCtx, TlsInfo, openssl_cipher_name, protocol_name};
+use crate::conn::ConnCtx;
+use crate::facts::{ConnFacts, TlsInfo, openssl_cipher_name, protocol_name};
 use crate::io_timeout::{Peer, WriteTimeout};
 use crate::linger::LingeringClose;
 use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
@@ -258,7 +259,6 @@ async fn accept(
             session.handshake_kind(),
             Some(rustls::HandshakeKind::Resumed)
         ),
-        alpn: session.alpn_protocol().map(<[u8]>::to_vec),
     };
     metrics
         .handshakes
@@ -291,11 +291,15 @@ async fn accept(
     // Closes lingeringly when it ends with an answer sent before the
     // request was read to the end (src/linger.rs).
     let stream = LingeringClose::new(stream, server.config.limits.lingering());
-    let ctx = Arc::new(ConnCtx::new(
+    let facts = ConnFacts {
         remote,
         local,
         tls,
+        server_name: server.server_name.clone(),
         peer,
+    };
+    let ctx = Arc::new(ConnCtx::new(
+        facts,
         server,
         generation.clone(),
         group_index,
@@ -372,7 +376,7 @@ fn http_connection(stream: ClientStream, ctx: &Arc<ConnCtx>) -> Pin<Box<HttpConn
 /// client leaves, the connection idles out or stops reading, or a reload or
 /// shutdown drains it.
 async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &Shared) {
-    let remote = ctx.remote;
+    let remote = ctx.facts.remote;
     let limits = &ctx.server.config.limits;
     let keepalive_timeout = limits.keepalive_timeout;
     let send_tick = (limits.send_timeout / SEND_TICKS).max(MIN_SEND_TICK);

@@ -24,13 +24,15 @@ use crate::tls::SessionState;
 #[derive(Debug)]
 pub struct ServerRuntime {
     pub config: Server,
+    /// `$server_name`: the first name of the block (empty if none).
+    pub server_name: Arc<str>,
     pub tls: Arc<ServerConfig>,
     pub locations: Vec<LocationRuntime>,
     /// Headers that any location of *any* server of the configuration sets
     /// from an `$ssl_client_*` variable: client copies are removed in every
     /// location of every server, so a client of a server without client
     /// authentication cannot plant them for a backend that another server
-    /// shares ([`identity_headers`]).
+    /// shares ([`crate::headers::identity_headers`]).
     pub identity_headers: Arc<[HeaderName]>,
     /// Recent successful client-chain verdicts (dropped with this
     /// configuration on reload).
@@ -56,10 +58,7 @@ impl ServerRuntime {
 
     /// `$server_name`: the first name of the block (empty if none).
     pub fn primary_name(&self) -> &str {
-        match self.config.names.first() {
-            Some(crate::config::ServerName::Exact(n)) => n,
-            _ => "",
-        }
+        &self.server_name
     }
 
     /// Whether `host` is one of this server's names.
@@ -96,27 +95,6 @@ impl ListenGroup {
     }
 }
 
-/// Every header name that some location of some server sets from an
-/// `$ssl_client_*` variable, once each.
-///
-/// Stripped from client requests in every server, not only the one that sets
-/// it: two servers often proxy to the same backend (nginx's seed has a
-/// verifying server on one port and plain access on another), and a header
-/// only one of them strips could be planted through the other.
-pub fn identity_headers(servers: &[Server]) -> Arc<[HeaderName]> {
-    let mut names: Vec<HeaderName> = Vec::new();
-    for location in servers.iter().flat_map(|s| &s.locations) {
-        if let Action::Proxy(spec) = &location.action {
-            for (name, template) in &spec.set_headers {
-                if template.vars().any(|v| v.is_client_identity()) && !names.contains(name) {
-                    names.push(name.clone());
-                }
-            }
-        }
-    }
-    names.into()
-}
-
 /// Everything one loaded configuration serves.
 #[derive(Debug)]
 pub struct Generation {
@@ -145,7 +123,7 @@ impl Generation {
     ) -> Result<Generation, String> {
         let mut groups: Vec<ListenGroup> = Vec::new();
         let mut sessions = HashMap::new();
-        let identity_headers = identity_headers(&config.servers);
+        let identity_headers = crate::headers::identity_headers(&config.servers);
         for server in config.servers {
             let state = SessionState::for_server(
                 &server,
@@ -169,8 +147,13 @@ impl Generation {
                     }
                 })
                 .collect();
+            let server_name = match config.names.first() {
+                Some(crate::config::ServerName::Exact(n)) => Arc::from(n.as_str()),
+                _ => Arc::from(""),
+            };
             let runtime = Arc::new(ServerRuntime {
                 config,
+                server_name,
                 tls,
                 locations,
                 identity_headers: identity_headers.clone(),

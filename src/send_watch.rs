@@ -28,6 +28,8 @@ use tokio::sync::Notify;
 
 /// Ticks per `send_timeout`: the check's resolution.
 pub const SEND_TICKS: u32 = 4;
+/// Counters in the ring: one per tick of the window, plus the one reused.
+#[allow(clippy::as_conversions)] // const context (`From` is not const); 4 + 1 fits every usize
 const SLOTS: usize = SEND_TICKS as usize + 1;
 
 /// What a tick found.
@@ -60,7 +62,8 @@ pub struct SendWatch {
 pub struct Waiting(u32);
 
 fn slot(tick: u32) -> usize {
-    tick as usize % SLOTS
+    // `SEND_TICKS + 1` is `SLOTS`; the remainder is below it.
+    usize::try_from(tick % (SEND_TICKS + 1)).unwrap_or(0)
 }
 
 impl SendWatch {

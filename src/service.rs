@@ -24,7 +24,6 @@ use http_body_util::BodyExt;
 use crate::access_log::{LoggedBody, Record};
 use crate::body::LimitedBody;
 use crate::metrics::UpstreamErrorLabels;
-use std::time::UNIX_EPOCH;
 
 use http::{HeaderValue, Request, Response, Version, header};
 use hyper::body::Incoming;
@@ -220,7 +219,7 @@ impl http_body::Body for ClientBody {
 
     fn size_hint(&self) -> SizeHint {
         let inner = self.inner.size_hint();
-        let rest = self.rest.len() as u64;
+        let rest = u64::try_from(self.rest.len()).unwrap_or(u64::MAX);
         let mut hint = SizeHint::new();
         if let Some(upper) = inner.upper() {
             hint.set_upper(upper.saturating_add(rest));
@@ -248,10 +247,10 @@ fn access_record(request: &Request<Incoming>, conn: &ConnCtx) -> Record {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default()
     };
-    let cert = conn.peer.cert();
+    let cert = conn.facts.peer.cert();
     Record {
         time: Some(SystemTime::now()),
-        client: Some(conn.remote),
+        client: Some(conn.facts.remote),
         server: conn.server.config.label.clone(),
         method: request.method().to_string(),
         target: request
@@ -264,9 +263,9 @@ fn access_record(request: &Request<Incoming>, conn: &ConnCtx) -> Record {
             Version::HTTP_2 => "HTTP/2.0",
             _ => "HTTP",
         },
-        tls_version: conn.tls.protocol,
-        resumed: conn.tls.resumed,
-        verify: conn.peer.verify_text().to_string(),
+        tls_version: conn.facts.tls.protocol,
+        resumed: conn.facts.tls.resumed,
+        verify: conn.facts.peer.verify_text().to_string(),
         subject_dn: cert.map(|c| c.subject_dn().to_string()).unwrap_or_default(),
         serial: cert.map(|c| c.serial().to_string()).unwrap_or_default(),
         fingerprint: cert
@@ -282,23 +281,23 @@ fn log_reject(reject: &Reject, conn: &ConnCtx, method: &http::Method, target: &h
     let server = conn.server.config.label.as_str();
     match reject {
         Reject::NoCertificate => {
-            tracing::info!(client = %conn.remote, server, %method, %target, "client sent no required SSL certificate")
+            tracing::info!(client = %conn.facts.remote, server, %method, %target, "client sent no required SSL certificate")
         }
         Reject::CertificateError(e) => tracing::info!(
-            client = %conn.remote, server, %method, %target,
+            client = %conn.facts.remote, server, %method, %target,
             "client SSL certificate verify error: ({}:{})", e.code(), e.text()
         ),
         Reject::BadRequest(why) => {
-            tracing::info!(client = %conn.remote, server, %method, %target, "bad request: {why}")
+            tracing::info!(client = %conn.facts.remote, server, %method, %target, "bad request: {why}")
         }
         Reject::ProxyHeaderTooLarge { detail, .. } => {
-            tracing::warn!(client = %conn.remote, server, %method, %target, "{detail}")
+            tracing::warn!(client = %conn.facts.remote, server, %method, %target, "{detail}")
         }
         Reject::NotFound | Reject::Misdirected | Reject::PayloadTooLarge => {
-            tracing::debug!(client = %conn.remote, server, %method, %target, status = reject.status().as_u16(), "answered by the gateway")
+            tracing::debug!(client = %conn.facts.remote, server, %method, %target, status = reject.status().as_u16(), "answered by the gateway")
         }
         Reject::BadGateway(detail) | Reject::GatewayTimeout(detail) => tracing::warn!(
-            client = %conn.remote, server, %method, %target,
+            client = %conn.facts.remote, server, %method, %target,
             status = reject.status().as_u16(), "{detail}"
         ),
     }
@@ -310,7 +309,7 @@ async fn serve(
     info: &mut RequestInfo,
 ) -> Result<Response<Body>, Reject> {
     let server = &conn.server;
-    match conn.peer.admission(server.config.client_auth.mode) {
+    match conn.facts.peer.admission(server.config.client_auth.mode) {
         Admission::Allow => {}
         Admission::NoCertificate => return Err(Reject::NoCertificate),
         Admission::CertificateError(e) => return Err(Reject::CertificateError(e)),
@@ -330,15 +329,13 @@ async fn serve(
     let uri = routing::normalize(request.uri().path()).map_err(|e| Reject::BadRequest(e.text()))?;
     let (index, location) = routing::find(&server.locations, &uri).ok_or(Reject::NotFound)?;
     info.location = Some(index);
-    let now_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now_unix = crate::clock::unix_now();
 
     match (&location.config.action, &location.upstream) {
         (Action::Return(spec), _) => {
             let (parts, _body) = request.into_parts();
             let vars = RequestVars {
-                conn,
+                facts: &conn.facts,
                 request: &parts,
                 host: &host,
                 proxy_host: "",
@@ -378,7 +375,7 @@ async fn serve(
             );
             let headers = {
                 let vars = RequestVars {
-                    conn,
+                    facts: &conn.facts,
                     request: &parts,
                     host: &host,
                     proxy_host: &spec.proxy_host,

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use http::HeaderName;
 
-use crate::conn::ConnCtx;
+use crate::facts::ConnFacts;
 
 /// One variable a template can reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +228,8 @@ impl Template {
 
 /// Everything a variable can be computed from, for one request.
 pub struct RequestVars<'a> {
-    pub conn: &'a ConnCtx,
+    /// The connection's facts (addresses, TLS, server name, identity).
+    pub facts: &'a ConnFacts,
     pub request: &'a http::request::Parts,
     /// `$host`, already validated and lower-cased.
     pub host: &'a str,
@@ -241,9 +242,9 @@ pub struct RequestVars<'a> {
 
 impl RequestVars<'_> {
     fn append(&self, var: &Var, target: Target, out: &mut String) {
-        let peer = &self.conn.peer;
+        let peer = &self.facts.peer;
         let cert = peer.cert();
-        let tls = &self.conn.tls;
+        let tls = &self.facts.tls;
         match var {
             Var::SslClientVerify => out.push_str(peer.verify_text()),
             Var::SslClientSDn => out.push_str(cert.map_or("", |c| c.subject_dn())),
@@ -275,10 +276,10 @@ impl RequestVars<'_> {
             }
             Var::Host => out.push_str(self.host),
             Var::RemoteAddr => {
-                let _ = write!(out, "{}", self.conn.remote.ip());
+                let _ = write!(out, "{}", self.facts.remote.ip());
             }
             Var::RemotePort => {
-                let _ = write!(out, "{}", self.conn.remote.port());
+                let _ = write!(out, "{}", self.facts.remote.port());
             }
             Var::Scheme => out.push_str("https"),
             Var::ProxyAddXForwardedFor => {
@@ -288,7 +289,7 @@ impl RequestVars<'_> {
                     out.push_str(&String::from_utf8_lossy(value.as_bytes()));
                     out.push_str(", ");
                 }
-                let _ = write!(out, "{}", self.conn.remote.ip());
+                let _ = write!(out, "{}", self.facts.remote.ip());
             }
             Var::ProxyHost => out.push_str(self.proxy_host),
             Var::RequestUri => out.push_str(
@@ -300,9 +301,9 @@ impl RequestVars<'_> {
             Var::RequestMethod => out.push_str(self.request.method.as_str()),
             Var::Uri => out.push_str(self.uri),
             Var::Args => out.push_str(self.request.uri.query().unwrap_or("")),
-            Var::ServerName => out.push_str(self.conn.server.primary_name()),
+            Var::ServerName => out.push_str(&self.facts.server_name),
             Var::ServerPort => {
-                let _ = write!(out, "{}", self.conn.local.port());
+                let _ = write!(out, "{}", self.facts.local.port());
             }
             Var::SslProtocol => out.push_str(tls.protocol),
             Var::SslCipher => out.push_str(tls.cipher),

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rustls::server::{NoServerSessionStorage, ProducesTickets, StoresServerSessions};
 use rustls::sign::SingleCertAndKey;
@@ -271,10 +271,9 @@ struct TimedTicketer {
     timeout: Duration,
 }
 
+/// Ticket stamps are unsigned seconds (0 before 1970).
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(crate::clock::unix_now()).unwrap_or(0)
 }
 
 impl ProducesTickets for TimedTicketer {

@@ -11,19 +11,24 @@ use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Version};
-use mtls_gateway::access_log::AccessLogger;
-use mtls_gateway::config::{AccessLog, AccessLogFormat, Action};
-use mtls_gateway::conn::{ConnCtx, TlsInfo};
-use mtls_gateway::metrics::Metrics;
-use mtls_gateway::runtime::Generation;
+use mtls_gateway::config::Action;
+use mtls_gateway::facts::{ConnFacts, TlsInfo};
 use mtls_gateway::template::{RequestVars, Target, Template};
 use mtls_gateway::{config, headers, identity, routing, verify};
 use proptest::prelude::*;
 
 use common::*;
 
-/// A connection of a gateway configured like the seed, with alice's verified identity.
-static CONN: LazyLock<(Arc<ConnCtx>, Workdir)> = LazyLock::new(|| {
+/// The facts of a connection to a gateway configured like the seed, with
+/// alice's verified identity: all header rewrite needs (no running gateway).
+struct Fixture {
+    config: config::Config,
+    identity_headers: Arc<[HeaderName]>,
+    facts: ConnFacts,
+    _work: Workdir,
+}
+
+static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let work = Workdir::new();
     let pki = TestPki::with(&work, "Root CA", &["localhost"]);
     let alice = pki.alice;
@@ -36,32 +41,30 @@ static CONN: LazyLock<(Arc<ConnCtx>, Workdir)> = LazyLock::new(|| {
         .header("X-SSL-Client-Serial", "$ssl_client_serial")
         .render();
     let config = config::parse(&text, &work.path().join("gateway.toml")).expect("config");
-    let generation = Arc::new(Generation::build(config, None, 1).expect("generation"));
-    let server = generation.groups[0].servers[0].clone();
     let peer = verify::verify_peer(
         Some(std::slice::from_ref(&alice.der)),
-        &server.config.client_auth,
+        &config.servers[0].client_auth,
         rustls::pki_types::UnixTime::now(),
     );
     assert_eq!(peer.verify_text(), "SUCCESS");
-    let conn = ConnCtx::new(
-        SocketAddr::from(([127, 0, 0, 1], 40000)),
-        SocketAddr::from(([127, 0, 0, 1], 3443)),
-        TlsInfo {
+    let facts = ConnFacts {
+        remote: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        local: SocketAddr::from(([127, 0, 0, 1], 3443)),
+        tls: TlsInfo {
             protocol: "TLSv1.3",
             cipher: "TLS_AES_128_GCM_SHA256",
             server_name: Some("localhost".into()),
             resumed: false,
-            alpn: None,
         },
-        peer,
-        server,
-        generation,
-        0,
-        Arc::new(Metrics::new()),
-        Arc::new(AccessLogger::new(&AccessLog::Off, AccessLogFormat::Json).unwrap()),
-    );
-    (Arc::new(conn), work)
+        server_name: Arc::from("localhost"),
+        peer: Arc::new(peer),
+    };
+    Fixture {
+        identity_headers: headers::identity_headers(&config.servers),
+        config,
+        facts,
+        _work: work,
+    }
 });
 
 fn header_name() -> impl Strategy<Value = String> {
@@ -98,7 +101,7 @@ proptest! {
         client in proptest::collection::vec((header_name(), header_value()), 0..12),
         underscores in any::<bool>(),
     ) {
-        let (conn, _) = &*CONN;
+        let fx = &*FIXTURE;
         let mut map = HeaderMap::new();
         for (n, v) in &client {
             if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n.as_bytes()), HeaderValue::from_str(v)) {
@@ -108,11 +111,10 @@ proptest! {
         let mut request = Request::get("/").body(()).unwrap();
         *request.headers_mut() = map.clone();
         let (parts, ()) = request.into_parts();
-        let location = &conn.server.locations[0];
-        let Action::Proxy(spec) = &location.config.action else { panic!("proxy location") };
-        let vars = RequestVars { conn, request: &parts, host: "localhost", proxy_host: &spec.proxy_host, uri: "/", now_unix: 0 };
-        let out = headers::upstream_headers(&map, Version::HTTP_11, spec, &conn.server.identity_headers, underscores, 1 << 20, &vars).unwrap();
-        let dn = conn.peer.cert().unwrap().subject_dn().to_string();
+        let Action::Proxy(spec) = &fx.config.servers[0].locations[0].action else { panic!("proxy location") };
+        let vars = RequestVars { facts: &fx.facts, request: &parts, host: "localhost", proxy_host: &spec.proxy_host, uri: "/", now_unix: 0 };
+        let out = headers::upstream_headers(&map, Version::HTTP_11, spec, &fx.identity_headers, underscores, 1 << 20, &vars).unwrap();
+        let dn = fx.facts.peer.cert().unwrap().subject_dn().to_string();
         let values = |n: &str| out.get_all(n).iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
         prop_assert_eq!(values("x-ssl-client-verify"), vec!["SUCCESS".to_string()]);
         if dn.is_empty() {

@@ -5,6 +5,8 @@
 //! gateway's open descriptors: one per client connection, one per upstream
 //! connection.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use std::sync::Arc;

@@ -4,22 +4,19 @@
 #![no_main]
 
 use std::net::SocketAddr;
-
 use std::sync::{Arc, LazyLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Version};
 use libfuzzer_sys::fuzz_target;
-use mtls_gateway::access_log::AccessLogger;
-use mtls_gateway::config::{AccessLog, AccessLogFormat, Action};
-use mtls_gateway::conn::{ConnCtx, TlsInfo};
-use mtls_gateway::metrics::Metrics;
-use mtls_gateway::runtime::Generation;
+use mtls_gateway::config::{Action, Config};
+use mtls_gateway::facts::{ConnFacts, TlsInfo};
 use mtls_gateway::template::RequestVars;
 use rustls_pki_types::pem::PemObject;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../certs-example");
 
-static CONN: LazyLock<Arc<ConnCtx>> = LazyLock::new(|| {
+/// What header rewrite reads: a configuration and one connection's facts.
+static FIXTURE: LazyLock<(Config, Arc<[HeaderName]>, ConnFacts)> = LazyLock::new(|| {
     let text = format!(
         r#"
 [[server]]
@@ -42,25 +39,21 @@ X-SSL-Client-DN = "$ssl_client_s_dn"
 "#
     );
     let config = mtls_gateway::config::parse(&text, std::path::Path::new("/fuzz/gateway.toml")).unwrap();
-    let generation = Arc::new(Generation::build(config, None, 1).unwrap());
-    let server = generation.groups[0].servers[0].clone();
     let client = rustls_pki_types::CertificateDer::from_pem_file(format!("{EXAMPLE}/client.pem")).unwrap();
-    let peer = mtls_gateway::verify::verify_peer(Some(&[client]), &server.config.client_auth, rustls_pki_types::UnixTime::now());
-    Arc::new(ConnCtx::new(
-        SocketAddr::from(([127, 0, 0, 1], 40000)),
-        SocketAddr::from(([127, 0, 0, 1], 3443)),
-        TlsInfo { protocol: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", server_name: None, resumed: false, alpn: None },
-        peer,
-        server,
-        generation,
-        0,
-        Arc::new(Metrics::new()),
-        Arc::new(AccessLogger::new(&AccessLog::Off, AccessLogFormat::Json).unwrap()),
-    ))
+    let peer = mtls_gateway::verify::verify_peer(Some(&[client]), &config.servers[0].client_auth, rustls_pki_types::UnixTime::now());
+    let facts = ConnFacts {
+        remote: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        local: SocketAddr::from(([127, 0, 0, 1], 3443)),
+        tls: TlsInfo { protocol: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", server_name: None, resumed: false },
+        server_name: Arc::from("localhost"),
+        peer: Arc::new(peer),
+    };
+    let identity_headers = mtls_gateway::headers::identity_headers(&config.servers);
+    (config, identity_headers, facts)
 });
 
 fuzz_target!(|data: &[u8]| {
-    let conn = &*CONN;
+    let (config, identity_headers, facts) = &*FIXTURE;
     let underscores = data.first().is_some_and(|b| b & 1 == 1);
     // Input: lines "name:value".
     let mut map = HeaderMap::new();
@@ -72,9 +65,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let (parts, ()) = Request::get("/").body(()).unwrap().into_parts();
-    let Action::Proxy(spec) = &conn.server.locations[0].config.action else { unreachable!() };
-    let vars = RequestVars { conn, request: &parts, host: "localhost", proxy_host: &spec.proxy_host, uri: "/", now_unix: 0 };
-    let out = mtls_gateway::headers::upstream_headers(&map, Version::HTTP_11, spec, &conn.server.identity_headers, underscores, 1 << 20, &vars).unwrap();
+    let Action::Proxy(spec) = &config.servers[0].locations[0].action else { unreachable!() };
+    let vars = RequestVars { facts, request: &parts, host: "localhost", proxy_host: &spec.proxy_host, uri: "/", now_unix: 0 };
+    let out = mtls_gateway::headers::upstream_headers(&map, Version::HTTP_11, spec, identity_headers, underscores, 1 << 20, &vars).unwrap();
     assert_eq!(out.get_all("x-ssl-client-verify").iter().count(), 1);
     assert!(out.get_all("x-ssl-client-dn").iter().count() <= 1);
     assert_eq!(out.get_all("host").iter().count(), 1);
