@@ -37,6 +37,14 @@ impl std::fmt::Debug for AccessLogger {
     }
 }
 
+/// The access-log file cannot be opened for appending.
+#[derive(Debug, thiserror::Error)]
+#[error("access_log: cannot open {}: {source}", .path.display())]
+pub struct AccessLogError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
 fn open(path: &PathBuf) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
@@ -46,7 +54,10 @@ impl AccessLogger {
     ///
     /// # Errors
     /// The file cannot be opened for appending.
-    pub fn new(target: &AccessLog, format: AccessLogFormat) -> Result<AccessLogger, String> {
+    pub fn new(
+        target: &AccessLog,
+        format: AccessLogFormat,
+    ) -> Result<AccessLogger, AccessLogError> {
         let logger = AccessLogger {
             state: Mutex::new((Sink::Off, format)),
         };
@@ -63,7 +74,11 @@ impl AccessLogger {
     ///
     /// # Errors
     /// The file cannot be opened; the previous target stays in use.
-    pub fn configure(&self, target: &AccessLog, format: AccessLogFormat) -> Result<(), String> {
+    pub fn configure(
+        &self,
+        target: &AccessLog,
+        format: AccessLogFormat,
+    ) -> Result<(), AccessLogError> {
         let sink = match target {
             AccessLog::Off => Sink::Off,
             AccessLog::Stderr => Sink::Stderr,
@@ -76,8 +91,10 @@ impl AccessLogger {
                     return Ok(());
                 }
                 drop(state);
-                let file = open(path)
-                    .map_err(|e| format!("access_log: cannot open {}: {e}", path.display()))?;
+                let file = open(path).map_err(|source| AccessLogError {
+                    path: path.clone(),
+                    source,
+                })?;
                 Sink::File {
                     path: path.clone(),
                     file,

@@ -44,14 +44,22 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// Longest back-off after repeated accept errors (e.g. out of descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The admin address cannot be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} (admin.listen): {source}")]
+pub struct AdminBindError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
 /// Binds the admin address.
 ///
 /// # Errors
 /// The address cannot be bound.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, AdminBindError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr} (admin.listen): {e}"))
+        .map_err(|source| AdminBindError { addr, source })
 }
 
 /// The running admin listener.

@@ -46,25 +46,35 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// Shortest interval between two HTTP/2 send ticks (the timer's resolution).
 const MIN_SEND_TICK: Duration = Duration::from_millis(1);
 
+/// A listen address that cannot be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({servers}): {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    /// The server blocks that listen there (`server[0], server[2]`).
+    pub servers: String,
+    pub source: std::io::Error,
+}
+
 /// Binds every listen address of `generation`.
 ///
 /// # Errors
 /// The address that could not be bound and why.
-pub async fn bind(generation: &Generation) -> Result<Vec<TcpListener>, String> {
+pub async fn bind(generation: &Generation) -> Result<Vec<TcpListener>, BindError> {
     let mut listeners = Vec::new();
     for group in &generation.groups {
-        let listener = TcpListener::bind(group.addr).await.map_err(|e| {
-            let names: Vec<_> = group
-                .servers
-                .iter()
-                .map(|s| s.config.label.as_str())
-                .collect();
-            format!(
-                "cannot listen on {} ({}): {e}",
-                group.addr,
-                names.join(", ")
-            )
-        })?;
+        let listener = TcpListener::bind(group.addr)
+            .await
+            .map_err(|source| BindError {
+                addr: group.addr,
+                servers: group
+                    .servers
+                    .iter()
+                    .map(|s| s.config.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                source,
+            })?;
         listeners.push(listener);
     }
     Ok(listeners)

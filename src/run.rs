@@ -33,26 +33,92 @@ const ADMIN_DRAIN: Duration = Duration::from_secs(1);
 
 /// Serves `config` until a shutdown signal.
 ///
+/// Why the gateway did not start; nothing is served then.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
+    #[error(transparent)]
+    Bind(#[from] crate::listener::BindError),
+    #[error(transparent)]
+    AdminBind(#[from] crate::admin::AdminBindError),
+    #[error(transparent)]
+    AccessLog(#[from] crate::access_log::AccessLogError),
+    #[error("cannot write pid file {}: {source}", .path.display())]
+    PidFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{signal} handler: {source}")]
+    Signal {
+        signal: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the address of a bound socket: {0}")]
+    LocalAddr(std::io::Error),
+}
+
+/// Why a reload was refused (the running configuration stays).
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigErrors),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
+    #[error(transparent)]
+    AccessLog(#[from] crate::access_log::AccessLogError),
+}
+
+/// Why `mtls-gateway reload` could not signal the running gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalReloadError {
+    #[error("{0}\nnot reloading: the running gateway would refuse this configuration")]
+    Config(config::ConfigErrors),
+    #[error(
+        "{}: no `pid` file configured; set pid = \"/run/mtls-gateway.pid\" or send SIGHUP to the process",
+        .config.display()
+    )]
+    NoPidFile { config: std::path::PathBuf },
+    #[error("cannot read pid file {}: {source} (is the gateway running?)", .path.display())]
+    ReadPidFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("pid file {} does not hold a process id", .path.display())]
+    NotAPid { path: std::path::PathBuf },
+    #[error("pid file {} holds an invalid pid", .path.display())]
+    InvalidPid { path: std::path::PathBuf },
+    #[error("cannot signal pid {pid}: {source}")]
+    Kill { pid: i32, source: rustix::io::Errno },
+}
+
 /// # Errors
-/// A message if the runtime cannot be built, an address cannot be bound or
-/// the pid file cannot be written; nothing is served in that case.
-pub async fn run(config: Config) -> Result<(), String> {
+/// [`StartError`]: the runtime cannot be built, an address cannot be bound
+/// or the pid file cannot be written; nothing is served in that case.
+pub async fn run(config: Config) -> Result<(), StartError> {
     raise_fd_limit();
     let source = config.source.clone();
     let generation = Generation::build(config, None, 1)?;
     let listeners = listener::bind(&generation).await?;
     let pid_file = generation.global.pid.clone();
     if let Some(pid) = &pid_file {
-        std::fs::write(pid, format!("{}\n", std::process::id()))
-            .map_err(|e| format!("cannot write pid file {}: {e}", pid.display()))?;
+        std::fs::write(pid, format!("{}\n", std::process::id())).map_err(|source| {
+            StartError::PidFile {
+                path: pid.clone(),
+                source,
+            }
+        })?;
     }
-    let mut hangup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP handler: {e}"))?;
-    let mut terminate =
-        signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
-    let mut interrupt =
-        signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
-    let mut user1 =
-        signal(SignalKind::user_defined1()).map_err(|e| format!("SIGUSR1 handler: {e}"))?;
+    let handler = |kind: SignalKind, name: &'static str| {
+        signal(kind).map_err(|source| StartError::Signal {
+            signal: name,
+            source,
+        })
+    };
+    let mut hangup = handler(SignalKind::hangup(), "SIGHUP")?;
+    let mut terminate = handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = handler(SignalKind::interrupt(), "SIGINT")?;
+    let mut user1 = handler(SignalKind::user_defined1(), "SIGUSR1")?;
     let access_log = Arc::new(AccessLogger::new(
         &generation.global.access_log,
         generation.global.access_log_format,
@@ -82,7 +148,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     });
     let mut loops = Vec::new();
     for (listener, configured) in listeners.into_iter().zip(bound.iter().copied()) {
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
         tracing::info!(addr = %addr, configured = %configured, "listening on {addr}");
         loops.push(tokio::spawn(listener::accept_loop(
             listener,
@@ -92,7 +158,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     }
     let admin = match admin {
         Some(admin) => {
-            let addr = admin.local_addr().map_err(|e| e.to_string())?;
+            let addr = admin.local_addr().map_err(StartError::LocalAddr)?;
             tracing::info!(addr = %addr, "admin listening on {addr} (/healthz, /readyz, /metrics)");
             // Drained last: /readyz answers 503 while connections drain.
             Some(crate::admin::Admin::spawn(admin, shared.clone()))
@@ -233,15 +299,13 @@ impl Reloader {
             "reloading {}",
             self.source.display()
         );
-        let built = config::load(&self.source)
-            .map_err(|e| e.to_string())
-            .and_then(|c| Generation::build(c, Some(&current), number));
-        let built = built.and_then(|next| {
+        let built = (|| -> Result<Generation, ReloadError> {
+            let next = Generation::build(config::load(&self.source)?, Some(&current), number)?;
             self.shared
                 .access_log
-                .configure(&next.global.access_log, next.global.access_log_format)
-                .map(|()| next)
-        });
+                .configure(&next.global.access_log, next.global.access_log_format)?;
+            Ok(next)
+        })();
         let metrics = &self.shared.metrics;
         match built {
             Ok(next) => {
@@ -267,7 +331,7 @@ impl Reloader {
                     .reloads
                     .get_or_create(&OutcomeLabels { outcome: "failure" })
                     .inc();
-                for line in errors.lines() {
+                for line in errors.to_string().lines() {
                     tracing::error!("reload failed: {line}");
                 }
                 tracing::error!(
@@ -318,32 +382,28 @@ impl Reloader {
 /// Sends SIGHUP to the gateway whose pid file the configuration names.
 ///
 /// # Errors
-/// A message if the configuration is invalid (nothing is signalled), names
-/// no pid file, or the process cannot be signalled.
-pub fn signal_reload(config_path: &Path) -> Result<u32, String> {
-    let config = config::load(config_path).map_err(|e| {
-        format!("{e}\nnot reloading: the running gateway would refuse this configuration")
-    })?;
-    let pid_file = config.global.pid.ok_or_else(|| {
-        format!(
-            "{}: no `pid` file configured; set pid = \"/run/mtls-gateway.pid\" or send SIGHUP to the process",
-            config_path.display()
-        )
-    })?;
-    let text = std::fs::read_to_string(&pid_file).map_err(|e| {
-        format!(
-            "cannot read pid file {}: {e} (is the gateway running?)",
-            pid_file.display()
-        )
-    })?;
-    let pid: i32 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("pid file {} does not hold a process id", pid_file.display()))?;
-    let pid = rustix::process::Pid::from_raw(pid)
-        .ok_or_else(|| format!("pid file {} holds an invalid pid", pid_file.display()))?;
+/// [`SignalReloadError`]: the configuration is invalid (nothing is
+/// signalled), names no pid file, or the process cannot be signalled.
+pub fn signal_reload(config_path: &Path) -> Result<u32, SignalReloadError> {
+    let config = config::load(config_path).map_err(SignalReloadError::Config)?;
+    let path = config
+        .global
+        .pid
+        .ok_or_else(|| SignalReloadError::NoPidFile {
+            config: config_path.to_path_buf(),
+        })?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(source) => return Err(SignalReloadError::ReadPidFile { path, source }),
+    };
+    let Ok(raw) = text.trim().parse::<i32>() else {
+        return Err(SignalReloadError::NotAPid { path });
+    };
+    let Some(pid) = rustix::process::Pid::from_raw(raw) else {
+        return Err(SignalReloadError::InvalidPid { path });
+    };
     rustix::process::kill_process(pid, rustix::process::Signal::HUP)
-        .map_err(|e| format!("cannot signal pid {}: {e}", pid.as_raw_nonzero()))?;
+        .map_err(|source| SignalReloadError::Kill { pid: raw, source })?;
     // A positive i32 (`Pid` is non-zero and was parsed from the file).
     Ok(u32::try_from(pid.as_raw_nonzero().get()).unwrap_or(0))
 }

@@ -115,12 +115,13 @@ impl Generation {
     /// Builds the runtime for `config`.
     ///
     /// # Errors
-    /// A message naming the server whose TLS setup rustls refused.
+    /// [`TlsSetupError`](crate::tls::TlsSetupError): the server whose TLS
+    /// setup rustls refused.
     pub fn build(
         config: Config,
         previous: Option<&Generation>,
         number: u64,
-    ) -> Result<Generation, String> {
+    ) -> Result<Generation, crate::tls::TlsSetupError> {
         let mut groups: Vec<ListenGroup> = Vec::new();
         let mut sessions = HashMap::new();
         let identity_headers = crate::headers::identity_headers(&config.servers);

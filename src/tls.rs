@@ -32,11 +32,12 @@ impl SessionState {
     /// The state for `server`, reusing `previous` where the settings allow.
     ///
     /// # Errors
-    /// A message if no ticket keys can be made (no randomness).
+    /// [`TlsSetupError::TicketKeys`] if no ticket keys can be made (no
+    /// randomness).
     pub fn for_server(
         server: &Server,
         previous: Option<&SessionState>,
-    ) -> Result<SessionState, String> {
+    ) -> Result<SessionState, TlsSetupError> {
         let tls = &server.tls;
         let cache = (tls.session_cache > 0).then(|| {
             previous
@@ -50,8 +51,12 @@ impl SessionState {
             match previous.and_then(|p| p.ticket_keys.clone()) {
                 Some(keys) => Some(keys),
                 None => Some(
-                    rustls::crypto::aws_lc_rs::Ticketer::new()
-                        .map_err(|e| format!("{}.tls.session_tickets: {e}", server.label))?,
+                    rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|source| {
+                        TlsSetupError::TicketKeys {
+                            server: server.label.clone(),
+                            source,
+                        }
+                    })?,
                 ),
             }
         } else {
@@ -63,12 +68,28 @@ impl SessionState {
 
 /// Builds the TLS configuration of `server`.
 ///
+/// Why a server's TLS configuration cannot be made (each names the server).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("{server}.tls.session_tickets: {source}")]
+    TicketKeys {
+        server: String,
+        source: rustls::Error,
+    },
+    #[error("{server}.tls: {source}")]
+    Protocols {
+        server: String,
+        source: rustls::Error,
+    },
+}
+
 /// # Errors
-/// A message if rustls refuses the combination (e.g. no usable protocol).
+/// [`TlsSetupError::Protocols`] if rustls refuses the combination (e.g. no
+/// usable protocol).
 pub fn server_config(
     server: &Server,
     sessions: &SessionState,
-) -> Result<Arc<ServerConfig>, String> {
+) -> Result<Arc<ServerConfig>, TlsSetupError> {
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
     prefer_aes128(&mut provider.cipher_suites);
     let provider = Arc::new(provider);
@@ -83,7 +104,10 @@ pub fn server_config(
         .collect();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .map_err(|e| format!("{}.tls: {e}", server.label))?;
+        .map_err(|source| TlsSetupError::Protocols {
+            server: server.label.clone(),
+            source,
+        })?;
     let builder = if server.client_auth.mode == VerifyMode::Off {
         builder.with_no_client_auth()
     } else {

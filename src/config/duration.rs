@@ -5,24 +5,40 @@ use std::time::Duration;
 
 use super::raw::RawDuration;
 
+/// What is wrong with a duration's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{0} is negative; a duration must be 0 or more")]
+    Negative(i64),
+    #[error("empty duration; write e.g. \"30s\", \"10m\" or \"500ms\"")]
+    Empty,
+    #[error("invalid duration {text:?}: expected a number at {rest:?}")]
+    NumberExpected { text: String, rest: String },
+    #[error("invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m, h, d, w, M or y)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("invalid duration {0:?}: too large")]
+    TooLarge(String),
+}
+
 /// Parses a duration as nginx's `ngx_parse_time` would (units `ms s m h d w M y`;
 /// a number without a unit is seconds).
 ///
 /// # Errors
-/// A message naming what is wrong with the text.
-pub fn parse(raw: &RawDuration) -> Result<Duration, String> {
+/// [`DurationError`], naming what is wrong with the text.
+pub fn parse(raw: &RawDuration) -> Result<Duration, DurationError> {
     match raw {
         RawDuration::Seconds(n) => u64::try_from(*n)
             .map(Duration::from_secs)
-            .map_err(|_| format!("{n} is negative; a duration must be 0 or more")),
+            .map_err(|_| DurationError::Negative(*n)),
         RawDuration::Text(text) => parse_text(text),
     }
 }
 
-fn parse_text(text: &str) -> Result<Duration, String> {
+fn parse_text(text: &str) -> Result<Duration, DurationError> {
+    let too_large = || DurationError::TooLarge(text.to_string());
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err("empty duration; write e.g. \"30s\", \"10m\" or \"500ms\"".into());
+        return Err(DurationError::Empty);
     }
     let mut total = Duration::ZERO;
     let mut rest = trimmed;
@@ -31,13 +47,12 @@ fn parse_text(text: &str) -> Result<Duration, String> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!(
-                "invalid duration {text:?}: expected a number at {rest:?}"
-            ));
+            return Err(DurationError::NumberExpected {
+                text: text.to_string(),
+                rest: rest.to_string(),
+            });
         }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
+        let number: u64 = rest[..digits].parse().map_err(|_| too_large())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
@@ -54,17 +69,16 @@ fn parse_text(text: &str) -> Result<Duration, String> {
             "M" => 30 * 86_400_000,
             "y" => 365 * 86_400_000,
             other => {
-                return Err(format!(
-                    "invalid duration {text:?}: unknown unit {other:?} (use ms, s, m, h, d, w, M or y)"
-                ));
+                return Err(DurationError::UnknownUnit {
+                    text: text.to_string(),
+                    unit: other.to_string(),
+                });
             }
         };
-        let millis = number
-            .checked_mul(millis_per_unit)
-            .ok_or_else(|| format!("invalid duration {text:?}: too large"))?;
+        let millis = number.checked_mul(millis_per_unit).ok_or_else(too_large)?;
         total = total
             .checked_add(Duration::from_millis(millis))
-            .ok_or_else(|| format!("invalid duration {text:?}: too large"))?;
+            .ok_or_else(too_large)?;
     }
     Ok(total)
 }
@@ -73,7 +87,7 @@ fn parse_text(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
-    fn text(s: &str) -> Result<Duration, String> {
+    fn text(s: &str) -> Result<Duration, DurationError> {
         parse(&RawDuration::Text(s.into()))
     }
 
@@ -93,13 +107,24 @@ mod tests {
 
     #[test]
     fn bad_durations_are_explained() {
-        assert!(text("10minutes").unwrap_err().contains("unknown unit"));
+        assert!(
+            text("10minutes")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown unit")
+        );
         assert!(text("10 minutes").is_err());
-        assert!(text("").unwrap_err().contains("empty"));
-        assert!(text("m").unwrap_err().contains("expected a number"));
+        assert!(text("").unwrap_err().to_string().contains("empty"));
+        assert!(
+            text("m")
+                .unwrap_err()
+                .to_string()
+                .contains("expected a number")
+        );
         assert!(
             parse(&RawDuration::Seconds(-1))
                 .unwrap_err()
+                .to_string()
                 .contains("negative")
         );
         assert!(text("99999999999999999999s").is_err());

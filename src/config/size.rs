@@ -2,35 +2,47 @@
 
 use super::raw::RawSize;
 
+/// What is wrong with a size's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("{0} is negative; a size must be 0 or more")]
+    Negative(i64),
+    #[error("invalid size {0:?}: write e.g. \"1m\", \"16k\" or \"512\"")]
+    NotANumber(String),
+    #[error("invalid size {text:?}: unknown unit {unit:?} (use k, m or g)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("invalid size {0:?}: too large")]
+    TooLarge(String),
+}
+
 /// Parses a size as nginx's `ngx_parse_size` would (`k`, `m`, `g`, any case).
 ///
 /// # Errors
-/// A message naming what is wrong with the text.
-pub fn parse(raw: &RawSize) -> Result<u64, String> {
+/// [`SizeError`], naming what is wrong with the text.
+pub fn parse(raw: &RawSize) -> Result<u64, SizeError> {
     match raw {
-        RawSize::Bytes(n) => {
-            u64::try_from(*n).map_err(|_| format!("{n} is negative; a size must be 0 or more"))
-        }
+        RawSize::Bytes(n) => u64::try_from(*n).map_err(|_| SizeError::Negative(*n)),
         RawSize::Text(text) => {
             let t = text.trim();
             let (digits, unit) =
                 t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-            let n: u64 = digits.parse().map_err(|_| {
-                format!("invalid size {text:?}: write e.g. \"1m\", \"16k\" or \"512\"")
-            })?;
+            let n: u64 = digits
+                .parse()
+                .map_err(|_| SizeError::NotANumber(text.clone()))?;
             let factor: u64 = match unit {
                 "" => 1,
                 "k" | "K" => 1 << 10,
                 "m" | "M" => 1 << 20,
                 "g" | "G" => 1 << 30,
                 other => {
-                    return Err(format!(
-                        "invalid size {text:?}: unknown unit {other:?} (use k, m or g)"
-                    ));
+                    return Err(SizeError::UnknownUnit {
+                        text: text.clone(),
+                        unit: other.to_string(),
+                    });
                 }
             };
             n.checked_mul(factor)
-                .ok_or_else(|| format!("invalid size {text:?}: too large"))
+                .ok_or_else(|| SizeError::TooLarge(text.clone()))
         }
     }
 }

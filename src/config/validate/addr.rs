@@ -12,38 +12,73 @@ pub(super) fn is_upstream_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// What is wrong with an address or name as written (`text`).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AddrError {
+    #[error("empty address")]
+    Empty,
+    #[error("{0:?} is not host:port (no scheme or path here; e.g. \"127.0.0.1:8080\")")]
+    SchemeOrPath(String),
+    #[error("{0:?}: missing `]` after IPv6 address")]
+    UnclosedBracket(String),
+    #[error("{0:?}: unexpected text after `]`")]
+    AfterBracket(String),
+    #[error("{text:?}: {host:?} is not an IPv6 address")]
+    NotIpv6 { text: String, host: String },
+    #[error("{0:?}: write IPv6 addresses in brackets, e.g. \"[::1]:8080\"")]
+    Ipv6WithoutBrackets(String),
+    #[error("{text:?}: invalid port {port:?}")]
+    InvalidPort { text: String, port: String },
+    #[error("{0:?}: missing host")]
+    MissingHost(String),
+    #[error("{0:?}: invalid port")]
+    InvalidListenPort(String),
+    #[error("{0:?} resolves to no address")]
+    NoAddress(String),
+    #[error(
+        "{text:?} is not an address to listen on (e.g. \"0.0.0.0:3443\", \"[::]:3443\", \"3443\"): {source}"
+    )]
+    NotListenable {
+        text: String,
+        source: std::io::Error,
+    },
+    #[error("{0:?}: regular-expression server names are not supported")]
+    RegexServerName(String),
+    #[error("{0:?} is not a host name")]
+    NotHostName(String),
+}
+
 /// `host:port`, `[v6]:port` or `host` (default port).
-pub(super) fn parse_host_port(text: &str, default_port: u16) -> Result<UpstreamServer, String> {
+pub(super) fn parse_host_port(text: &str, default_port: u16) -> Result<UpstreamServer, AddrError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty address".into());
+        return Err(AddrError::Empty);
     }
     if text.contains("://") || text.contains('/') {
-        return Err(format!(
-            "{text:?} is not host:port (no scheme or path here; e.g. \"127.0.0.1:8080\")"
-        ));
+        return Err(AddrError::SchemeOrPath(text.to_string()));
     }
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let end = rest
             .find(']')
-            .ok_or_else(|| format!("{text:?}: missing `]` after IPv6 address"))?;
+            .ok_or_else(|| AddrError::UnclosedBracket(text.to_string()))?;
         let host = &rest[..end];
         let after = &rest[end + 1..];
         let port = match after.strip_prefix(':') {
             Some(p) => Some(p),
             None if after.is_empty() => None,
-            None => return Err(format!("{text:?}: unexpected text after `]`")),
+            None => return Err(AddrError::AfterBracket(text.to_string())),
         };
         if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("{text:?}: {host:?} is not an IPv6 address"));
+            return Err(AddrError::NotIpv6 {
+                text: text.to_string(),
+                host: host.to_string(),
+            });
         }
         (host.to_string(), port)
     } else {
         match text.rsplit_once(':') {
             Some((h, _)) if h.contains(':') => {
-                return Err(format!(
-                    "{text:?}: write IPv6 addresses in brackets, e.g. \"[::1]:8080\""
-                ));
+                return Err(AddrError::Ipv6WithoutBrackets(text.to_string()));
             }
             Some((h, p)) => (h.to_string(), Some(p)),
             None => (text.to_string(), None),
@@ -51,14 +86,18 @@ pub(super) fn parse_host_port(text: &str, default_port: u16) -> Result<UpstreamS
     };
     let port = match port {
         None => default_port,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("{text:?}: invalid port {p:?}"))?,
+        Some(p) => {
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| AddrError::InvalidPort {
+                    text: text.to_string(),
+                    port: p.to_string(),
+                })?
+        }
     };
     if host.is_empty() {
-        return Err(format!("{text:?}: missing host"));
+        return Err(AddrError::MissingHost(text.to_string()));
     }
     Ok(UpstreamServer {
         host: host.to_ascii_lowercase(),
@@ -66,7 +105,7 @@ pub(super) fn parse_host_port(text: &str, default_port: u16) -> Result<UpstreamS
     })
 }
 
-pub(super) fn parse_listen(text: &str) -> Result<Vec<SocketAddr>, String> {
+pub(super) fn parse_listen(text: &str) -> Result<Vec<SocketAddr>, AddrError> {
     let text = text.trim();
     if let Ok(port) = text.parse::<u16>() {
         return Ok(vec![SocketAddr::from(([0, 0, 0, 0], port))]);
@@ -74,7 +113,7 @@ pub(super) fn parse_listen(text: &str) -> Result<Vec<SocketAddr>, String> {
     if let Some(port) = text.strip_prefix("*:") {
         let port: u16 = port
             .parse()
-            .map_err(|_| format!("{text:?}: invalid port"))?;
+            .map_err(|_| AddrError::InvalidListenPort(text.to_string()))?;
         return Ok(vec![SocketAddr::from(([0, 0, 0, 0], port))]);
     }
     if let Ok(addr) = text.parse::<SocketAddr>() {
@@ -85,27 +124,26 @@ pub(super) fn parse_listen(text: &str) -> Result<Vec<SocketAddr>, String> {
             let mut addrs: Vec<_> = addrs.collect();
             addrs.dedup();
             if addrs.is_empty() {
-                Err(format!("{text:?} resolves to no address"))
+                Err(AddrError::NoAddress(text.to_string()))
             } else {
                 Ok(addrs)
             }
         }
-        Err(e) => Err(format!(
-            "{text:?} is not an address to listen on (e.g. \"0.0.0.0:3443\", \"[::]:3443\", \"3443\"): {e}"
-        )),
+        Err(source) => Err(AddrError::NotListenable {
+            text: text.to_string(),
+            source,
+        }),
     }
 }
 
-pub(super) fn parse_server_name(text: &str) -> Result<Option<ServerName>, String> {
+pub(super) fn parse_server_name(text: &str) -> Result<Option<ServerName>, AddrError> {
     let name = text.trim().trim_end_matches('.').to_ascii_lowercase();
     if name.is_empty() || name == "_" {
         // nginx's catch-all spellings: they match nothing by name.
         return Ok(None);
     }
     if name.starts_with('~') {
-        return Err(format!(
-            "{text:?}: regular-expression server names are not supported"
-        ));
+        return Err(AddrError::RegexServerName(text.to_string()));
     }
     let (kind, body): (fn(String) -> ServerName, &str) = if let Some(rest) = name.strip_prefix("*.")
     {
@@ -120,7 +158,7 @@ pub(super) fn parse_server_name(text: &str) -> Result<Option<ServerName>, String
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':' | '[' | ']'));
     if !valid {
-        return Err(format!("{text:?} is not a host name"));
+        return Err(AddrError::NotHostName(text.to_string()));
     }
     Ok(Some(kind(body.to_string())))
 }
@@ -143,6 +181,7 @@ mod tests {
         assert!(
             parse_host_port("::1:9000", 80)
                 .unwrap_err()
+                .to_string()
                 .contains("brackets")
         );
         assert!(parse_host_port("h:0", 80).is_err());

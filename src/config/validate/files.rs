@@ -1,68 +1,124 @@
 //! The files a configuration names: certificate chains, private keys and
 //! CRLs, read from PEM with every problem named.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::verify::CrlRecord;
 
-pub(super) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+/// Why a file the configuration names cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not valid PEM: {source}", .path.display())]
+    Pem {
+        path: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("{}: no `-----BEGIN {label}-----` block found", .path.display())]
+    NoBlock { path: PathBuf, label: &'static str },
+    #[error("{}: certificate #{number} does not parse: {reason}", .path.display())]
+    Certificate {
+        path: PathBuf,
+        number: usize,
+        reason: String,
+    },
+    #[error(
+        "{}: no usable private key (PKCS#8, PKCS#1 or SEC1 PEM; encrypted keys are not supported): {source}",
+        .path.display()
+    )]
+    Key {
+        path: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    /// `reason` says how: "is not usable: ..." (webpki) or "does not parse: ...".
+    #[error("{}: CRL #{number} {reason}", .path.display())]
+    Crl {
+        path: PathBuf,
+        number: usize,
+        reason: String,
+    },
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, FileError> {
+    std::fs::read(path).map_err(|source| FileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Every certificate of a PEM file, each checked to parse.
+pub(super) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError> {
+    let bytes = read(path)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not valid PEM: {e}", path.display()))?;
+        .map_err(|source| FileError::Pem {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!(
-            "{}: no `-----BEGIN CERTIFICATE-----` block found",
-            path.display()
-        ));
+        return Err(FileError::NoBlock {
+            path: path.to_path_buf(),
+            label: "CERTIFICATE",
+        });
     }
     for (i, c) in certs.iter().enumerate() {
         if let Err(e) = x509_parser::parse_x509_certificate(c) {
-            return Err(format!(
-                "{}: certificate #{} does not parse: {e}",
-                path.display(),
-                i + 1
-            ));
+            return Err(FileError::Certificate {
+                path: path.to_path_buf(),
+                number: i + 1,
+                reason: e.to_string(),
+            });
         }
     }
     Ok(certs)
 }
 
-pub(super) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
-        format!(
-            "{}: no usable private key (PKCS#8, PKCS#1 or SEC1 PEM; encrypted keys are not supported): {e}",
-            path.display()
-        )
+/// The private key of a PEM file.
+pub(super) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, FileError> {
+    let bytes = read(path)?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|source| FileError::Key {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
 pub(super) type LoadedCrls = (Vec<webpki::CertRevocationList<'static>>, Vec<CrlRecord>);
 
 /// Every CRL of a PEM file (nginx's `ssl_crl`: several in one file).
-pub(super) fn read_crls(path: &Path) -> Result<LoadedCrls, String> {
+pub(super) fn read_crls(path: &Path) -> Result<LoadedCrls, FileError> {
     use rustls_pki_types::CertificateRevocationListDer;
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = read(path)?;
     let ders = CertificateRevocationListDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not valid PEM: {e}", path.display()))?;
+        .map_err(|source| FileError::Pem {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if ders.is_empty() {
-        return Err(format!(
-            "{}: no `-----BEGIN X509 CRL-----` block found",
-            path.display()
-        ));
+        return Err(FileError::NoBlock {
+            path: path.to_path_buf(),
+            label: "X509 CRL",
+        });
     }
+    let crl_error = |number: usize, reason: String| FileError::Crl {
+        path: path.to_path_buf(),
+        number,
+        reason,
+    };
     let mut crls = Vec::new();
     let mut info = Vec::new();
     for (i, der) in ders.iter().enumerate() {
         let owned = webpki::OwnedCertRevocationList::from_der(der.as_ref())
-            .map_err(|e| format!("{}: CRL #{} is not usable: {e:?}", path.display(), i + 1))?;
+            .map_err(|e| crl_error(i + 1, format!("is not usable: {e:?}")))?;
         let (_, parsed) = x509_parser::parse_x509_crl(der.as_ref())
-            .map_err(|e| format!("{}: CRL #{} does not parse: {e}", path.display(), i + 1))?;
+            .map_err(|e| crl_error(i + 1, format!("does not parse: {e}")))?;
         info.push(CrlRecord {
             issuer_dn: parsed.issuer().to_string(),
             issuer_der: parsed.issuer().as_raw().to_vec(),

@@ -40,10 +40,11 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub(super) fn error(&mut self, key: impl Into<String>, problem: impl Into<String>) {
+    /// Records `problem` (a message, or any error's text) at `key`.
+    pub(super) fn error(&mut self, key: impl Into<String>, problem: impl std::fmt::Display) {
         self.errors.push(ConfigError {
             key: key.into(),
-            problem: problem.into(),
+            problem: problem.to_string(),
         });
     }
 
