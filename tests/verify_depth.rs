@@ -215,7 +215,7 @@ return = { status = 200, text = "$ssl_client_verify" }
     assert_eq!(r.status, 400);
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert!(
-        gw.logs().contains("(26:unsupported certificate purpose)"),
+        gw.logs().contains("(26:unsuitable certificate purpose)"),
         "{}",
         gw.logs()
     );
