@@ -64,6 +64,8 @@ pub struct TrustStore {
     hints: Vec<DistinguishedName>,
     /// OpenSSL's view of each certificate of `all` (computed once).
     profiles: Vec<Profile>,
+    /// `all` as the relaxed view shows it (see relax.rs), computed once.
+    relaxed: relax::StoreView,
 }
 
 impl fmt::Debug for TrustStore {
@@ -92,6 +94,7 @@ impl TrustStore {
             all: Vec::new(),
             hints: Vec::new(),
             profiles: Vec::new(),
+            relaxed: relax::StoreView::default(),
         };
         for (i, der) in advertised.iter().chain(trusted).enumerate() {
             let (_, cert) = X509Certificate::from_der(der)
@@ -135,6 +138,7 @@ impl TrustStore {
                 store.anchor_ders.push(der.clone());
             }
         }
+        store.relaxed = relax::StoreView::new(&store.all);
         Ok(store)
     }
 
@@ -304,7 +308,7 @@ pub fn verified_path(
     let outcome = webpki_path(chain, &trust.all, auth, now, algs).or_else(|first| {
         // A refusal of webpki's own policy: verify the relaxed view (see
         // relax.rs for why this stays sound), whose result then decides.
-        match relax::View::new(chain, &trust.all) {
+        match relax::View::new(chain, &trust.relaxed) {
             Some(view) => {
                 let resigned = view.algorithms(algs);
                 let algs: Vec<&dyn SignatureVerificationAlgorithm> = resigned
@@ -443,4 +447,128 @@ fn path_profiles<'a>(
             None => Profile::parse(c.as_ref()).map(std::borrow::Cow::Owned),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FailureMode;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose,
+        IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+
+    fn auth(root: &CertificateDer<'static>) -> ClientAuth {
+        ClientAuth {
+            mode: VerifyMode::On,
+            failure: FailureMode::Http,
+            verify_depth: 1,
+            trust: TrustStore::new(std::slice::from_ref(root), &[]).expect("store"),
+            crls: Vec::new(),
+            crl_records: Vec::new(),
+            crl_check: CrlCheck::Chain,
+            crl_expired: CrlExpired::Reject,
+        }
+    }
+
+    /// A root and a client certificate it issued with `customize`d params.
+    fn issue(customize: impl FnOnce(&mut CertificateParams)) -> (ClientAuth, Vec<u8>) {
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name.push(DnType::CommonName, "Unit Root");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca_key = KeyPair::generate().expect("key");
+        let root = ca.self_signed(&ca_key).expect("root");
+        let issuer = Issuer::new(ca, ca_key);
+        let mut leaf = CertificateParams::new(Vec::<String>::new()).expect("params");
+        leaf.distinguished_name
+            .push(DnType::CommonName, "unit-leaf");
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        customize(&mut leaf);
+        let leaf_key = KeyPair::generate().expect("key");
+        let cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf");
+        (auth(root.der()), cert.der().to_vec())
+    }
+
+    fn check(auth: &ClientAuth, leaf: Vec<u8>) -> Result<(), X509Error> {
+        check_chain(&[CertificateDer::from(leaf)], auth, UnixTime::now())
+    }
+
+    /// The byte position of the only `BOOLEAN TRUE` (01 01 FF) in `der`
+    /// after `after`.
+    fn true_flag(der: &[u8], after: &[u8]) -> usize {
+        let start = der
+            .windows(after.len())
+            .position(|w| w == after)
+            .expect("oid");
+        start
+            + der[start..]
+                .windows(3)
+                .position(|w| w == [1, 1, 0xFF])
+                .expect("TRUE")
+            + 2
+    }
+
+    #[test]
+    fn a_ca_leaf_verifies_through_the_view_but_not_once_its_bytes_change() {
+        let (auth, leaf) = issue(|p| p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained));
+        assert_eq!(check(&auth, leaf.clone()), Ok(()));
+        // The same certificate with cA set to FALSE by someone else: what
+        // the view shows webpki, but not what the CA signed.
+        let mut forged = leaf.clone();
+        let at = true_flag(&forged, &[0x06, 0x03, 0x55, 0x1D, 0x13]);
+        forged[at] = 0x00;
+        assert!(check(&auth, forged).is_err());
+        // Any other change is refused as well.
+        let mut forged = leaf;
+        let at = forged
+            .windows(9)
+            .position(|w| w == b"unit-leaf")
+            .expect("cn");
+        forged[at] = b'U';
+        assert_eq!(check(&auth, forged), Err(X509Error::CertSignatureFailure));
+    }
+
+    #[test]
+    fn a_critical_policy_extension_verifies_through_the_view_but_not_a_forged_flag() {
+        let (auth, leaf) = issue(|p| {
+            let mut ext = CustomExtension::from_oid_content(
+                &[2, 5, 29, 32],
+                vec![0x30, 0x07, 0x30, 0x05, 0x06, 0x03, 0x2A, 0x03, 0x04],
+            );
+            ext.set_criticality(true);
+            p.custom_extensions.push(ext);
+        });
+        assert_eq!(check(&auth, leaf.clone()), Ok(()));
+        let mut forged = leaf;
+        let at = true_flag(&forged, &[0x06, 0x03, 0x55, 0x1D, 0x20]);
+        forged[at] = 0x00;
+        assert!(check(&auth, forged).is_err());
+    }
+
+    #[test]
+    fn an_unknown_critical_extension_is_34() {
+        let (auth, leaf) = issue(|p| {
+            let mut ext = CustomExtension::from_oid_content(&[1, 2, 3, 4], vec![0x05, 0x00]);
+            ext.set_criticality(true);
+            p.custom_extensions.push(ext);
+        });
+        assert_eq!(
+            check(&auth, leaf),
+            Err(X509Error::UnhandledCriticalExtension)
+        );
+    }
+
+    #[test]
+    fn what_openssl_cannot_load_is_never_verified() {
+        let (auth, leaf) = issue(|p| {
+            p.distinguished_name.push(DnType::OrganizationName, "XXXX");
+        });
+        let mut bad = leaf;
+        let at = bad.windows(4).position(|w| w == b"XXXX").expect("O");
+        bad[at] = 0xC3; // invalid UTF-8 (C3 58)
+        assert!(!openssl_loads(&bad));
+        assert_eq!(check(&auth, bad), Err(X509Error::Unspecified));
+    }
 }

@@ -68,37 +68,60 @@ pub(crate) struct View {
     resigned: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-impl View {
-    /// The relaxed view of `chain` (leaf first) and the `store`
-    /// certificates, or `None` when it would be identical to them.
-    pub fn new(chain: &[CertificateDer<'_>], store: &[CertificateDer<'_>]) -> Option<View> {
+/// The trust store's certificates as the view shows them, computed once per
+/// configuration.
+#[derive(Debug, Default)]
+pub(crate) struct StoreView {
+    certs: Vec<CertificateDer<'static>>,
+    resigned: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl StoreView {
+    pub fn new(store: &[CertificateDer<'static>]) -> StoreView {
         let mut resigned = Vec::new();
-        let mut relax_all =
-            |certs: &[CertificateDer<'_>], leaf: bool| -> Vec<CertificateDer<'static>> {
-                certs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, der)| match relaxed(der.as_ref(), leaf && i == 0) {
-                        Some((new, new_range, old_range)) => {
-                            if let (Some(new_tbs), Some(old_tbs)) =
-                                (new.get(new_range), der.as_ref().get(old_range))
-                            {
-                                resigned.push((new_tbs.to_vec(), old_tbs.to_vec()));
-                            }
-                            CertificateDer::from(new)
-                        }
-                        None => der.clone().into_owned(),
-                    })
-                    .collect()
-            };
-        let chain = relax_all(chain, true);
-        let store = relax_all(store, false);
-        if resigned.is_empty() {
+        let certs = relax_all(store, false, &mut resigned);
+        StoreView { certs, resigned }
+    }
+}
+
+/// `certs` relaxed; the rewritten TBSCertificates are added to `resigned`.
+fn relax_all(
+    certs: &[CertificateDer<'_>],
+    leaf_first: bool,
+    resigned: &mut Vec<(Vec<u8>, Vec<u8>)>,
+) -> Vec<CertificateDer<'static>> {
+    certs
+        .iter()
+        .enumerate()
+        .map(
+            |(i, der)| match relaxed(der.as_ref(), leaf_first && i == 0) {
+                Some((new, new_range, old_range)) => {
+                    if let (Some(new_tbs), Some(old_tbs)) =
+                        (new.get(new_range), der.as_ref().get(old_range))
+                    {
+                        resigned.push((new_tbs.to_vec(), old_tbs.to_vec()));
+                    }
+                    CertificateDer::from(new)
+                }
+                None => der.clone().into_owned(),
+            },
+        )
+        .collect()
+}
+
+impl View {
+    /// The relaxed view of `chain` (leaf first) with the `store`'s, or
+    /// `None` when it would be identical to the originals.
+    pub fn new(chain: &[CertificateDer<'_>], store: &StoreView) -> Option<View> {
+        let mut resigned = Vec::new();
+        let chain = relax_all(chain, true, &mut resigned);
+        if resigned.is_empty() && store.resigned.is_empty() {
             return None;
         }
+        resigned.extend(store.resigned.iter().cloned());
         Some(View {
             chain,
-            store,
+            store: store.certs.clone(),
             resigned,
         })
     }
@@ -253,6 +276,12 @@ mod tests {
     fn garbage_has_no_view() {
         assert!(relaxed(&[], true).is_none());
         assert!(relaxed(&[0x30, 0x03, 0x30, 0x01, 0x00], true).is_none());
-        assert!(View::new(&[CertificateDer::from(vec![0x30, 0x00])], &[]).is_none());
+        assert!(
+            View::new(
+                &[CertificateDer::from(vec![0x30, 0x00])],
+                &StoreView::default()
+            )
+            .is_none()
+        );
     }
 }
