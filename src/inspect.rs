@@ -79,8 +79,11 @@ pub enum InspectError {
         source: CertParseError,
     },
     /// `--ca BUNDLE` is not a usable trust store ([`TrustStore::new`]'s reason).
-    #[error("{}: {reason}", .path.display())]
-    Bundle { path: PathBuf, reason: String },
+    #[error("{}: {source}", .path.display())]
+    Bundle {
+        path: PathBuf,
+        source: crate::verify::TrustStoreError,
+    },
     /// `--ca BUNDLE` holds no root: nothing could ever verify.
     #[error(
         "{}: no self-signed root in the bundle; nothing could ever verify \
@@ -239,9 +242,9 @@ fn join_problems(problems: &[PolicyError]) -> String {
 /// `client_certificate = BUNDLE`, `verify_client = "on"`, no CRLs.
 fn bundle_auth(bundle: &Path, verify_depth: u32) -> Result<ClientAuth, InspectError> {
     let cas = read_chain(bundle)?;
-    let trust = TrustStore::new(&cas, &[]).map_err(|e| InspectError::Bundle {
+    let trust = TrustStore::new(&cas, &[]).map_err(|source| InspectError::Bundle {
         path: bundle.to_path_buf(),
-        reason: e.to_string(),
+        source,
     })?;
     if !trust.has_anchor() {
         return Err(InspectError::NoTrustAnchor {

@@ -177,7 +177,7 @@ fn client_certificate_needs_client_auth_eku() {
     assert_eq!(r.status, 400);
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert!(
-        gw.logs().contains("(26:unsupported certificate purpose)"),
+        gw.logs().contains("(26:unsuitable certificate purpose)"),
         "{}",
         gw.logs()
     );

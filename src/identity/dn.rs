@@ -16,8 +16,15 @@
 //! is not allowed in a name, such as INTEGER or VisibleString, a BMPString of
 //! odd length or with surrogates, a UniversalString whose length is not a
 //! multiple of 4 or with code points outside Unicode, invalid UTF-8 in a
-//! UTF8String) there is no nginx output to match; those values are still
-//! printed, unambiguously, following the same rules (see [`rfc2253`]).
+//! UTF8String) there is no nginx output to match: nginx refuses such a
+//! client certificate in the handshake, and so does the gateway
+//! ([`openssl_decodes`]). The formatters still print those values,
+//! unambiguously, following the same rules (see [`rfc2253`]).
+//!
+//! The crate's verification also reads names through this module:
+//! [`values`] (the attributes as OpenSSL stores them), [`to_utf8`]
+//! (`ASN1_STRING_to_UTF8`) and [`canonical`] (the canonical encoding
+//! OpenSSL compares directoryName constraints with).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -40,6 +47,9 @@ pub enum DnError {
     /// A constructed (BER) string value is nested deeper than OpenSSL allows.
     #[error("constructed string value nested too deeply")]
     TooDeep,
+    /// A value OpenSSL's decoder refuses (see [`openssl_decodes`]).
+    #[error("attribute value OpenSSL cannot decode: {0}")]
+    Undecodable(&'static str),
 }
 
 /// Attribute types OpenSSL 3.0 knows, as `(dotted OID, OBJ_nid2sn short name)`.
@@ -673,7 +683,7 @@ impl BigDec {
 /// x509-parser's `X509Name::as_raw()` is not used for this: on a name with
 /// an empty RDN (`SET {}`, which OpenSSL accepts) it stops there and returns
 /// a truncated TLV.
-pub(super) fn certificate_names(cert_der: &[u8]) -> Result<(&[u8], &[u8]), DnError> {
+pub(crate) fn certificate_names(cert_der: &[u8]) -> Result<(&[u8], &[u8]), DnError> {
     let (cert, _) = read_tlv(cert_der)?;
     let tbs = match Children::new(cert.content).next() {
         Some(t) => t?,
@@ -695,6 +705,242 @@ pub(super) fn certificate_names(cert_der: &[u8]) -> Result<(&[u8], &[u8]), DnErr
     let _validity = next()?;
     let subject = next()?;
     Ok((issuer.raw, subject.raw))
+}
+
+// ---------------------------------------------------------------------------
+// What OpenSSL can decode, and the forms its verification compares
+
+/// Checks that OpenSSL 3.0's decoder (`d2i_X509_NAME`) accepts every value
+/// of a `Name`: a certificate with a name it refuses does not load, so nginx
+/// never gets as far as verifying it (the TLS handshake fails).
+///
+/// Measured with `openssl x509` (3.0.19) on certificates whose CN was
+/// patched to each form: a value must be of universal class and of a type
+/// in OpenSSL's `DirectoryString`-like set (`ASN1_PRINTABLE`: BIT STRING,
+/// UTF8String, Numeric, Printable, T61, IA5, Universal and BMP strings, a
+/// constructed SEQUENCE, and the "unknown" tags 7-9, 11, 13-15, 29). So
+/// INTEGER, OCTET STRING, ENUMERATED, SET, OBJECT IDENTIFIER, BOOLEAN, NULL,
+/// times, VisibleString, GeneralString, GraphicString, VideotexString and
+/// any context-specific tag are refused. The strings OpenSSL converts to
+/// UTF-8 for its canonical name must convert: a UTF8String must be valid
+/// UTF-8 (no overlong forms, surrogates or code points above U+10FFFF), a
+/// BMPString of even length without surrogates (not even as a pair), a
+/// UniversalString of a multiple of 4 bytes holding Unicode scalar values;
+/// a BIT STRING needs its unused-bits octet, at most 7. Control bytes are
+/// fine in every string type (PrintableString included).
+///
+/// # Errors
+/// [`DnError::Undecodable`] naming the problem, or another [`DnError`] if
+/// `name_der` is not a well-formed `Name` at all.
+pub fn openssl_decodes(name_der: &[u8]) -> Result<(), DnError> {
+    for entry in parse_name(name_der)? {
+        decodable_value(&entry.value)?;
+    }
+    Ok(())
+}
+
+/// Universal tags OpenSSL's `ASN1_tag2bit` maps to `B_ASN1_UNKNOWN`, which
+/// `ASN1_PRINTABLE` accepts and keeps as they are.
+const UNKNOWN_TAGS: [u32; 8] = [7, 8, 9, 11, 13, 14, 15, 29];
+
+fn decodable_value(value: &Tlv<'_>) -> Result<(), DnError> {
+    if value.class != 0 {
+        return Err(DnError::Undecodable("value of a non-universal tag"));
+    }
+    if value.constructed && value.tag == TAG_SEQUENCE {
+        return Ok(());
+    }
+    let string_type = matches!(
+        value.tag,
+        TAG_BIT_STRING | TAG_UTF8STRING | 18 | 19 | 20 | 22
+    ) || value.tag == TAG_UNIVERSALSTRING
+        || value.tag == TAG_BMPSTRING
+        || UNKNOWN_TAGS.contains(&value.tag);
+    if !string_type {
+        return Err(DnError::Undecodable(
+            "value of a type not allowed in a name",
+        ));
+    }
+    let stored = Stored::decode(value)?;
+    let data: &[u8] = &stored.content;
+    match value.tag {
+        TAG_BIT_STRING if data.first().is_none_or(|&unused| unused > 7) => Err(
+            DnError::Undecodable("BIT STRING without a valid unused-bits octet"),
+        ),
+        TAG_UTF8STRING if std::str::from_utf8(data).is_err() => {
+            Err(DnError::Undecodable("UTF8String that is not valid UTF-8"))
+        }
+        TAG_BMPSTRING if ucs(data, 2).is_none() => Err(DnError::Undecodable(
+            "BMPString of odd length or with surrogates",
+        )),
+        TAG_UNIVERSALSTRING if ucs(data, 4).is_none() => Err(DnError::Undecodable(
+            "UniversalString of a length not a multiple of 4 or outside Unicode",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Big-endian UCS-2 (`width` 2) or UCS-4 (`width` 4) as characters, or
+/// `None` if the length does not fit or a unit is not a Unicode scalar value
+/// (OpenSSL refuses surrogates, paired or not, in both).
+fn ucs(data: &[u8], width: usize) -> Option<Vec<char>> {
+    if !data.len().is_multiple_of(width) {
+        return None;
+    }
+    data.chunks_exact(width)
+        .map(|c| char::from_u32(c.iter().fold(0_u32, |acc, &b| (acc << 8) | u32::from(b))))
+        .collect()
+}
+
+/// One attribute of a `Name` as OpenSSL holds it after decoding.
+#[derive(Debug, Clone)]
+pub struct NameValue<'a> {
+    /// Index of the RDN (SET) it belongs to.
+    pub set: usize,
+    /// Content octets of the attribute type OID.
+    pub oid: &'a [u8],
+    /// Universal tag of a string value; `None` for a SEQUENCE (kept encoded)
+    /// and for non-universal tags.
+    pub tag: Option<u32>,
+    /// The string octets (a BER constructed string concatenated); for a
+    /// SEQUENCE or a non-universal value, the whole original TLV.
+    pub data: Cow<'a, [u8]>,
+}
+
+/// The attributes of a `Name`, in DER order.
+///
+/// # Errors
+/// [`DnError`] if `name_der` is not one well-formed DER `Name`.
+pub fn values(name_der: &[u8]) -> Result<Vec<NameValue<'_>>, DnError> {
+    let mut out = Vec::new();
+    for entry in parse_name(name_der)? {
+        let stored = Stored::decode(&entry.value)?;
+        let tag = stored.universal_tag();
+        let data = match (stored.structured, stored.content) {
+            (true, _) => Cow::Borrowed(entry.value.raw),
+            (false, content) => content,
+        };
+        out.push(NameValue {
+            set: entry.set,
+            oid: entry.oid,
+            tag,
+            data,
+        });
+    }
+    Ok(out)
+}
+
+/// OpenSSL's `ASN1_STRING_to_UTF8`: the value as UTF-8, or `None` for a
+/// type it cannot convert (anything but UTF8, Numeric, Printable, T61, IA5,
+/// UTC/GeneralizedTime, Visible, Universal and BMP strings) or an invalid
+/// encoding.
+pub fn to_utf8(value: &NameValue<'_>) -> Option<Vec<u8>> {
+    let data: &[u8] = &value.data;
+    match value.tag? {
+        TAG_UTF8STRING => std::str::from_utf8(data)
+            .ok()
+            .map(|s| s.as_bytes().to_vec()),
+        18 | 19 | 20 | 22 | 23 | 24 | 26 => Some(
+            data.iter()
+                .map(|&b| char::from(b))
+                .collect::<String>()
+                .into_bytes(),
+        ),
+        TAG_BMPSTRING => ucs(data, 2).map(|c| c.into_iter().collect::<String>().into_bytes()),
+        TAG_UNIVERSALSTRING => ucs(data, 4).map(|c| c.into_iter().collect::<String>().into_bytes()),
+        _ => None,
+    }
+}
+
+/// OpenSSL's canonical encoding of a `Name` (`x509_name_canon`), which
+/// `nc_dn` compares byte-wise for directoryName name constraints: every
+/// RDN as `SET OF SEQUENCE { OID, value }` without the outer SEQUENCE, the
+/// string values (UTF8, BMP, Universal, Printable, T61, IA5, Visible)
+/// converted to a UTF8String with ASCII lowercased, leading and trailing
+/// white space removed and inner runs of white space turned into one space;
+/// other values as they were. An empty name has an empty encoding.
+///
+/// # Errors
+/// [`DnError`] if the name is malformed or a string does not convert (such a
+/// name never loads in OpenSSL).
+pub fn canonical(name_der: &[u8]) -> Result<Vec<u8>, DnError> {
+    let entries = parse_name(name_der)?;
+    let mut sets: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut current: Option<usize> = None;
+    for entry in &entries {
+        if current != Some(entry.set) {
+            sets.push(Vec::new());
+            current = Some(entry.set);
+        }
+        let stored = Stored::decode(&entry.value)?;
+        let canon_type = matches!(
+            stored.universal_tag(),
+            Some(TAG_UTF8STRING | TAG_BMPSTRING | TAG_UNIVERSALSTRING | 19 | 20 | 22 | 26)
+        );
+        let value_der = if canon_type {
+            let value = NameValue {
+                set: entry.set,
+                oid: entry.oid,
+                tag: stored.universal_tag(),
+                data: stored.content.clone(),
+            };
+            let utf8 = to_utf8(&value).ok_or(DnError::Undecodable(
+                "string that does not convert to UTF-8",
+            ))?;
+            let mut der = vec![0x0C];
+            let canon = canonical_string(&utf8);
+            push_der_length(&mut der, canon.len());
+            der.extend_from_slice(&canon);
+            der
+        } else {
+            stored.dump_der()
+        };
+        let mut atv = Vec::with_capacity(entry.oid.len() + value_der.len() + 8);
+        atv.push(0x06);
+        push_der_length(&mut atv, entry.oid.len());
+        atv.extend_from_slice(entry.oid);
+        atv.extend_from_slice(&value_der);
+        let mut seq = vec![0x30];
+        push_der_length(&mut seq, atv.len());
+        seq.extend_from_slice(&atv);
+        if let Some(set) = sets.last_mut() {
+            set.push(seq);
+        }
+    }
+    let mut out = Vec::new();
+    for mut set in sets {
+        // DER SET OF: members sorted by their encodings (i2d sorts them too).
+        set.sort();
+        let content = set.concat();
+        out.push(0x31);
+        push_der_length(&mut out, content.len());
+        out.extend_from_slice(&content);
+    }
+    Ok(out)
+}
+
+/// `asn1_string_canon` on UTF-8 bytes.
+fn canonical_string(utf8: &[u8]) -> Vec<u8> {
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r');
+    let start = utf8.iter().position(|b| !space(b)).unwrap_or(utf8.len());
+    let end = utf8
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |i| i + 1);
+    let mut out = Vec::with_capacity(end.saturating_sub(start));
+    let mut in_space = false;
+    for b in utf8.get(start..end).unwrap_or_default() {
+        if space(b) {
+            if !in_space {
+                out.push(b' ');
+            }
+            in_space = true;
+        } else {
+            in_space = false;
+            out.push(b.to_ascii_lowercase());
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------
@@ -757,27 +1003,27 @@ fn parse_name(name_der: &[u8]) -> Result<Vec<Entry<'_>>, DnError> {
 
 /// One BER/DER element.
 #[derive(Clone, Copy)]
-struct Tlv<'a> {
+pub(crate) struct Tlv<'a> {
     /// 0 universal, 1 application, 2 context-specific, 3 private.
-    class: u8,
-    constructed: bool,
-    tag: u32,
+    pub(crate) class: u8,
+    pub(crate) constructed: bool,
+    pub(crate) tag: u32,
     /// Identifier octets.
-    ident: &'a [u8],
-    content: &'a [u8],
+    pub(crate) ident: &'a [u8],
+    pub(crate) content: &'a [u8],
     /// The whole element as it appeared.
-    raw: &'a [u8],
+    pub(crate) raw: &'a [u8],
 }
 
 impl Tlv<'_> {
-    fn is_universal(&self, tag: u32, constructed: bool) -> bool {
+    pub(crate) fn is_universal(&self, tag: u32, constructed: bool) -> bool {
         self.class == 0 && self.tag == tag && self.constructed == constructed
     }
 }
 
 /// Reads one element with a definite length (short or long form, minimal or
 /// not, as OpenSSL accepts); returns it and what follows.
-fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DnError> {
+pub(crate) fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DnError> {
     let (&first, mut rest) = input.split_first().ok_or(DnError::Truncated)?;
     let class = first >> 6;
     let constructed = first & 0x20 != 0;
@@ -836,13 +1082,13 @@ fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DnError> {
 }
 
 /// Iterates the elements inside a constructed content; stops after an error.
-struct Children<'a> {
+pub(crate) struct Children<'a> {
     rest: &'a [u8],
     failed: bool,
 }
 
 impl<'a> Children<'a> {
-    fn new(content: &'a [u8]) -> Children<'a> {
+    pub(crate) fn new(content: &'a [u8]) -> Children<'a> {
         Children {
             rest: content,
             failed: false,

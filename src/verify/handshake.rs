@@ -2,21 +2,30 @@
 //!
 //! In the default `failure = "http"` mode it requests a certificate,
 //! advertises the CA names of `client_certificate`, and accepts any
-//! certificate rustls can parse; the chain is judged after the handshake
-//! ([`super::verify_peer`]) so that nginx's 400 pages can be sent. The
+//! certificate OpenSSL could load ([`super::openssl_loads`]); the chain is
+//! judged after the handshake ([`super::verify_peer`]) so that nginx's 400
+//! pages can be sent. A certificate OpenSSL cannot load (a name with invalid
+//! UTF-8, an odd-length BMPString, ...) fails the handshake, as in nginx,
+//! whose OpenSSL refuses to decode the Certificate message. The
 //! CertificateVerify signature is **always** checked here: a client that
 //! presents someone else's certificate without its private key never
-//! completes the handshake. With `failure = "handshake"` the chain is judged
-//! here too and a rejection aborts the handshake with an alert.
+//! completes the handshake. It is checked with the key of the certificate's
+//! SubjectPublicKeyInfo, also for a certificate rustls-webpki refuses to
+//! parse (an unknown critical extension): OpenSSL completes that handshake
+//! and nginx answers its 400 page, so must the gateway. With
+//! `failure = "handshake"` the chain is judged here too and a rejection
+//! aborts the handshake with an alert.
 
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::server::ParsedCertificate;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, PeerMisbehaved, SignatureScheme,
+};
+use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
+use x509_parser::nom::Parser as _;
 
 use super::X509Error;
 use super::policy::{ClientAuth, FailureMode, VerifyMode};
@@ -57,6 +66,23 @@ fn alert_for(e: X509Error) -> rustls::Error {
     rustls::Error::InvalidCertificate(cert_error)
 }
 
+/// The SubjectPublicKeyInfo of a certificate rustls-webpki refuses to parse
+/// but OpenSSL loads (an unknown critical extension): the CertificateVerify
+/// signature is then checked against this key. `None` when webpki parses the
+/// certificate (its error stands) or nothing can be read.
+fn unparsed_spki(cert: &CertificateDer<'_>) -> Option<SubjectPublicKeyInfoDer<'static>> {
+    if webpki::EndEntityCert::try_from(cert).is_ok() || !super::openssl_loads(cert.as_ref()) {
+        return None;
+    }
+    let (_, parsed) = x509_parser::certificate::X509CertificateParser::new()
+        .with_deep_parse_extensions(false)
+        .parse(cert.as_ref())
+        .ok()?;
+    Some(SubjectPublicKeyInfoDer::from(
+        parsed.tbs_certificate.subject_pki.raw.to_vec(),
+    ))
+}
+
 impl ClientCertVerifier for DeferredVerifier {
     fn offer_client_auth(&self) -> bool {
         self.auth.mode != VerifyMode::Off
@@ -78,8 +104,16 @@ impl ClientCertVerifier for DeferredVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        // The CertificateVerify check needs a certificate webpki can parse.
-        ParsedCertificate::try_from(end_entity)?;
+        // What OpenSSL cannot load, nginx refuses in the handshake.
+        if !std::iter::once(end_entity)
+            .chain(intermediates)
+            .all(|c| super::openssl_loads(c.as_ref()))
+        {
+            tracing::info!("client certificate chain refused: OpenSSL could not load it");
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::BadEncoding,
+            ));
+        }
         if self.auth.failure == FailureMode::Handshake {
             let mut chain = Vec::with_capacity(1 + intermediates.len());
             chain.push(end_entity.clone());
@@ -106,7 +140,34 @@ impl ClientCertVerifier for DeferredVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+        let e = match rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let Some(spki) = unparsed_spki(cert) else {
+            return Err(e);
+        };
+        // rustls' TLS 1.2 check, on the key alone: every algorithm of the
+        // scheme that fits the key type is tried.
+        let key = webpki::RawPublicKeyEntity::try_from(&spki)
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        let algs = self
+            .algs
+            .mapping
+            .iter()
+            .find(|(scheme, _)| *scheme == dss.scheme)
+            .map(|(_, algs)| *algs)
+            .ok_or(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme)?;
+        for alg in algs {
+            match key.verify_signature(*alg, message, dss.signature()) {
+                Ok(()) => return Ok(HandshakeSignatureValid::assertion()),
+                Err(webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_)) => {}
+                Err(_) => break,
+            }
+        }
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::BadSignature,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -115,7 +176,16 @@ impl ClientCertVerifier for DeferredVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+        let e = match rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        match unparsed_spki(cert) {
+            Some(spki) => {
+                rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, &self.algs)
+            }
+            None => Err(e),
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

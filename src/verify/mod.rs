@@ -10,24 +10,70 @@
 //! every `$ssl_client_*` value the gateway forwards comes from one.
 //!
 //! The accept/reject decision is rustls-webpki's path building (signature,
-//! validity, clientAuth EKU, nginx's `verify_depth`); the reason text is
-//! OpenSSL's, chosen by [`reason::classify`].
+//! validity, clientAuth EKU, nginx's `verify_depth`, revocation, name
+//! constraints on subjectAltNames) **and** the rules of OpenSSL 3.0 that
+//! webpki does not apply ([`rules`]: the rest of the `ssl_client` purpose,
+//! issuer key usage, the trust anchor's extensions, name constraints on the
+//! subject). Where webpki refuses what OpenSSL accepts as a matter of its
+//! own policy (a CA certificate as the client certificate, critical policy
+//! extensions), the chain is verified again as a [`relax::View`] that only
+//! neutralizes those markings. A certificate OpenSSL cannot decode is never
+//! verified: nginx refuses it in the handshake, and so does
+//! [`handshake::DeferredVerifier`]. The reason text is OpenSSL's, chosen by
+//! [`reason::classify`].
+//!
+//! ```text
+//! chain ── decodable by OpenSSL? ── webpki ──(policy refusal)── webpki on the relaxed view
+//!                                      │                              │
+//!                                      └──────────── rules ◄──────────┘
+//!                                                      │
+//!                                   Ok, or Err(reason::classify)
+//! ```
 
 pub mod cache;
 pub mod handshake;
+mod names;
 pub mod policy;
+mod profile;
 pub mod reason;
+mod relax;
+mod rules;
 
 use std::fmt;
 
 use rustls::DistinguishedName;
-use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
+use x509_parser::nom::Parser as _;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::identity::ClientCert;
+use crate::identity::{ClientCert, dn};
 pub use cache::VerdictCache;
 pub use policy::{ClientAuth, CrlCheck, CrlExpired, FailureMode, VerifyMode};
+use profile::Profile;
 pub use reason::{CrlRecord, X509Error};
+
+/// Why a CA file cannot be a trust store (`number` counts the certificates
+/// of `client_certificate`, then `trusted_certificate`, from 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustStoreError {
+    #[error("certificate #{number} does not parse: {reason}")]
+    Parse { number: usize, reason: String },
+    #[error(
+        "certificate #{number} ({subject}): its {field} name cannot be loaded by OpenSSL (nginx refuses this file): {reason}"
+    )]
+    Undecodable {
+        number: usize,
+        subject: String,
+        field: &'static str,
+        reason: String,
+    },
+    #[error("certificate #{number} ({subject}) cannot be a trust anchor: {reason}")]
+    NotAnAnchor {
+        number: usize,
+        subject: String,
+        reason: String,
+    },
+}
 
 /// The CA certificates of one server: trust anchors, extra intermediates for
 /// chain building, and the CA names advertised in the CertificateRequest.
@@ -40,6 +86,10 @@ pub struct TrustStore {
     all: Vec<CertificateDer<'static>>,
     /// Subjects of every certificate in `client_certificate`, deduplicated.
     hints: Vec<DistinguishedName>,
+    /// OpenSSL's view of each certificate of `all` (computed once).
+    profiles: Vec<Profile>,
+    /// `all` as the relaxed view shows it (see relax.rs), computed once.
+    relaxed: relax::StoreView,
 }
 
 impl fmt::Debug for TrustStore {
@@ -61,6 +111,8 @@ impl TrustStore {
             anchor_ders: Vec::new(),
             all: Vec::new(),
             hints: Vec::new(),
+            profiles: Vec::new(),
+            relaxed: relax::StoreView::new(&[]),
         }
     }
 
@@ -68,20 +120,26 @@ impl TrustStore {
     /// advertised) and `trusted_certificate` (trusted only) files.
     ///
     /// # Errors
-    /// A certificate that cannot be parsed or used as an anchor.
+    /// [`TrustStoreError`]: a certificate that cannot be parsed, that
+    /// OpenSSL could not load, or that cannot be a trust anchor.
     pub fn new(
         advertised: &[CertificateDer<'static>],
         trusted: &[CertificateDer<'static>],
-    ) -> Result<TrustStore, String> {
+    ) -> Result<TrustStore, TrustStoreError> {
         let mut store = TrustStore {
             anchors: Vec::new(),
             anchor_ders: Vec::new(),
             all: Vec::new(),
             hints: Vec::new(),
+            profiles: Vec::new(),
+            relaxed: relax::StoreView::default(),
         };
         for (i, der) in advertised.iter().chain(trusted).enumerate() {
-            let (_, cert) = X509Certificate::from_der(der)
-                .map_err(|e| format!("certificate #{} does not parse: {e}", i + 1))?;
+            let number = i + 1;
+            let (_, cert) = X509Certificate::from_der(der).map_err(|e| TrustStoreError::Parse {
+                number,
+                reason: e.to_string(),
+            })?;
             if i < advertised.len() {
                 let name = DistinguishedName::from(cert.subject().as_raw().to_vec());
                 if !store.hints.iter().any(|h| h.as_ref() == name.as_ref()) {
@@ -91,21 +149,38 @@ impl TrustStore {
             if store.all.iter().any(|c| c.as_ref() == der.as_ref()) {
                 continue;
             }
+            let (issuer, subject) =
+                dn::certificate_names(der.as_ref()).map_err(|e| TrustStoreError::Parse {
+                    number,
+                    reason: e.to_string(),
+                })?;
+            for (field, name) in [("issuer", issuer), ("subject", subject)] {
+                dn::openssl_decodes(name).map_err(|e| TrustStoreError::Undecodable {
+                    number,
+                    subject: cert.subject().to_string(),
+                    field,
+                    reason: e.to_string(),
+                })?;
+            }
+            let profile = Profile::parse(der.as_ref()).ok_or(TrustStoreError::Parse {
+                number,
+                reason: "its extensions cannot be read".into(),
+            })?;
             store.all.push(der.clone());
+            store.profiles.push(profile);
             if cert.subject().as_raw() == cert.issuer().as_raw() {
                 let anchor = webpki::anchor_from_trusted_cert(der)
-                    .map_err(|e| {
-                        format!(
-                            "certificate #{} ({}) cannot be a trust anchor: {e:?}",
-                            i + 1,
-                            cert.subject()
-                        )
+                    .map_err(|e| TrustStoreError::NotAnAnchor {
+                        number,
+                        subject: cert.subject().to_string(),
+                        reason: format!("{e:?}"),
                     })?
                     .to_owned();
                 store.anchors.push(anchor);
                 store.anchor_ders.push(der.clone());
             }
         }
+        store.relaxed = relax::StoreView::new(&store.all);
         Ok(store)
     }
 
@@ -263,67 +338,279 @@ pub fn verified_path(
     now: UnixTime,
 ) -> Result<Vec<CertificateDer<'static>>, X509Error> {
     let algs = webpki::ALL_VERIFICATION_ALGS;
-    let Some(leaf) = chain.first() else {
+    if chain.is_empty() {
         return Err(X509Error::Unspecified);
-    };
+    }
+    // nginx never gets to verify a certificate OpenSSL cannot load: the
+    // handshake fails (see handshake.rs). Nothing to report here either.
+    if !chain.iter().all(|c| openssl_loads(c.as_ref())) {
+        return Err(X509Error::Unspecified);
+    }
     let trust = &auth.trust;
-    let outcome = match webpki::EndEntityCert::try_from(leaf) {
-        Err(e) => Err(e),
-        Ok(ee) => {
-            let mut intermediates: Vec<CertificateDer<'_>> = chain[1..].to_vec();
-            intermediates.extend(trust.all.iter().cloned());
-            let max = auth.verify_depth as usize;
-            let depth_ok = |path: &webpki::VerifiedPath<'_>| {
-                if path.intermediate_certificates().count() > max {
-                    Err(webpki::Error::MaximumPathDepthExceeded)
-                } else {
-                    Ok(())
-                }
-            };
-            let crl_refs: Vec<&webpki::CertRevocationList<'_>> = auth.crls.iter().collect();
-            let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
-                .ok()
-                .map(|builder| {
-                    builder
-                        .with_depth(match auth.crl_check {
-                            CrlCheck::Chain => webpki::RevocationCheckDepth::Chain,
-                            CrlCheck::Leaf => webpki::RevocationCheckDepth::EndEntity,
-                        })
-                        .with_status_policy(webpki::UnknownStatusPolicy::Deny)
-                        .with_expiration_policy(match auth.crl_expired {
-                            CrlExpired::Reject => webpki::ExpirationPolicy::Enforce,
-                            CrlExpired::Accept => webpki::ExpirationPolicy::Ignore,
-                        })
-                        .build()
-                });
-            ee.verify_for_usage(
-                algs,
-                &trust.anchors,
-                &intermediates,
-                now,
-                webpki::KeyUsage::client_auth(),
-                revocation,
-                Some(&depth_ok),
-            )
-            .map(|path| {
-                let mut certs = vec![path.end_entity().der().into_owned()];
-                certs.extend(
-                    path.intermediate_certificates()
-                        .map(|c| c.der().into_owned()),
-                );
-                let anchor = path.anchor();
-                if let Some(i) = trust.anchors.iter().position(|a| {
-                    a.subject == anchor.subject
-                        && a.subject_public_key_info == anchor.subject_public_key_info
-                }) {
-                    certs.push(trust.anchor_ders[i].clone());
-                }
-                certs
-            })
+    let outcome = webpki_path(chain, &trust.all, auth, now, algs).or_else(|first| {
+        // A refusal of webpki's own policy: verify the relaxed view (see
+        // relax.rs for why this stays sound), whose result then decides.
+        match relax::View::new(chain, &trust.relaxed) {
+            Some(view) => {
+                let resigned = view.algorithms(algs);
+                let algs: Vec<&dyn SignatureVerificationAlgorithm> = resigned
+                    .iter()
+                    .map(|a| a as &dyn SignatureVerificationAlgorithm)
+                    .collect();
+                webpki_path(&view.chain, &view.store, auth, now, &algs).map(|found| {
+                    // Back from the view's certificates to the originals.
+                    found
+                        .into_iter()
+                        .map(|c| original(&c, &view, chain, &trust.all))
+                        .collect()
+                })
+            }
+            None => Err(first),
+        }
+    });
+    let outcome = outcome
+        .map_err(|e| X509Error::from_webpki(&e))
+        .and_then(|path| {
+            let profiles = path_profiles(&path, trust).ok_or(X509Error::Unspecified)?;
+            let refs: Vec<&Profile> = profiles.iter().map(|p| p.as_ref()).collect();
+            rules::check_path(&refs).map(|()| path)
+        });
+    outcome.map_err(|e| reason::classify(chain, auth, now.as_secs() as i64, algs).unwrap_or(e))
+}
+
+/// Whether OpenSSL 3.0 loads this certificate (`d2i_X509`): exactly one
+/// well-formed certificate whose issuer and subject names it can decode
+/// ([`dn::openssl_decodes`]). nginx refuses the handshake otherwise.
+pub fn openssl_loads(der: &[u8]) -> bool {
+    // webpki's parser is the cheap check of the structure; x509-parser is
+    // the fallback for what webpki refuses to parse but OpenSSL reads (an
+    // unknown critical extension, for instance).
+    let structure_ok = webpki::EndEntityCert::try_from(&CertificateDer::from(der)).is_ok()
+        || matches!(
+            x509_parser::certificate::X509CertificateParser::new()
+                .with_deep_parse_extensions(false)
+                .parse(der),
+            Ok((rest, _)) if rest.is_empty()
+        );
+    structure_ok
+        && dn::certificate_names(der).is_ok_and(|(issuer, subject)| {
+            dn::openssl_decodes(issuer).is_ok() && dn::openssl_decodes(subject).is_ok()
+        })
+}
+
+/// rustls-webpki's verification of `chain` (leaf first) with `store` as
+/// extra intermediates; the path found, leaf first, anchor certificate last.
+fn webpki_path(
+    chain: &[CertificateDer<'_>],
+    store: &[CertificateDer<'_>],
+    auth: &ClientAuth,
+    now: UnixTime,
+    algs: &[&dyn SignatureVerificationAlgorithm],
+) -> Result<Vec<CertificateDer<'static>>, webpki::Error> {
+    let trust = &auth.trust;
+    let ee = webpki::EndEntityCert::try_from(&chain[0])?;
+    let mut intermediates: Vec<CertificateDer<'_>> = chain[1..].to_vec();
+    intermediates.extend(store.iter().cloned());
+    let max = auth.verify_depth as usize;
+    let depth_ok = |path: &webpki::VerifiedPath<'_>| {
+        if path.intermediate_certificates().count() > max {
+            Err(webpki::Error::MaximumPathDepthExceeded)
+        } else {
+            Ok(())
         }
     };
-    outcome.map_err(|e| {
-        reason::classify(chain, auth, now.as_secs() as i64, algs)
-            .unwrap_or_else(|| X509Error::from_webpki(&e))
-    })
+    let crl_refs: Vec<&webpki::CertRevocationList<'_>> = auth.crls.iter().collect();
+    let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
+        .ok()
+        .map(|builder| {
+            builder
+                .with_depth(match auth.crl_check {
+                    CrlCheck::Chain => webpki::RevocationCheckDepth::Chain,
+                    CrlCheck::Leaf => webpki::RevocationCheckDepth::EndEntity,
+                })
+                .with_status_policy(webpki::UnknownStatusPolicy::Deny)
+                .with_expiration_policy(match auth.crl_expired {
+                    CrlExpired::Reject => webpki::ExpirationPolicy::Enforce,
+                    CrlExpired::Accept => webpki::ExpirationPolicy::Ignore,
+                })
+                .build()
+        });
+    let path = ee.verify_for_usage(
+        algs,
+        &trust.anchors,
+        &intermediates,
+        now,
+        webpki::KeyUsage::client_auth(),
+        revocation,
+        Some(&depth_ok),
+    )?;
+    let mut certs = vec![path.end_entity().der().into_owned()];
+    certs.extend(
+        path.intermediate_certificates()
+            .map(|c| c.der().into_owned()),
+    );
+    let anchor = path.anchor();
+    match trust.anchors.iter().position(|a| {
+        a.subject == anchor.subject && a.subject_public_key_info == anchor.subject_public_key_info
+    }) {
+        Some(i) => certs.push(trust.anchor_ders[i].clone()),
+        // Every anchor comes from a certificate of the store.
+        None => return Err(webpki::Error::UnknownIssuer),
+    }
+    Ok(certs)
+}
+
+/// The original certificate of one the relaxed view's path names.
+fn original(
+    cert: &CertificateDer<'_>,
+    view: &relax::View,
+    chain: &[CertificateDer<'_>],
+    store: &[CertificateDer<'static>],
+) -> CertificateDer<'static> {
+    if let Some(i) = view.chain.iter().position(|c| c == cert) {
+        return chain[i].clone().into_owned();
+    }
+    if let Some(i) = view.store.iter().position(|c| c == cert) {
+        return store[i].clone();
+    }
+    // The anchor's certificate, which the view does not rewrite.
+    cert.clone().into_owned()
+}
+
+/// OpenSSL's view of each certificate of a path (the store's computed
+/// once), or `None` if one cannot be read.
+fn path_profiles<'a>(
+    path: &[CertificateDer<'_>],
+    trust: &'a TrustStore,
+) -> Option<Vec<std::borrow::Cow<'a, Profile>>> {
+    path.iter()
+        .map(|c| match trust.all.iter().position(|s| s == c) {
+            Some(i) => trust.profiles.get(i).map(std::borrow::Cow::Borrowed),
+            None => Profile::parse(c.as_ref()).map(std::borrow::Cow::Owned),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::FailureMode;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose,
+        IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+
+    fn auth(root: &CertificateDer<'static>) -> ClientAuth {
+        ClientAuth {
+            mode: VerifyMode::On,
+            failure: FailureMode::Http,
+            verify_depth: 1,
+            trust: TrustStore::new(std::slice::from_ref(root), &[]).expect("store"),
+            crls: Vec::new(),
+            crl_records: Vec::new(),
+            crl_check: CrlCheck::Chain,
+            crl_expired: CrlExpired::Reject,
+        }
+    }
+
+    /// A root and a client certificate it issued with `customize`d params.
+    fn issue(customize: impl FnOnce(&mut CertificateParams)) -> (ClientAuth, Vec<u8>) {
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name.push(DnType::CommonName, "Unit Root");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca_key = KeyPair::generate().expect("key");
+        let root = ca.self_signed(&ca_key).expect("root");
+        let issuer = Issuer::new(ca, ca_key);
+        let mut leaf = CertificateParams::new(Vec::<String>::new()).expect("params");
+        leaf.distinguished_name
+            .push(DnType::CommonName, "unit-leaf");
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        customize(&mut leaf);
+        let leaf_key = KeyPair::generate().expect("key");
+        let cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf");
+        (auth(root.der()), cert.der().to_vec())
+    }
+
+    fn check(auth: &ClientAuth, leaf: Vec<u8>) -> Result<(), X509Error> {
+        check_chain(&[CertificateDer::from(leaf)], auth, UnixTime::now())
+    }
+
+    /// The byte position of the only `BOOLEAN TRUE` (01 01 FF) in `der`
+    /// after `after`.
+    fn true_flag(der: &[u8], after: &[u8]) -> usize {
+        let start = der
+            .windows(after.len())
+            .position(|w| w == after)
+            .expect("oid");
+        start
+            + der[start..]
+                .windows(3)
+                .position(|w| w == [1, 1, 0xFF])
+                .expect("TRUE")
+            + 2
+    }
+
+    #[test]
+    fn a_ca_leaf_verifies_through_the_view_but_not_once_its_bytes_change() {
+        let (auth, leaf) = issue(|p| p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained));
+        assert_eq!(check(&auth, leaf.clone()), Ok(()));
+        // The same certificate with cA set to FALSE by someone else: what
+        // the view shows webpki, but not what the CA signed.
+        let mut forged = leaf.clone();
+        let at = true_flag(&forged, &[0x06, 0x03, 0x55, 0x1D, 0x13]);
+        forged[at] = 0x00;
+        assert!(check(&auth, forged).is_err());
+        // Any other change is refused as well.
+        let mut forged = leaf;
+        let at = forged
+            .windows(9)
+            .position(|w| w == b"unit-leaf")
+            .expect("cn");
+        forged[at] = b'U';
+        assert_eq!(check(&auth, forged), Err(X509Error::CertSignatureFailure));
+    }
+
+    #[test]
+    fn a_critical_policy_extension_verifies_through_the_view_but_not_a_forged_flag() {
+        let (auth, leaf) = issue(|p| {
+            let mut ext = CustomExtension::from_oid_content(
+                &[2, 5, 29, 32],
+                vec![0x30, 0x07, 0x30, 0x05, 0x06, 0x03, 0x2A, 0x03, 0x04],
+            );
+            ext.set_criticality(true);
+            p.custom_extensions.push(ext);
+        });
+        assert_eq!(check(&auth, leaf.clone()), Ok(()));
+        let mut forged = leaf;
+        let at = true_flag(&forged, &[0x06, 0x03, 0x55, 0x1D, 0x20]);
+        forged[at] = 0x00;
+        assert!(check(&auth, forged).is_err());
+    }
+
+    #[test]
+    fn an_unknown_critical_extension_is_34() {
+        let (auth, leaf) = issue(|p| {
+            let mut ext = CustomExtension::from_oid_content(&[1, 2, 3, 4], vec![0x05, 0x00]);
+            ext.set_criticality(true);
+            p.custom_extensions.push(ext);
+        });
+        assert_eq!(
+            check(&auth, leaf),
+            Err(X509Error::UnhandledCriticalExtension)
+        );
+    }
+
+    #[test]
+    fn what_openssl_cannot_load_is_never_verified() {
+        let (auth, leaf) = issue(|p| {
+            p.distinguished_name.push(DnType::OrganizationName, "XXXX");
+        });
+        let mut bad = leaf;
+        let at = bad.windows(4).position(|w| w == b"XXXX").expect("O");
+        bad[at] = 0xC3; // invalid UTF-8 (C3 58)
+        assert!(!openssl_loads(&bad));
+        assert_eq!(check(&auth, bad), Err(X509Error::Unspecified));
+    }
 }

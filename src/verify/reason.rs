@@ -5,16 +5,42 @@
 //! The accept/reject decision is rustls-webpki's (see [`super`]); this module
 //! only chooses the *reason text*. It replays OpenSSL's `X509_verify_cert`
 //! with nginx's always-continue callback: chain building by name, then
-//! extension checks, then `internal_verify` from the top of the chain down
-//! (signature, then validity). Every error is reported and the **last one
+//! extension checks (critical extensions, CA flags, the `ssl_client`
+//! purpose, path length), revocation, `internal_verify` from the top of the
+//! chain down (the issuer's keyUsage, the signature, then validity), and
+//! last the name constraints. Every error is reported and the **last one
 //! wins**, which is why "unknown CA and expired" reads
-//! `certificate has expired` (nginx-compat.md 1.4).
+//! `certificate has expired`, and a name-constraint violation on an expired
+//! certificate reads `permitted subtree violation`.
 
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm};
 
 use super::policy::{ClientAuth, CrlCheck, CrlExpired};
-use x509_parser::extensions::ParsedExtension;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use super::profile::Profile;
+use super::rules;
+use crate::identity::dn::{Children, read_tlv};
+use x509_parser::certificate::X509CertificateParser;
+use x509_parser::nom::Parser as _;
+use x509_parser::prelude::X509Certificate;
+
+/// 2.5.29.14 and 2.5.29.35.
+const SUBJECT_KEY_IDENTIFIER: &[u8] = &[0x55, 0x1D, 0x0E];
+const AUTHORITY_KEY_IDENTIFIER: &[u8] = &[0x55, 0x1D, 0x23];
+
+/// The content of a value that is one OCTET STRING.
+fn octet_string(value: &[u8]) -> Option<Vec<u8>> {
+    let (tlv, rest) = read_tlv(value).ok()?;
+    (rest.is_empty() && tlv.is_universal(4, false)).then(|| tlv.content.to_vec())
+}
+
+/// The `[0] keyIdentifier` of an AuthorityKeyIdentifier.
+fn authority_key_id(value: &[u8]) -> Option<Vec<u8>> {
+    let (seq, _) = read_tlv(value).ok()?;
+    Children::new(seq.content)
+        .filter_map(Result::ok)
+        .find(|t| t.class == 2 && t.tag == 0 && !t.constructed)
+        .map(|t| t.content.to_vec())
+}
 
 /// One CRL as the replay (and metrics) need it.
 #[derive(Debug, Clone)]
@@ -29,7 +55,9 @@ pub struct CrlRecord {
     pub revoked_serials: Vec<Vec<u8>>,
 }
 
-/// The OpenSSL `X509_V_ERR_*` codes the gateway reports.
+/// The OpenSSL `X509_V_ERR_*` codes the gateway reports, with OpenSSL 3.0's
+/// numbers (3.0 renumbered some: `X509_V_ERR_INVALID_CA` is 79 there, 24
+/// became "issuer certificate doesn't have a public key").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum X509Error {
     Unspecified = 1,
@@ -45,14 +73,50 @@ pub enum X509Error {
     UnableToVerifyLeafSignature = 21,
     CertChainTooLong = 22,
     CertRevoked = 23,
-    InvalidCa = 24,
     PathLengthExceeded = 25,
     InvalidPurpose = 26,
+    KeyUsageNoCertSign = 32,
     UnhandledCriticalExtension = 34,
+    ProxyCertificatesNotAllowed = 40,
     PermittedViolation = 47,
+    ExcludedViolation = 48,
+    SubtreeMinMax = 49,
+    UnsupportedConstraintType = 51,
+    UnsupportedConstraintSyntax = 52,
+    UnsupportedNameSyntax = 53,
+    InvalidCa = 79,
 }
 
 impl X509Error {
+    /// Every variant, for tests and documentation.
+    pub const ALL: [X509Error; 25] = [
+        X509Error::Unspecified,
+        X509Error::UnableToGetIssuerCert,
+        X509Error::UnableToGetCrl,
+        X509Error::CertSignatureFailure,
+        X509Error::CertNotYetValid,
+        X509Error::CertHasExpired,
+        X509Error::CrlHasExpired,
+        X509Error::DepthZeroSelfSignedCert,
+        X509Error::SelfSignedCertInChain,
+        X509Error::UnableToGetIssuerCertLocally,
+        X509Error::UnableToVerifyLeafSignature,
+        X509Error::CertChainTooLong,
+        X509Error::CertRevoked,
+        X509Error::PathLengthExceeded,
+        X509Error::InvalidPurpose,
+        X509Error::KeyUsageNoCertSign,
+        X509Error::UnhandledCriticalExtension,
+        X509Error::ProxyCertificatesNotAllowed,
+        X509Error::PermittedViolation,
+        X509Error::ExcludedViolation,
+        X509Error::SubtreeMinMax,
+        X509Error::UnsupportedConstraintType,
+        X509Error::UnsupportedConstraintSyntax,
+        X509Error::UnsupportedNameSyntax,
+        X509Error::InvalidCa,
+    ];
+
     /// `X509_verify_cert_error_string` of OpenSSL 3.0.
     pub fn text(self) -> &'static str {
         match self {
@@ -69,11 +133,22 @@ impl X509Error {
             X509Error::UnableToVerifyLeafSignature => "unable to verify the first certificate",
             X509Error::CertChainTooLong => "certificate chain too long",
             X509Error::CertRevoked => "certificate revoked",
-            X509Error::InvalidCa => "invalid CA certificate",
             X509Error::PathLengthExceeded => "path length constraint exceeded",
-            X509Error::InvalidPurpose => "unsupported certificate purpose",
+            X509Error::InvalidPurpose => "unsuitable certificate purpose",
+            X509Error::KeyUsageNoCertSign => "key usage does not include certificate signing",
             X509Error::UnhandledCriticalExtension => "unhandled critical extension",
+            X509Error::ProxyCertificatesNotAllowed => {
+                "proxy certificates not allowed, please set the appropriate flag"
+            }
             X509Error::PermittedViolation => "permitted subtree violation",
+            X509Error::ExcludedViolation => "excluded subtree violation",
+            X509Error::SubtreeMinMax => "name constraints minimum and maximum not supported",
+            X509Error::UnsupportedConstraintType => "unsupported name constraint type",
+            X509Error::UnsupportedConstraintSyntax => {
+                "unsupported or invalid name constraint syntax"
+            }
+            X509Error::UnsupportedNameSyntax => "unsupported or invalid name syntax",
+            X509Error::InvalidCa => "invalid CA certificate",
         }
     }
 
@@ -95,8 +170,8 @@ impl X509Error {
     }
 
     /// The closest OpenSSL code for a webpki error, used when the replay
-    /// finds nothing (webpki is stricter in a few places, e.g. critical
-    /// extensions it does not know).
+    /// finds nothing (webpki is stricter in a few places: directoryName and
+    /// URI name constraints, SHA-1 signatures, RSA keys under 2048 bits).
     pub fn from_webpki(e: &webpki::Error) -> X509Error {
         use webpki::Error as E;
         match e {
@@ -127,28 +202,26 @@ struct Facts<'a> {
     cert: X509Certificate<'a>,
     ski: Option<Vec<u8>>,
     aki: Option<Vec<u8>>,
-    is_ca: bool,
-    /// `false` when an EKU extension is present without clientAuth.
-    client_auth_purpose: bool,
+    /// OpenSSL's view of the extensions.
+    profile: Profile,
     from_store: bool,
 }
 
 impl<'a> Facts<'a> {
     fn parse(der: &'a [u8], from_store: bool) -> Option<Facts<'a>> {
-        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        let (_, cert) = X509CertificateParser::new()
+            .with_deep_parse_extensions(false)
+            .parse(der)
+            .ok()?;
+        let profile = Profile::parse(der)?;
         let mut ski = None;
         let mut aki = None;
-        let mut is_ca = false;
-        let mut client_auth_purpose = true;
         for ext in cert.extensions() {
-            match ext.parsed_extension() {
-                ParsedExtension::SubjectKeyIdentifier(id) => ski = Some(id.0.to_vec()),
-                ParsedExtension::AuthorityKeyIdentifier(a) => {
-                    aki = a.key_identifier.as_ref().map(|k| k.0.to_vec())
-                }
-                ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
-                ParsedExtension::ExtendedKeyUsage(eku) => client_auth_purpose = eku.client_auth,
-                _ => {}
+            let oid = ext.oid.as_bytes();
+            if oid == SUBJECT_KEY_IDENTIFIER {
+                ski = octet_string(ext.value);
+            } else if oid == AUTHORITY_KEY_IDENTIFIER {
+                aki = authority_key_id(ext.value);
             }
         }
         Some(Facts {
@@ -156,8 +229,7 @@ impl<'a> Facts<'a> {
             cert,
             ski,
             aki,
-            is_ca,
-            client_auth_purpose,
+            profile,
             from_store,
         })
     }
@@ -180,8 +252,11 @@ impl<'a> Facts<'a> {
 
     /// OpenSSL's `X509_check_issued(issuer, self)` without the signature:
     /// names match and, when both are present, AKI matches the issuer's SKI.
+    /// A certificate with an extension OpenSSL cannot decode is never linked.
     fn issued_by(&self, issuer: &Facts<'_>) -> bool {
-        self.issuer() == issuer.subject()
+        !self.profile.invalid
+            && !issuer.profile.invalid
+            && self.issuer() == issuer.subject()
             && match (&self.aki, &issuer.ski) {
                 (Some(a), Some(s)) => a == s,
                 _ => true,
@@ -321,18 +396,43 @@ pub fn classify(
             }
         }
     }
-    // 2. check_extensions: CA flag and purpose (clientAuth) of every
-    //    certificate below the trust anchor.
-    let top_is_anchor = chain
-        .last()
-        .is_some_and(|c| c.self_issued() && (c.from_store || is_anchor(c)));
+    // 2. check_extensions, for every certificate from the leaf up: unhandled
+    //    critical extension, proxy certificate, CA flag (issuers; the top
+    //    only if not a CA at all), the ssl_client purpose (the trust anchor
+    //    included: nginx's PEM CA files carry no trust settings), and path
+    //    length.
+    let num = chain.len();
+    let mut plen = 0_u64;
     for (i, cert) in chain.iter().enumerate() {
-        let is_top_anchor = top_is_anchor && i + 1 == chain.len();
-        if i > 0 && !cert.is_ca && !is_top_anchor {
-            errors.push(X509Error::InvalidCa);
+        let p = &cert.profile;
+        if p.unhandled_critical {
+            errors.push(X509Error::UnhandledCriticalExtension);
         }
-        if !cert.client_auth_purpose && !is_top_anchor {
+        if p.proxy {
+            errors.push(X509Error::ProxyCertificatesNotAllowed);
+        }
+        if i > 0 {
+            let ca = rules::check_ca(p);
+            if ca == 0 || (i + 1 < num && ca != 1) {
+                errors.push(X509Error::InvalidCa);
+            }
+        }
+        let purpose_ok = if i == 0 {
+            rules::client_purpose_ok(p)
+        } else {
+            rules::ca_purpose_ok(p)
+        };
+        if !purpose_ok {
             errors.push(X509Error::InvalidPurpose);
+        }
+        if let Some(limit) = p.basic_constraints.and_then(|bc| bc.path_len)
+            && i > 1
+            && plen > limit
+        {
+            errors.push(X509Error::PathLengthExceeded);
+        }
+        if i > 0 && !p.self_issued() {
+            plen += 1;
         }
     }
     // 3. check_revocation: with CRLs, every certificate of the chain
@@ -363,7 +463,8 @@ pub fn classify(
             }
         }
     }
-    // 4. internal_verify: from the top down, signature then validity.
+    // 4. internal_verify: from the top down, the issuer's keyUsage, the
+    //    signature, then validity.
     //    A self-issued top is checked for validity only (its signature is
     //    not, as in OpenSSL without X509_V_FLAG_CHECK_SS_SIGNATURE); an
     //    incomplete chain's top is not checked at all unless it is the leaf.
@@ -377,11 +478,17 @@ pub fn classify(
         return errors.pop();
     }
     for i in (0..n).rev() {
+        if !rules::signing_allowed(&chain[i + 1].profile) {
+            errors.push(X509Error::KeyUsageNoCertSign);
+        }
         if signature_ok(chain[i], chain[i + 1], algs) == Some(false) {
             errors.push(X509Error::CertSignatureFailure);
         }
         check_time(chain[i], now, &mut errors);
     }
+    // 5. check_name_constraints, after internal_verify.
+    let profiles: Vec<&Profile> = chain.iter().map(|c| &c.profile).collect();
+    rules::for_each_violation(&profiles, |e| errors.push(e));
     errors.pop()
 }
 
@@ -417,6 +524,47 @@ mod tests {
             "unable to verify the first certificate"
         );
         assert_eq!(X509Error::UnableToVerifyLeafSignature.code(), 21);
+    }
+
+    /// `X509_verify_cert_error_string(code)` of libcrypto 3.0.19, printed
+    /// for every code the gateway uses.
+    #[test]
+    fn every_code_and_text_is_openssl_3_0() {
+        let openssl_3_0: &[(u32, &str)] = &[
+            (1, "unspecified certificate verification error"),
+            (2, "unable to get issuer certificate"),
+            (3, "unable to get certificate CRL"),
+            (7, "certificate signature failure"),
+            (9, "certificate is not yet valid"),
+            (10, "certificate has expired"),
+            (12, "CRL has expired"),
+            (18, "self-signed certificate"),
+            (19, "self-signed certificate in certificate chain"),
+            (20, "unable to get local issuer certificate"),
+            (21, "unable to verify the first certificate"),
+            (22, "certificate chain too long"),
+            (23, "certificate revoked"),
+            (25, "path length constraint exceeded"),
+            (26, "unsuitable certificate purpose"),
+            (32, "key usage does not include certificate signing"),
+            (34, "unhandled critical extension"),
+            (
+                40,
+                "proxy certificates not allowed, please set the appropriate flag",
+            ),
+            (47, "permitted subtree violation"),
+            (48, "excluded subtree violation"),
+            (49, "name constraints minimum and maximum not supported"),
+            (51, "unsupported name constraint type"),
+            (52, "unsupported or invalid name constraint syntax"),
+            (53, "unsupported or invalid name syntax"),
+            (79, "invalid CA certificate"),
+        ];
+        let ours: Vec<(u32, &str)> = X509Error::ALL
+            .iter()
+            .map(|e| (e.code(), e.text()))
+            .collect();
+        assert_eq!(ours, openssl_3_0);
     }
 
     #[test]

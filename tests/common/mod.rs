@@ -571,3 +571,126 @@ pub fn openssl_x509(cert: &Path, args: &[&str]) -> String {
     assert_eq!(code, 0, "openssl x509 failed: {err}");
     out.trim().to_string()
 }
+
+/// nginx, the reference the gateway replaces, as a child process on
+/// loopback (`daemon off; master_process off;`, everything in a temp dir).
+pub struct Nginx {
+    child: Child,
+    dir: PathBuf,
+    /// The ports of the `{port0}`, `{port1}`, ... placeholders.
+    pub ports: Vec<u16>,
+}
+
+/// The nginx binary, or a panic saying how to install it: the verification
+/// tests compare with a real nginx and must not silently pass without one.
+pub fn nginx_binary() -> PathBuf {
+    for dir in [
+        "/usr/sbin",
+        "/usr/local/sbin",
+        "/usr/bin",
+        "/usr/local/nginx/sbin",
+    ] {
+        let p = Path::new(dir).join("nginx");
+        if p.exists() {
+            return p;
+        }
+    }
+    if let Ok(out) = Command::new("nginx").arg("-v").output()
+        && out.status.success()
+    {
+        return PathBuf::from("nginx");
+    }
+    panic!(
+        "nginx is not installed: this test compares the gateway with a real nginx \
+         (Debian: apt-get install nginx-light; .ci/run installs it)"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl Nginx {
+    /// Runs nginx with the `http` block content `servers` in `dir`;
+    /// `{port0}` .. `{portN}` (N < `ports`) become free loopback ports.
+    /// Waits until every port accepts connections.
+    pub fn start(dir: &Path, servers: &str, ports: usize) -> Nginx {
+        let bin = nginx_binary();
+        let dir = dir.join("nginx");
+        std::fs::create_dir_all(&dir).expect("nginx dir");
+        let mut last_log = String::new();
+        for _attempt in 0..5 {
+            let chosen: Vec<u16> = (0..ports).map(|_| free_port()).collect();
+            let mut body = servers.to_string();
+            for (i, p) in chosen.iter().enumerate() {
+                body = body.replace(&format!("{{port{i}}}"), &p.to_string());
+            }
+            let d = dir.display();
+            let conf = format!(
+                "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+                 error_log {d}/error.log info;\nevents {{ worker_connections 64; }}\n\
+                 http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  \
+                 proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  \
+                 uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{body}\n}}\n"
+            );
+            let conf_path = dir.join("nginx.conf");
+            std::fs::write(&conf_path, conf).expect("nginx.conf");
+            let _ = std::fs::remove_file(dir.join("error.log"));
+            let mut child = Command::new(&bin)
+                .arg("-p")
+                .arg(&dir)
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-e")
+                .arg(dir.join("error.log"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start nginx");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    last_log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+                    break;
+                }
+                let up = chosen
+                    .iter()
+                    .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok());
+                if up {
+                    return Nginx {
+                        child,
+                        dir,
+                        ports: chosen,
+                    };
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !last_log.contains("Address already in use") {
+                break;
+            }
+        }
+        panic!("nginx did not start:\n{last_log}");
+    }
+
+    /// The error log so far.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,8 +1,9 @@
 //! Certificates generated per test with rcgen.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DistinguishedName,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SerialNumber,
+    SigningKey,
 };
 use rustls_pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
@@ -39,22 +40,68 @@ fn rand_u64() -> u64 {
 
 impl Ca {
     pub fn root(cn: &str) -> Ca {
+        Ca::root_with(cn, |_| {})
+    }
+
+    /// A root whose parameters `customize` changes (extensions, usages).
+    pub fn root_with(cn: &str, customize: impl FnOnce(&mut CertificateParams)) -> Ca {
         let key = KeyPair::generate().expect("key");
+        let mut params = ca_params(cn);
+        customize(&mut params);
         Ca {
             cn: cn.into(),
-            issuer: CertifiedIssuer::self_signed(ca_params(cn), key).expect("root"),
+            issuer: CertifiedIssuer::self_signed(params, key).expect("root"),
             parents: Vec::new(),
         }
     }
 
     pub fn intermediate(&self, cn: &str) -> Ca {
+        self.intermediate_with(cn, |_| {})
+    }
+
+    /// An intermediate whose parameters `customize` changes (name
+    /// constraints, key usages, ...).
+    pub fn intermediate_with(
+        &self,
+        cn: &str,
+        customize: impl FnOnce(&mut CertificateParams),
+    ) -> Ca {
         let key = KeyPair::generate().expect("key");
         let mut parents = vec![self.pem()];
         parents.extend(self.parents.iter().cloned());
+        let mut params = ca_params(cn);
+        customize(&mut params);
         Ca {
             cn: cn.into(),
-            issuer: CertifiedIssuer::signed_by(ca_params(cn), key, &self.issuer).expect("int"),
+            issuer: CertifiedIssuer::signed_by(params, key, &self.issuer).expect("int"),
             parents,
+        }
+    }
+
+    /// `leaf` with its `TBSCertificate` changed by `patch` and signed again
+    /// by this CA: for certificates rcgen cannot express (a name value of a
+    /// type or encoding rcgen refuses). `patch` may change lengths only if
+    /// it re-encodes what encloses the change.
+    pub fn resign(&self, leaf: &Leaf, patch: impl FnOnce(&mut Vec<u8>)) -> Leaf {
+        let (cert, _) = der_tlv(leaf.der.as_ref());
+        let (tbs, rest) = der_tlv(cert);
+        let (alg, _) = der_tlv(rest);
+        let tbs_start = tlv_header_len(cert);
+        let mut tbs_der = cert[..tbs_start + tbs.len()].to_vec();
+        patch(&mut tbs_der);
+        let alg_der = &rest[..tlv_header_len(rest) + alg.len()];
+        let signature = self.issuer.key().sign(&tbs_der).expect("sign");
+        let mut bits = vec![0x00];
+        bits.extend_from_slice(&signature);
+        let mut body = tbs_der;
+        body.extend_from_slice(alg_der);
+        body.extend(der_encode(0x03, &bits));
+        let der = der_encode(0x30, &body);
+        Leaf {
+            cert_pem: pem("CERTIFICATE", &der),
+            key_pem: leaf.key_pem.clone(),
+            der: CertificateDer::from(der),
+            issuers: leaf.issuers.clone(),
         }
     }
 
@@ -124,9 +171,16 @@ impl Ca {
 #[derive(Clone)]
 pub struct LeafSpec {
     pub dn: Vec<(DnType, String)>,
+    /// Attributes after `dn`, of any string type.
+    pub extra_dn: Vec<(DnType, DnValue)>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub eku: Vec<ExtendedKeyUsagePurpose>,
+    /// keyUsage (digitalSignature by default; empty: no extension).
+    pub key_usages: Vec<KeyUsagePurpose>,
+    /// basicConstraints cA TRUE.
+    pub is_ca: bool,
+    pub custom_extensions: Vec<CustomExtension>,
     pub serial: Option<Vec<u8>>,
     pub sans: Vec<String>,
 }
@@ -141,12 +195,40 @@ impl LeafSpec {
                 (DnType::OrganizationalUnitName, "Dev".into()),
                 (DnType::CommonName, cn.into()),
             ],
+            extra_dn: Vec::new(),
             not_before: now - Duration::days(1),
             not_after: now + Duration::days(365),
             eku: vec![ExtendedKeyUsagePurpose::ClientAuth],
+            key_usages: vec![KeyUsagePurpose::DigitalSignature],
+            is_ca: false,
+            custom_extensions: Vec::new(),
             serial: None,
             sans: Vec::new(),
         }
+    }
+
+    /// A client certificate whose subject is only `CN=<cn>`.
+    pub fn cn_only(cn: &str) -> LeafSpec {
+        let mut spec = LeafSpec::client(cn);
+        spec.dn = vec![(DnType::CommonName, cn.into())];
+        spec
+    }
+
+    /// Adds an `emailAddress` attribute (IA5String, as OpenSSL writes it).
+    pub fn email(mut self, address: &str) -> LeafSpec {
+        self.extra_dn.push((
+            DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+            DnValue::Ia5String(address.try_into().expect("IA5 address")),
+        ));
+        self
+    }
+
+    /// Adds an extension (DER `value`, the content of the OCTET STRING).
+    pub fn extension(mut self, oid: &[u64], value: Vec<u8>, critical: bool) -> LeafSpec {
+        let mut ext = CustomExtension::from_oid_content(oid, value);
+        ext.set_criticality(critical);
+        self.custom_extensions.push(ext);
+        self
     }
 
     pub fn expired(mut self) -> LeafSpec {
@@ -169,11 +251,18 @@ impl LeafSpec {
         for (t, v) in &self.dn {
             dn.push(t.clone(), v.as_str());
         }
+        for (t, v) in &self.extra_dn {
+            dn.push(t.clone(), v.clone());
+        }
         p.distinguished_name = dn;
         p.not_before = self.not_before;
         p.not_after = self.not_after;
         p.extended_key_usages = self.eku.clone();
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.key_usages = self.key_usages.clone();
+        if self.is_ca {
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        p.custom_extensions = self.custom_extensions.clone();
         p.use_authority_key_identifier_extension = true;
         p.serial_number = Some(match &self.serial {
             Some(s) => SerialNumber::from_slice(s),
@@ -225,4 +314,69 @@ impl Leaf {
     pub fn chain_without_root(&self) -> String {
         self.chain(self.issuers.len().saturating_sub(1))
     }
+}
+
+/// One DER element: its content and what follows it.
+pub fn der_tlv(input: &[u8]) -> (&[u8], &[u8]) {
+    let header = tlv_header_len(input);
+    let len = match input[1] {
+        n if n < 0x80 => usize::from(n),
+        n => input[2..2 + usize::from(n & 0x7F)]
+            .iter()
+            .fold(0, |acc, &b| (acc << 8) | usize::from(b)),
+    };
+    (&input[header..header + len], &input[header + len..])
+}
+
+fn tlv_header_len(input: &[u8]) -> usize {
+    match input[1] {
+        n if n < 0x80 => 2,
+        n => 2 + usize::from(n & 0x7F),
+    }
+}
+
+/// A DER element with a one-octet tag.
+pub fn der_encode(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// PEM with 64-character lines.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("ascii"));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
