@@ -12,6 +12,8 @@
 //! nginx must be installed (`.ci/run` installs it); without it these tests
 //! fail and say so.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -286,7 +286,8 @@ fn base64(data: &[u8]) -> String {
         let b2 = chunk.get(2).copied();
         let n =
             (u32::from(b0) << 16) | (u32::from(b1.unwrap_or(0)) << 8) | u32::from(b2.unwrap_or(0));
-        let sextet = |shift: u32| char::from(BASE64[((n >> shift) & 0x3F) as usize]);
+        let sextet =
+            |shift: u32| char::from(BASE64[usize::try_from((n >> shift) & 0x3F).unwrap_or(0)]);
         s.push(sextet(18));
         s.push(sextet(12));
         s.push(if b1.is_some() { sextet(6) } else { '=' });

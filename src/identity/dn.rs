@@ -1133,10 +1133,10 @@ mod tests {
         subids.extend_from_slice(&arcs[2..]);
         let mut content = Vec::new();
         for mut v in subids {
-            let mut groups = vec![(v & 0x7F) as u8];
+            let mut groups = vec![u8::try_from(v & 0x7F).unwrap()];
             v >>= 7;
             while v > 0 {
-                groups.push(0x80 | (v & 0x7F) as u8);
+                groups.push(0x80 | u8::try_from(v & 0x7F).unwrap());
                 v >>= 7;
             }
             groups.reverse();
@@ -1556,7 +1556,7 @@ mod tests {
             for _ in 0..64 {
                 state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
                 let mut m = base.clone();
-                m[i] = (state >> 24) as u8;
+                m[i] = u8::try_from(state >> 24).unwrap();
                 let _ = rfc2253(&m);
                 let _ = legacy(&m);
                 let _ = rfc2253(&m[..i]);

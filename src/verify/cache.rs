@@ -115,7 +115,7 @@ fn chain_digest(chain: &[CertificateDer<'_>]) -> ChainDigest {
     let mut ctx = digest::Context::new(&digest::SHA256);
     for cert in chain {
         // Length-prefixed, so that two chains cannot concatenate alike.
-        ctx.update(&(cert.len() as u64).to_be_bytes());
+        ctx.update(&u64::try_from(cert.len()).unwrap_or(u64::MAX).to_be_bytes());
         ctx.update(cert.as_ref());
     }
     let mut out = [0u8; 32];

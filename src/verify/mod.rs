@@ -355,7 +355,7 @@ pub fn verified_path(
                 let resigned = view.algorithms(algs);
                 let algs: Vec<&dyn SignatureVerificationAlgorithm> = resigned
                     .iter()
-                    .map(|a| a as &dyn SignatureVerificationAlgorithm)
+                    .map(|a| -> &dyn SignatureVerificationAlgorithm { a })
                     .collect();
                 webpki_path(&view.chain, &view.store, auth, now, &algs).map(|found| {
                     // Back from the view's certificates to the originals.
@@ -375,7 +375,15 @@ pub fn verified_path(
             let refs: Vec<&Profile> = profiles.iter().map(|p| p.as_ref()).collect();
             rules::check_path(&refs).map(|()| path)
         });
-    outcome.map_err(|e| reason::classify(chain, auth, now.as_secs() as i64, algs).unwrap_or(e))
+    outcome.map_err(|e| {
+        reason::classify(
+            chain,
+            auth,
+            i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+            algs,
+        )
+        .unwrap_or(e)
+    })
 }
 
 /// Whether OpenSSL 3.0 loads this certificate (`d2i_X509`): exactly one
@@ -411,7 +419,7 @@ fn webpki_path(
     let ee = webpki::EndEntityCert::try_from(&chain[0])?;
     let mut intermediates: Vec<CertificateDer<'_>> = chain[1..].to_vec();
     intermediates.extend(store.iter().cloned());
-    let max = auth.verify_depth as usize;
+    let max = usize::try_from(auth.verify_depth).unwrap_or(usize::MAX);
     let depth_ok = |path: &webpki::VerifiedPath<'_>| {
         if path.intermediate_certificates().count() > max {
             Err(webpki::Error::MaximumPathDepthExceeded)

@@ -425,7 +425,9 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         for len in 0..64 {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| u8::try_from((i * 37 + 11) % 256).unwrap())
+                .collect();
             let _ = Profile::parse(&bytes);
             let _ = basic_constraints(&bytes);
             let _ = client_auth_listed(&bytes);

@@ -153,6 +153,7 @@ impl X509Error {
     }
 
     /// The numeric OpenSSL code (for logs, as nginx logs `(N:reason)`).
+    #[allow(clippy::as_conversions)] // a fieldless enum's discriminant is the OpenSSL code
     pub fn code(self) -> u32 {
         self as u32
     }
@@ -354,7 +355,9 @@ pub fn classify(
     let is_anchor = |f: &Facts<'_>| anchors.iter().any(|a| a.as_ref() == f.der);
 
     let mut errors = Vec::new();
-    let max_len = depth as usize + 2;
+    let max_len = usize::try_from(depth)
+        .unwrap_or(usize::MAX)
+        .saturating_add(2);
     let mut chain: Vec<&Facts<'_>> = vec![&leaf];
     // 1. build_chain: issuers from the trust store first, then from what the
     //    client sent; stop at a self-issued certificate or at the depth limit.

@@ -186,7 +186,7 @@ impl SignatureVerificationAlgorithm for Resigned<'_> {
 
 /// Offset of `part` inside `whole` (both from the same buffer).
 fn offset(whole: &[u8], part: &[u8]) -> Option<usize> {
-    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let start = part.as_ptr().addr().checked_sub(whole.as_ptr().addr())?;
     (start + part.len() <= whole.len()).then_some(start)
 }
 
