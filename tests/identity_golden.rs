@@ -895,11 +895,11 @@ fn unknown_oids() {
     );
 }
 
-/// Every OID of `dn::KNOWN_ATTRIBUTES` gets OpenSSL's short name.
+/// Every OID of `mtls_gateway::identity::oid::KNOWN_ATTRIBUTES` gets OpenSSL's short name.
 #[test]
 fn every_known_attribute() {
     require_openssl();
-    let oids: Vec<(&str, &str)> = dn::KNOWN_ATTRIBUTES.to_vec();
+    let oids: Vec<(&str, &str)> = mtls_gateway::identity::oid::KNOWN_ATTRIBUTES.to_vec();
     assert!(oids.len() > 100);
     for chunk in oids.chunks(12) {
         // Via rcgen (CustomDnType), one certificate per chunk.

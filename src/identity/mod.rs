@@ -10,7 +10,9 @@
 //! Every value is plain ASCII without CR/LF, so it can go straight into an
 //! HTTP header.
 
+pub mod der;
 pub mod dn;
+pub mod oid;
 
 mod cert;
 

@@ -12,8 +12,8 @@
 //! tell a permitted (47) from an excluded (48) subtree violation.
 
 use super::X509Error;
-use super::profile::oid;
 use crate::identity::dn::{self, Children, read_tlv};
+use crate::identity::oid::encoded as oid;
 
 /// A `GeneralName`, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +165,16 @@ pub(crate) fn constraints(seq_tlv: &[u8]) -> Option<Constraints> {
 /// (name, constraint) pairs per certificate and constraints extension.
 const NAME_CHECK_MAX: usize = 1 << 20;
 
+/// The names of a certificate that constraints apply to.
+pub(crate) struct Subject<'a> {
+    /// The subject `Name`, DER.
+    pub name: &'a [u8],
+    /// Its attributes as OpenSSL stores them.
+    pub values: Vec<dn::NameValue<'a>>,
+    /// Its subjectAltNames.
+    pub alt_names: &'a [GeneralName],
+}
+
 /// OpenSSL's check of `subject` (its subject name, its subject's
 /// `emailAddress` attributes, its subjectAltNames and, for the end entity
 /// without a DNS subjectAltName, its host-name-like `CN`s) against one CA's
@@ -173,12 +183,12 @@ const NAME_CHECK_MAX: usize = 1 << 20;
 /// # Errors
 /// The OpenSSL error for the first name that does not conform.
 pub(crate) fn check(
-    subject: &super::profile::Profile,
+    subject: &Subject<'_>,
     constraints: &Constraints,
     end_entity: bool,
 ) -> Result<(), X509Error> {
-    let values = subject.subject_values();
-    let sans = subject.subject_alt_names.as_deref().unwrap_or_default();
+    let values = &subject.values;
+    let sans = subject.alt_names;
     let names = values.len().saturating_add(sans.len());
     let pairs = constraints
         .permitted
@@ -188,10 +198,7 @@ pub(crate) fn check(
         return Err(X509Error::Unspecified);
     }
     if !values.is_empty() {
-        nc_match(
-            &GeneralName::Directory(subject.subject.clone()),
-            constraints,
-        )?;
+        nc_match(&GeneralName::Directory(subject.name.to_vec()), constraints)?;
         for value in values.iter().filter(|v| v.oid == oid::EMAIL_ADDRESS) {
             if value.tag != Some(22) {
                 return Err(X509Error::UnsupportedNameSyntax);

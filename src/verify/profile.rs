@@ -11,55 +11,7 @@ use super::names::{self, Constraints, GeneralName};
 use crate::identity::dn::{self, Children, DnError, Tlv, read_tlv};
 
 /// OID contents (without tag and length) of the extensions OpenSSL handles.
-pub(crate) mod oid {
-    pub const KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x0F];
-    pub const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1D, 0x11];
-    pub const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x13];
-    pub const NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x1E];
-    pub const CRL_DISTRIBUTION_POINTS: &[u8] = &[0x55, 0x1D, 0x1F];
-    pub const CERTIFICATE_POLICIES: &[u8] = &[0x55, 0x1D, 0x20];
-    pub const POLICY_MAPPINGS: &[u8] = &[0x55, 0x1D, 0x21];
-    pub const POLICY_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x24];
-    pub const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x25];
-    pub const INHIBIT_ANY_POLICY: &[u8] = &[0x55, 0x1D, 0x36];
-    /// 2.16.840.1.113730.1.1
-    pub const NETSCAPE_CERT_TYPE: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x86, 0xF8, 0x42, 0x01, 0x01];
-    /// 1.3.6.1.5.5.7.1.7 and .8 (RFC 3779 IP address and AS blocks)
-    pub const SBGP_IP_ADDR_BLOCK: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x07];
-    pub const SBGP_AS_NUMBER: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x08];
-    /// 1.3.6.1.5.5.7.1.14
-    pub const PROXY_CERT_INFO: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x0E];
-    /// 1.3.6.1.5.5.7.48.1.5
-    pub const OCSP_NO_CHECK: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x05];
-    /// 1.3.6.1.5.5.7.3.2 (id-kp-clientAuth)
-    pub const CLIENT_AUTH: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
-    /// 1.3.6.1.5.5.7.8.9 (id-on-SmtpUTF8Mailbox)
-    pub const SMTP_UTF8_MAILBOX: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x08, 0x09];
-    /// 2.5.4.3
-    pub const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
-    /// 1.2.840.113549.1.9.1
-    pub const EMAIL_ADDRESS: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x01];
-
-    /// The extensions OpenSSL's verification may see marked critical
-    /// (`X509_supported_extension` in OpenSSL 3.0's `v3_purp.c`).
-    pub const OPENSSL_SUPPORTED: [&[u8]; 15] = [
-        NETSCAPE_CERT_TYPE,
-        KEY_USAGE,
-        SUBJECT_ALT_NAME,
-        BASIC_CONSTRAINTS,
-        CERTIFICATE_POLICIES,
-        CRL_DISTRIBUTION_POINTS,
-        EXT_KEY_USAGE,
-        SBGP_IP_ADDR_BLOCK,
-        SBGP_AS_NUMBER,
-        OCSP_NO_CHECK,
-        POLICY_CONSTRAINTS,
-        PROXY_CERT_INFO,
-        NAME_CONSTRAINTS,
-        POLICY_MAPPINGS,
-        INHIBIT_ANY_POLICY,
-    ];
-}
+pub(crate) use crate::identity::oid::encoded as oid;
 
 /// `basicConstraints`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +85,7 @@ pub(crate) fn skeleton(der: &[u8]) -> Result<Skeleton<'_>, DnError> {
     }
     let mut fields = Children::new(tbs.content);
     let mut next = || match fields.next() {
-        Some(t) => t,
+        Some(t) => t.map_err(DnError::from),
         None => Err(DnError::Structure("short TBSCertificate")),
     };
     let mut first = next()?;
@@ -286,6 +238,15 @@ impl Profile {
     }
 
     /// The subject's attributes.
+    /// The names name constraints apply to.
+    pub fn names_for_constraints(&self) -> names::Subject<'_> {
+        names::Subject {
+            name: &self.subject,
+            values: self.subject_values(),
+            alt_names: self.subject_alt_names.as_deref().unwrap_or_default(),
+        }
+    }
+
     pub fn subject_values(&self) -> Vec<dn::NameValue<'_>> {
         dn::values(&self.subject).unwrap_or_default()
     }

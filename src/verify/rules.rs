@@ -140,7 +140,7 @@ pub(crate) fn for_each_violation(path: &[&Profile], mut report: impl FnMut(X509E
         }
         for j in (i + 1..path.len()).rev() {
             if let Some(nc) = &path[j].name_constraints
-                && let Err(e) = names::check(subject, nc, i == 0)
+                && let Err(e) = names::check(&subject.names_for_constraints(), nc, i == 0)
             {
                 report(e);
             }
