@@ -416,9 +416,16 @@ fn webpki_path(
     algs: &[&dyn SignatureVerificationAlgorithm],
 ) -> Result<Vec<CertificateDer<'static>>, webpki::Error> {
     let trust = &auth.trust;
-    let ee = webpki::EndEntityCert::try_from(&chain[0])?;
-    let mut intermediates: Vec<CertificateDer<'_>> = chain[1..].to_vec();
-    intermediates.extend(store.iter().cloned());
+    let leaf = chain.first().ok_or(webpki::Error::BadDer)?;
+    let ee = webpki::EndEntityCert::try_from(leaf)?;
+    // Borrowed views of the client's certificates and the store's: no
+    // certificate bytes are copied per verification.
+    let intermediates: Vec<CertificateDer<'_>> = chain
+        .iter()
+        .skip(1)
+        .chain(store)
+        .map(|c| CertificateDer::from(c.as_ref()))
+        .collect();
     let max = usize::try_from(auth.verify_depth).unwrap_or(usize::MAX);
     let depth_ok = |path: &webpki::VerifiedPath<'_>| {
         if path.intermediate_certificates().count() > max {
