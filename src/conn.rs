@@ -25,9 +25,14 @@ pub struct ConnCtx {
     pub facts: ConnFacts,
     /// The server block the SNI selected.
     pub server: Arc<ServerRuntime>,
-    /// Notified when a response asks for the connection to be closed (the
-    /// HTTP/2 equivalent of `Connection: close`).
-    pub(crate) close: Notify,
+    /// Wakes the connection's task: when a response asks for the
+    /// connection to be closed (`close_requested`), and when the first
+    /// HTTP/2 response waits on the client while the task is not ticking
+    /// (`send_watch`). One `Notify` for both keeps idle connections small.
+    pub(crate) wake: Notify,
+    /// A response asked for the connection to be closed (the HTTP/2
+    /// equivalent of `Connection: close`).
+    close_requested: AtomicBool,
     /// Set when a reload replaced this connection's configuration: the
     /// next response closes the connection (HTTP/1.1 `Connection: close`,
     /// HTTP/2 GOAWAY) so the client reconnects to the new configuration.
@@ -63,7 +68,8 @@ impl ConnCtx {
         ConnCtx {
             facts,
             server,
-            close: Notify::new(),
+            wake: Notify::new(),
+            close_requested: AtomicBool::new(false),
             retiring: AtomicBool::new(false),
             metrics,
             access_log,
@@ -91,6 +97,18 @@ impl ConnCtx {
             conn: self,
             waiting: None,
         }
+    }
+
+    /// Asks the connection's task to close the connection gracefully after
+    /// the responses in flight (HTTP/2 GOAWAY).
+    pub(crate) fn request_close(&self) {
+        self.close_requested.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Whether a response asked for the connection to be closed.
+    pub(crate) fn close_requested(&self) -> bool {
+        self.close_requested.load(Ordering::Acquire)
     }
 
     /// A request's response was sent (or abandoned) at `now`.
@@ -144,7 +162,11 @@ impl InFlight {
     /// the next one (which it is not while the client's window is 0).
     pub fn waiting(&mut self) {
         if self.waiting.is_none() {
-            self.waiting = Some(self.conn.send_watch.start());
+            let (waiting, wake) = self.conn.send_watch.start();
+            self.waiting = Some(waiting);
+            if wake {
+                self.conn.wake.notify_one();
+            }
         }
     }
 

@@ -387,9 +387,7 @@ fn http_connection(stream: ClientStream, ctx: &Arc<ConnCtx>) -> Pin<Box<HttpConn
 /// shutdown drains it.
 async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &Shared) {
     let remote = ctx.facts.remote;
-    let limits = &ctx.server.config.limits;
-    let keepalive_timeout = limits.keepalive_timeout;
-    let send_tick = (limits.send_timeout / SEND_TICKS).max(MIN_SEND_TICK);
+    let keepalive_timeout = ctx.server.config.limits.keepalive_timeout;
     let mut shutdown = shared.shutdown.clone();
     let mut retired = ctx.generation.retired.subscribe();
     let retire_grace = tokio::time::sleep(Duration::MAX);
@@ -401,10 +399,9 @@ async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &S
     //   that when it fires.
     // - send_timeout on HTTP/2 streams: while responses wait on the client,
     //   a tick every send_timeout / SEND_TICKS (`crate::send_watch`). The
-    //   first response to wait wakes the task.
+    //   first response to wait wakes the task (`ctx.wake`).
     let idle = tokio::time::sleep(keepalive_timeout);
     tokio::pin!(idle);
-    let mut keepalive_check = Instant::now() + keepalive_timeout;
     let mut next_tick: Option<Instant> = None;
     let mut retiring = false;
     let mut draining = false;
@@ -420,9 +417,19 @@ async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &S
                 }
                 break;
             }
-            _ = ctx.close.notified(), if !draining => {
-                draining = true;
-                conn.as_mut().graceful_shutdown();
+            _ = ctx.wake.notified() => {
+                if !draining && ctx.close_requested() {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                if next_tick.is_none() && ctx.send_watch.ticking() {
+                    let tick = Instant::now() + send_tick(&ctx);
+                    next_tick = Some(tick);
+                    // While draining the timer may be stale: its branch was off.
+                    if draining || tick < idle.deadline() {
+                        idle.as_mut().reset(tick);
+                    }
+                }
             }
             _ = shutdown.changed(), if !draining => {
                 draining = true;
@@ -441,44 +448,46 @@ async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &S
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = ctx.send_watch.woken(), if next_tick.is_none() => {
-                next_tick = Some(Instant::now() + send_tick);
-            }
             _ = &mut idle, if !draining || next_tick.is_some() => {
                 let now = Instant::now();
-                if next_tick.is_some_and(|t| t <= now) {
+                if next_tick.is_some_and(|tick| tick <= now) {
                     match ctx.send_watch.tick() {
                         SendTick::Stalled => {
                             tracing::info!(client = %remote, "a response waited on the client for send_timeout; connection closed");
                             break;
                         }
-                        SendTick::Waiting => next_tick = Some(now + send_tick),
+                        SendTick::Waiting => next_tick = Some(now + send_tick(&ctx)),
                         SendTick::Quiet => next_tick = None,
                     }
                 }
-                if !draining && keepalive_check <= now {
+                let keepalive = if draining {
+                    None
+                } else {
                     match ctx.idle_deadline(keepalive_timeout) {
-                        Some(deadline) => keepalive_check = deadline.into(),
+                        Some(deadline) => Some(Instant::from(deadline)),
                         None => {
                             tracing::debug!(client = %remote, "idle for keepalive_timeout; closing");
                             draining = true;
                             conn.as_mut().graceful_shutdown();
+                            None
                         }
                     }
+                };
+                // The earlier of the checks still due; none turns the branch off.
+                if let Some(due) = match (keepalive, next_tick) {
+                    (Some(k), Some(t)) => Some(k.min(t)),
+                    (k, t) => k.or(t),
+                } {
+                    idle.as_mut().reset(due);
                 }
             }
         }
-        // The timer's next deadline: the earlier of the two checks due.
-        let due = match (draining, next_tick) {
-            (false, Some(tick)) => tick.min(keepalive_check),
-            (false, None) => keepalive_check,
-            (true, Some(tick)) => tick,
-            (true, None) => continue, // the timer's branch is off
-        };
-        if idle.is_elapsed() || idle.deadline() != due {
-            idle.as_mut().reset(due);
-        }
     }
+}
+
+/// The interval of HTTP/2 send ticks.
+fn send_tick(ctx: &ConnCtx) -> Duration {
+    (ctx.server.config.limits.send_timeout / SEND_TICKS).max(MIN_SEND_TICK)
 }
 
 /// The timed-out write (`send_timeout`) that caused `e`, if one did.

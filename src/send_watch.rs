@@ -22,15 +22,16 @@
 //! response; the task ticks only while a body waits, and the first body to
 //! wait wakes it.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-
-use tokio::sync::Notify;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 
 /// Ticks per `send_timeout`: the check's resolution.
 pub const SEND_TICKS: u32 = 4;
 /// Counters in the ring: one per tick of the window, plus the one reused.
-#[allow(clippy::as_conversions)] // const context (`From` is not const); 4 + 1 fits every usize
-const SLOTS: usize = SEND_TICKS as usize + 1;
+#[allow(clippy::as_conversions)] // const context (`From` is not const); 4 + 1 fits a u8
+const SLOTS: u8 = SEND_TICKS as u8 + 1;
+/// `SLOTS` as an array length.
+#[allow(clippy::as_conversions)] // const context; a u8 fits every usize
+const SLOT_COUNT: usize = SLOTS as usize;
 
 /// What a tick found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,55 +47,51 @@ pub enum SendTick {
 /// One connection's waiting HTTP/2 response bodies (see the module docs).
 #[derive(Debug, Default)]
 pub struct SendWatch {
-    /// Bodies waiting, by the tick in which they started (slot = tick % SLOTS).
-    waiting: [AtomicU32; SLOTS],
-    /// The current tick; only the connection's task advances it.
-    tick: AtomicU32,
+    /// Bodies waiting, by the tick in which they started (a ring of slots).
+    waiting: [AtomicU32; SLOT_COUNT],
+    /// The current tick's slot; only the connection's task advances it.
+    slot: AtomicU8,
     /// Whether the connection's task is ticking.
     ticking: AtomicBool,
-    /// Wakes the connection's task when a body starts waiting while it is not.
-    wake: Notify,
 }
 
 /// A body's place in the count while it waits; give it back with
 /// [`SendWatch::stop`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Waiting(u32);
-
-fn slot(tick: u32) -> usize {
-    // `SEND_TICKS + 1` is `SLOTS`; the remainder is below it.
-    usize::try_from(tick % (SEND_TICKS + 1)).unwrap_or(0)
-}
+pub struct Waiting(u8);
 
 impl SendWatch {
-    /// A body starts waiting on the client.
-    pub fn start(&self) -> Waiting {
-        let tick = self.tick.load(Ordering::Relaxed);
-        self.waiting[slot(tick)].fetch_add(1, Ordering::SeqCst);
-        if !self.ticking.load(Ordering::SeqCst) && !self.ticking.swap(true, Ordering::SeqCst) {
-            self.wake.notify_one();
-        }
-        Waiting(tick)
+    /// A body starts waiting on the client. `true` asks the caller to wake
+    /// the connection's task: it is not ticking (and now will be).
+    #[must_use]
+    pub fn start(&self) -> (Waiting, bool) {
+        let slot = self.slot.load(Ordering::Relaxed);
+        self.waiting[usize::from(slot)].fetch_add(1, Ordering::SeqCst);
+        let wake =
+            !self.ticking.load(Ordering::SeqCst) && !self.ticking.swap(true, Ordering::SeqCst);
+        (Waiting(slot), wake)
     }
 
     /// The body stopped waiting: asked for more, or dropped.
     pub fn stop(&self, waiting: Waiting) {
-        self.waiting[slot(waiting.0)].fetch_sub(1, Ordering::SeqCst);
+        self.waiting[usize::from(waiting.0)].fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Resolves when a body started waiting while the task was not ticking.
-    pub async fn woken(&self) {
-        self.wake.notified().await;
+    /// Whether the connection's task should be ticking (a body started
+    /// waiting since the last [`SendTick::Quiet`]).
+    pub fn ticking(&self) -> bool {
+        self.ticking.load(Ordering::SeqCst)
     }
 
     /// Starts the next tick (the connection's task, every `send_timeout /
     /// SEND_TICKS` while not [`SendTick::Quiet`]).
     pub fn tick(&self) -> SendTick {
-        let tick = self.tick.load(Ordering::Relaxed).wrapping_add(1);
-        self.tick.store(tick, Ordering::Relaxed);
-        // The counter the new tick reuses: bodies that started waiting
-        // before tick `tick - SEND_TICKS` began.
-        if self.waiting[slot(tick)].load(Ordering::SeqCst) > 0 {
+        let slot = (self.slot.load(Ordering::Relaxed) + 1) % SLOTS;
+        self.slot.store(slot, Ordering::Relaxed);
+        // The slot the new tick reuses counts the bodies that started
+        // waiting SEND_TICKS + 1 ticks ago, that is before the tick
+        // SEND_TICKS ticks ago began.
+        if self.waiting[usize::from(slot)].load(Ordering::SeqCst) > 0 {
             return SendTick::Stalled;
         }
         let quiet = || self.waiting.iter().all(|w| w.load(Ordering::SeqCst) == 0);
@@ -102,8 +99,8 @@ impl SendWatch {
             return SendTick::Waiting;
         }
         // Stop ticking. A body that starts waiting from here on sees
-        // `ticking` false and wakes the task: with SeqCst on both sides,
-        // either the check below sees its count, or it sees `false`.
+        // `ticking` false and has the task woken: with SeqCst on both
+        // sides, either the check below sees its count, or it sees `false`.
         self.ticking.store(false, Ordering::SeqCst);
         if quiet() {
             SendTick::Quiet
@@ -118,19 +115,11 @@ impl SendWatch {
 mod tests {
     use super::*;
 
-    fn woken(watch: &SendWatch) -> bool {
-        let mut fut = std::pin::pin!(watch.woken());
-        let waker = std::task::Waker::noop();
-        fut.as_mut()
-            .poll(&mut std::task::Context::from_waker(waker))
-            .is_ready()
-    }
-
     #[test]
     fn a_body_that_keeps_waiting_is_stalled_after_send_ticks_whole_ticks() {
         let watch = SendWatch::default();
-        let w = watch.start();
-        assert!(woken(&watch), "the first waiting body wakes the task");
+        let (w, wake) = watch.start();
+        assert!(wake, "the first waiting body wakes the task");
         // Ticks 1..=SEND_TICKS: it has waited less than SEND_TICKS whole ticks.
         for _ in 0..SEND_TICKS {
             assert_eq!(watch.tick(), SendTick::Waiting);
@@ -144,7 +133,7 @@ mod tests {
         let watch = SendWatch::default();
         for _ in 0..100 {
             // Each waits a little under a tick, then is asked for more.
-            let w = watch.start();
+            let (w, _) = watch.start();
             assert_eq!(watch.tick(), SendTick::Waiting);
             watch.stop(w);
         }
@@ -154,11 +143,10 @@ mod tests {
     #[test]
     fn a_late_stall_among_busy_bodies_is_found() {
         let watch = SendWatch::default();
-        let stalled = watch.start();
-        let _ = woken(&watch);
+        let (stalled, _) = watch.start();
         for i in 0..SEND_TICKS {
             // Another body comes and goes every tick.
-            let w = watch.start();
+            let (w, _) = watch.start();
             assert_eq!(watch.tick(), SendTick::Waiting, "tick {i}");
             watch.stop(w);
         }
@@ -169,16 +157,16 @@ mod tests {
     #[test]
     fn ticking_stops_when_quiet_and_the_next_waiting_body_wakes_it() {
         let watch = SendWatch::default();
-        let w = watch.start();
-        assert!(woken(&watch));
+        let (w, wake) = watch.start();
+        assert!(wake && watch.ticking());
         watch.stop(w);
         assert_eq!(watch.tick(), SendTick::Quiet);
-        assert!(!woken(&watch), "no wake-up without a waiting body");
-        let w = watch.start();
-        assert!(woken(&watch), "a body waiting after Quiet wakes the task");
+        assert!(!watch.ticking());
+        let (w, wake) = watch.start();
+        assert!(wake, "a body waiting after Quiet wakes the task");
         // While ticking, more waiting bodies do not wake it again.
-        let w2 = watch.start();
-        assert!(!woken(&watch));
+        let (w2, wake) = watch.start();
+        assert!(!wake);
         watch.stop(w);
         watch.stop(w2);
     }

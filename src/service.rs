@@ -94,14 +94,14 @@ pub async fn handle(
                 // HTTP/2 has no `Connection: close`: end the connection
                 // with GOAWAY after this response instead.
                 response.headers_mut().remove(header::CONNECTION);
-                conn.close.notify_one();
+                conn.request_close();
             }
             response
         }
     };
     if conn.retiring.load(Ordering::Relaxed) {
         if version == Version::HTTP_2 {
-            conn.close.notify_one();
+            conn.request_close();
         } else {
             response
                 .headers_mut()
@@ -219,6 +219,9 @@ impl http_body::Body for ClientBody {
 
     fn size_hint(&self) -> SizeHint {
         let inner = self.inner.size_hint();
+        if self.rest.is_empty() {
+            return inner;
+        }
         let rest = u64::try_from(self.rest.len()).unwrap_or(u64::MAX);
         let mut hint = SizeHint::new();
         if let Some(upper) = inner.upper() {
