@@ -43,7 +43,67 @@ use crate::body::LimitedBody;
 use crate::body::{Body, BoxError};
 use crate::config::{ProxySpec, UpstreamKeepalive, UpstreamServer};
 use crate::io_timeout::{Peer, WriteTimeout};
-use crate::respond::Reject;
+
+/// What kind of upstream failure: the `kind` label of
+/// `mtls_gateway_upstream_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    /// No server accepted a connection.
+    Refused,
+    /// Connecting, sending or waiting for the answer took too long.
+    Timeout,
+    /// The connection failed mid-exchange.
+    Reset,
+    /// The upstream answered something that is not HTTP/1.1.
+    Protocol,
+}
+
+impl UpstreamErrorKind {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            UpstreamErrorKind::Refused => "refused",
+            UpstreamErrorKind::Timeout => "timeout",
+            UpstreamErrorKind::Reset => "reset",
+            UpstreamErrorKind::Protocol => "protocol",
+        }
+    }
+}
+
+/// The upstream failed a request: its kind, and the detail for the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct UpstreamError {
+    pub kind: UpstreamErrorKind,
+    pub detail: String,
+}
+
+impl UpstreamError {
+    pub fn new(kind: UpstreamErrorKind, detail: String) -> UpstreamError {
+        UpstreamError { kind, detail }
+    }
+}
+
+/// How the client's request body failed on its way upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClientBodyError {
+    /// Over `client_max_body_size` (413).
+    #[error("request body exceeds client_max_body_size")]
+    TooLarge,
+    /// Broken or stalled past `client_body_timeout` (400).
+    #[error("client request body failed")]
+    Failed,
+}
+
+/// Why [`Upstream::forward`] returned no response: the upstream's failure,
+/// or the client's own (which is no upstream error and counts as none).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    ClientBody(ClientBodyError),
+}
 
 /// Longest interval between two sweeps of expired idle connections.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(15);
@@ -84,13 +144,10 @@ impl Upstream {
     /// Sends `request` (already rewritten) and returns the response head.
     ///
     /// # Errors
-    /// [`Reject::BadGateway`] or [`Reject::GatewayTimeout`] (or the client's
-    /// own body errors), with the detail for the log and a kind for metrics:
-    /// `refused`, `timeout`, `reset`, `protocol` or `client`.
-    pub async fn forward(
-        &self,
-        request: Request<LimitedBody>,
-    ) -> Result<Forwarded, (Reject, &'static str)> {
+    /// [`ForwardError::Upstream`] when the upstream failed (refused, timed
+    /// out, reset, answered garbage), [`ForwardError::ClientBody`] when the
+    /// client's own request body did.
+    pub async fn forward(&self, request: Request<LimitedBody>) -> Result<Forwarded, ForwardError> {
         let started = Instant::now();
         let (mut parts, body) = request.into_parts();
         if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
@@ -105,9 +162,9 @@ impl Upstream {
                     .unwrap_or_else(|| PathAndQuery::from_static("/")),
             );
             parts.uri = Uri::from_parts(origin).map_err(|e| {
-                (
-                    Reject::BadGateway(format!("cannot form upstream URI: {e}")),
-                    "protocol",
+                UpstreamError::new(
+                    UpstreamErrorKind::Protocol,
+                    format!("cannot form upstream URI: {e}"),
                 )
             })?;
         }
@@ -121,10 +178,10 @@ impl Upstream {
             r = &mut exchange => r?,
             _ = done_rx => match tokio::time::timeout(self.read_timeout, &mut exchange).await {
                 Ok(r) => r?,
-                Err(_) => return Err((Reject::GatewayTimeout(format!(
+                Err(_) => return Err(UpstreamError::new(UpstreamErrorKind::Timeout, format!(
                     "upstream timed out after {:?} waiting for the response head (proxy_read_timeout)",
                     self.read_timeout
-                )), "timeout")),
+                )).into()),
             },
         };
         Ok(Forwarded {
@@ -140,7 +197,7 @@ impl Upstream {
     async fn exchange(
         &self,
         mut request: Request<UpstreamBody>,
-    ) -> Result<(Response<Incoming>, PooledConn), (Reject, &'static str)> {
+    ) -> Result<(Response<Incoming>, PooledConn), ForwardError> {
         loop {
             let (mut sender, addr, reused) = match self.pool.checkout() {
                 Some((sender, addr)) => (sender, addr, true),
@@ -179,7 +236,7 @@ impl Upstream {
 
     /// A new connection: the servers round-robin, the next one when a
     /// connection attempt fails.
-    async fn connect(&self) -> Result<(Sender, Arc<str>), (Reject, &'static str)> {
+    async fn connect(&self) -> Result<(Sender, Arc<str>), UpstreamError> {
         let n = self.servers.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut failures = Vec::new();
@@ -233,11 +290,12 @@ impl Upstream {
             }
         }
         let detail = format!("no upstream server reachable ({})", failures.join("; "));
-        Err(if all_timed_out {
-            (Reject::GatewayTimeout(detail), "timeout")
+        let kind = if all_timed_out {
+            UpstreamErrorKind::Timeout
         } else {
-            (Reject::BadGateway(detail), "refused")
-        })
+            UpstreamErrorKind::Refused
+        };
+        Err(UpstreamError::new(kind, detail))
     }
 }
 
@@ -369,38 +427,36 @@ impl Forwarded {
     }
 }
 
-/// Sorts an upstream failure into 502 or 504 with a log detail, and a kind
-/// for metrics: `timeout`, `reset`, `protocol`, or `client` when the
-/// client's own request body failed.
-fn classify(e: &hyper::Error) -> (Reject, &'static str) {
+/// Sorts a failed exchange: the client's own request body (too large, or
+/// failed or stalled), else an upstream timeout, a protocol error (the
+/// upstream answered garbage) or a reset.
+fn classify(e: &hyper::Error) -> ForwardError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut kind = "reset";
+    let mut kind = UpstreamErrorKind::Reset;
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<io::Error>()
             && io.kind() == io::ErrorKind::TimedOut
         {
-            return (
-                Reject::GatewayTimeout(format!("upstream timed out: {io}")),
-                "timeout",
-            );
+            return UpstreamError::new(
+                UpstreamErrorKind::Timeout,
+                format!("upstream timed out: {io}"),
+            )
+            .into();
         }
         if let Some(b) = err.downcast_ref::<crate::body::BodyError>() {
-            return match b {
-                crate::body::BodyError::TooLarge { .. } => (Reject::PayloadTooLarge, "client"),
-                _ => (Reject::BadRequest("client request body failed"), "client"),
-            };
+            return ForwardError::ClientBody(match b {
+                crate::body::BodyError::TooLarge { .. } => ClientBodyError::TooLarge,
+                _ => ClientBodyError::Failed,
+            });
         }
         if let Some(h) = err.downcast_ref::<hyper::Error>()
             && h.is_parse()
         {
-            kind = "protocol";
+            kind = UpstreamErrorKind::Protocol;
         }
         source = err.source();
     }
-    (
-        Reject::BadGateway(format!("upstream failed: {}", error_chain(e))),
-        kind,
-    )
+    UpstreamError::new(kind, format!("upstream failed: {}", error_chain(e))).into()
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -24,6 +24,7 @@ use http_body_util::BodyExt;
 use crate::access_log::{LoggedBody, Record};
 use crate::body::LimitedBody;
 use crate::metrics::UpstreamErrorLabels;
+use crate::proxy::ForwardError;
 
 use http::{HeaderValue, Request, Response, Version, header};
 use hyper::body::Incoming;
@@ -87,7 +88,12 @@ pub async fn handle(
     let mut response = match serve(request, conn, &mut info).await {
         Ok(response) => response,
         Err(reject) => {
-            log_reject(&reject, conn, &method, &target);
+            reject.log(
+                conn.facts.remote,
+                &conn.server.config.label,
+                &method,
+                &target,
+            );
             let closes = reject.closes_connection();
             let mut response = reject.into_response(server_tokens);
             if closes && version == Version::HTTP_2 {
@@ -277,32 +283,6 @@ fn access_record(request: &Request<Incoming>, conn: &ConnCtx) -> Record {
     }
 }
 
-fn log_reject(reject: &Reject, conn: &ConnCtx, method: &http::Method, target: &http::Uri) {
-    let server = conn.server.config.label.as_str();
-    match reject {
-        Reject::NoCertificate => {
-            tracing::info!(client = %conn.facts.remote, server, %method, %target, "client sent no required SSL certificate")
-        }
-        Reject::CertificateError(e) => tracing::info!(
-            client = %conn.facts.remote, server, %method, %target,
-            "client SSL certificate verify error: ({}:{})", e.code(), e.text()
-        ),
-        Reject::BadRequest(why) => {
-            tracing::info!(client = %conn.facts.remote, server, %method, %target, "bad request: {why}")
-        }
-        Reject::ProxyHeaderTooLarge { detail, .. } => {
-            tracing::warn!(client = %conn.facts.remote, server, %method, %target, "{detail}")
-        }
-        Reject::NotFound | Reject::Misdirected | Reject::PayloadTooLarge => {
-            tracing::debug!(client = %conn.facts.remote, server, %method, %target, status = reject.status().as_u16(), "answered by the gateway")
-        }
-        Reject::BadGateway(detail) | Reject::GatewayTimeout(detail) => tracing::warn!(
-            client = %conn.facts.remote, server, %method, %target,
-            status = reject.status().as_u16(), "{detail}"
-        ),
-    }
-}
-
 async fn serve(
     request: Request<Incoming>,
     conn: &Arc<ConnCtx>,
@@ -395,16 +375,19 @@ async fn serve(
             parts.headers = headers;
             let forwarded = match upstream.forward(Request::from_parts(parts, body)).await {
                 Ok(f) => f,
-                Err((reject, kind)) => {
-                    conn.metrics
-                        .upstream_errors
-                        .get_or_create(&UpstreamErrorLabels {
-                            server: server.config.label.clone(),
-                            location: location.config.label.clone(),
-                            kind,
-                        })
-                        .inc();
-                    return Err(reject);
+                Err(e) => {
+                    // The client's own body failures page no one.
+                    if let ForwardError::Upstream(e) = &e {
+                        conn.metrics
+                            .upstream_errors
+                            .get_or_create(&UpstreamErrorLabels {
+                                server: server.config.label.clone(),
+                                location: location.config.label.clone(),
+                                kind: e.kind.label(),
+                            })
+                            .inc();
+                    }
+                    return Err(e.into());
                 }
             };
             server
@@ -417,9 +400,10 @@ async fn serve(
             crate::headers::clean_response_headers(response.headers_mut());
             Ok(response)
         }
-        (Action::Proxy(_), None) => Err(Reject::BadGateway(
+        (Action::Proxy(_), None) => Err(Reject::Upstream(crate::proxy::UpstreamError::new(
+            crate::proxy::UpstreamErrorKind::Protocol,
             "location has no upstream pool (internal error)".into(),
-        )),
+        ))),
     }
 }
 
