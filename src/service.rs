@@ -30,10 +30,10 @@ use http::{HeaderValue, Request, Response, Version, header};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::config::Action;
 use crate::conn::{ConnCtx, InFlight};
 use crate::respond::{self, Reject};
 use crate::routing;
+use crate::runtime::Handler;
 use crate::template::RequestVars;
 use crate::verify::Admission;
 
@@ -311,8 +311,8 @@ async fn serve(
     info.location = Some(index);
     let now_unix = crate::clock::unix_now();
 
-    match (&location.config.action, &location.upstream) {
-        (Action::Return(spec), _) => {
+    match &location.handler {
+        Handler::Return(spec) => {
             let (parts, _body) = request.into_parts();
             let vars = RequestVars {
                 facts: &conn.facts,
@@ -335,7 +335,7 @@ async fn serve(
                 server.config.server_tokens,
             ))
         }
-        (Action::Proxy(spec), Some(upstream)) => {
+        Handler::Proxy { spec, upstream } => {
             let (mut parts, body) = request.into_parts();
             let limits = &server.config.limits;
             let declared = parts
@@ -382,7 +382,7 @@ async fn serve(
                             .upstream_errors
                             .get_or_create(&UpstreamErrorLabels {
                                 server: server.config.label.clone(),
-                                location: location.config.label.clone(),
+                                location: location.label.clone(),
                                 kind: e.kind.label(),
                             })
                             .inc();
@@ -400,10 +400,6 @@ async fn serve(
             crate::headers::clean_response_headers(response.headers_mut());
             Ok(response)
         }
-        (Action::Proxy(_), None) => Err(Reject::Upstream(crate::proxy::UpstreamError::new(
-            crate::proxy::UpstreamErrorKind::Protocol,
-            "location has no upstream pool (internal error)".into(),
-        ))),
     }
 }
 
