@@ -57,7 +57,7 @@ pub enum ClientBodyError {
     Failed,
 }
 
-/// Why [`Upstream::forward`] returned no response: the upstream's failure,
+/// Why [`super::Upstream::forward`] returned no response: the upstream's failure,
 /// or the client's own (which is no upstream error and counts as none).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ForwardError {

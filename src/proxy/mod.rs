@@ -3,7 +3,7 @@
 //! Each proxy location owns a pool of idle keep-alive HTTP/1.1
 //! connections to its upstream (hyper's client connections, one task each).
 //! A request takes the most recently used idle connection, or makes a new
-//! one ([`connect`]), walking the upstream's `server` list
+//! one (`connect`), walking the upstream's `server` list
 //! round-robin and moving to the next server when one refuses or times out.
 //! A connection goes back to the pool when its response body has been read
 //! to the end; one whose response was cut is dropped (and closed). A request
@@ -19,9 +19,9 @@
 //! `proxy_read_timeout` from the end of the request body to the response
 //! head and between two reads of the response body.
 //!
-//! The parts: [`pool`] (idle connections), [`connect`] (new ones),
-//! [`body`] (the request and response bodies around an exchange) and
-//! [`error`] (how it fails, and whose fault that is). This file is the
+//! The parts: `pool` (idle connections), `connect` (new ones),
+//! `body` (the request and response bodies around an exchange) and
+//! `error` (how it fails, and whose fault that is). This file is the
 //! request's path: [`Upstream::forward`] and the exchange on a pooled or
 //! new connection.
 
