@@ -9,23 +9,29 @@
 //!
 //! ```text
 //!  listener ──► TLS handshake ──► client-cert verdict ──► per request:
-//!  (listener)   (listener, tls,    (verify: chain, depth,   admission ─► host ─► routing
-//!               SNI → server)      EKU; identity: DN,       (service)          (routing)
+//!  (listener)   (listener, tls,    (verify: chain, depth,   admission ─► host ──────► routing
+//!               SNI → server)      EKU; identity: DN,       (service)   (request)   (routing)
 //!                                  serial, fingerprint)          │
 //!                                                                ▼
 //!                                           return (respond)  or  header rewrite ─► upstream
 //!                                                                 (headers, template) (proxy)
+//!
+//!  any rejection ─► status, page, connection close, log line (respond)
 //! ```
 //!
 //! Around that path: [`config`] (raw TOML, then validated), [`runtime`] (a
-//! loaded configuration ready to serve), [`run`] (start, reload, shutdown),
-//! [`respond`] (every response the gateway makes itself), [`body`] (request
-//! body limits and response bodies), [`io_timeout`] (write timeouts:
-//! `send_timeout`, `proxy_send_timeout`) and [`send_watch`] (`send_timeout`
-//! for HTTP/2 streams), [`linger`] (lingering close after an early answer),
-//! [`access_log`], [`metrics`] and [`admin`] (health and metrics listener),
-//! and the operator tools `certs` (the `certs` cargo feature, on by default)
-//! and [`inspect`].
+//! loaded configuration ready to serve: a proxy location always with its
+//! upstream), [`run`] (start, reload, shutdown), [`service`] (the per-request
+//! pipeline), [`request`] (what the gateway accepts as a request: body
+//! framing, Host), [`proxy`] (the upstream round trip; its pool, new
+//! connections, bodies and errors in submodules), [`respond`] (every response
+//! the gateway makes itself, and every rejection's status, page and log
+//! line), [`body`] (request body limits and response bodies), [`io_timeout`]
+//! (write timeouts: `send_timeout`, `proxy_send_timeout`) and [`send_watch`]
+//! (`send_timeout` for HTTP/2 streams), [`linger`] (lingering close after an
+//! early answer), [`access_log`], [`metrics`] and [`admin`] (health and
+//! metrics listener), and the operator tools `certs` (the `certs` cargo
+//! feature, on by default) and [`inspect`].
 //!
 //! ## Security invariants
 //!
@@ -58,6 +64,7 @@ pub mod linger;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;
+pub mod request;
 pub mod respond;
 pub mod routing;
 pub mod run;

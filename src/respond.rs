@@ -4,10 +4,17 @@
 //! Errors are sorted by who is at fault: the client (400, 404, 421), its
 //! certificate (nginx's 495/496, sent as 400 with `Connection: close`), or
 //! the upstream (502, 504). Details go to the log, never to the peer.
+//!
+//! A [`Reject`] carries everything about its answer: the status, the page,
+//! whether the connection closes after it, and the log line and its level
+//! ([`Reject::log`]).
+
+use std::net::SocketAddr;
 
 use crate::body::{Body, full};
+use crate::proxy::{ClientBodyError, ForwardError, UpstreamError, UpstreamErrorKind};
 use crate::verify::X509Error;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Method, Response, StatusCode, Uri, header};
 
 /// Why the gateway answers a request itself instead of proxying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,10 +35,21 @@ pub enum Reject {
     ProxyHeaderTooLarge { detail: String, identity: bool },
     /// The request names a different server than the TLS handshake did.
     Misdirected,
-    /// The upstream refused, reset or answered garbage.
-    BadGateway(String),
-    /// The upstream did not answer in time.
-    GatewayTimeout(String),
+    /// The upstream did not answer in time (504), or refused, reset or
+    /// answered garbage (502).
+    Upstream(UpstreamError),
+}
+
+impl From<ForwardError> for Reject {
+    fn from(e: ForwardError) -> Reject {
+        match e {
+            ForwardError::Upstream(e) => Reject::Upstream(e),
+            ForwardError::ClientBody(ClientBodyError::TooLarge) => Reject::PayloadTooLarge,
+            ForwardError::ClientBody(ClientBodyError::Failed) => {
+                Reject::BadRequest("client request body failed")
+            }
+        }
+    }
 }
 
 impl Reject {
@@ -45,8 +63,42 @@ impl Reject {
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reject::ProxyHeaderTooLarge { .. } => StatusCode::BAD_REQUEST,
             Reject::Misdirected => StatusCode::MISDIRECTED_REQUEST,
-            Reject::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            Reject::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Reject::Upstream(e) => match e.kind {
+                UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                UpstreamErrorKind::Refused
+                | UpstreamErrorKind::Reset
+                | UpstreamErrorKind::Protocol => StatusCode::BAD_GATEWAY,
+            },
+        }
+    }
+
+    /// The log line for this rejection of `method target` from `client` on
+    /// `server`: `info` for the client's and its certificate's faults,
+    /// `warn` for what an operator must look at (the upstream failing, a
+    /// header the configuration makes too large), `debug` for the ordinary
+    /// answers (404, 413, 421).
+    pub fn log(&self, client: SocketAddr, server: &str, method: &Method, target: &Uri) {
+        match self {
+            Reject::NoCertificate => {
+                tracing::info!(client = %client, server, %method, %target, "client sent no required SSL certificate")
+            }
+            Reject::CertificateError(e) => tracing::info!(
+                client = %client, server, %method, %target,
+                "client SSL certificate verify error: ({}:{})", e.code(), e.text()
+            ),
+            Reject::BadRequest(why) => {
+                tracing::info!(client = %client, server, %method, %target, "bad request: {why}")
+            }
+            Reject::ProxyHeaderTooLarge { detail, .. } => {
+                tracing::warn!(client = %client, server, %method, %target, "{detail}")
+            }
+            Reject::NotFound | Reject::Misdirected | Reject::PayloadTooLarge => {
+                tracing::debug!(client = %client, server, %method, %target, status = self.status().as_u16(), "answered by the gateway")
+            }
+            Reject::Upstream(e) => tracing::warn!(
+                client = %client, server, %method, %target,
+                status = self.status().as_u16(), "{}", e.detail
+            ),
         }
     }
 

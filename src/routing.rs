@@ -105,14 +105,14 @@ pub fn find<'a>(
     if let Some(exact) = locations
         .iter()
         .enumerate()
-        .find(|(_, l)| matches!(&l.config.matcher, Match::Exact(p) if p == path))
+        .find(|(_, l)| matches!(&l.matcher, Match::Exact(p) if p == path))
     {
         return Some(exact);
     }
     locations
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| match &l.config.matcher {
+        .filter_map(|(i, l)| match &l.matcher {
             Match::Prefix(p) if path.starts_with(p.as_str()) => Some((p.len(), (i, l))),
             _ => None,
         })

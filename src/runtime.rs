@@ -1,6 +1,7 @@
 //! A loaded configuration turned into what serves traffic: per server its
-//! rustls config, locations with their upstream pools and the identity
-//! headers to strip; per listen address the servers that share it.
+//! rustls config, its locations with what they do (a proxy location always
+//! with its upstream pool) and the identity headers to strip; per listen
+//! address the servers that share it.
 //!
 //! A [`Generation`] is built aside from a validated [`Config`] and only then
 //! published, so a connection always sees one whole configuration.
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 
 use tokio::sync::watch;
 
-use crate::config::{Action, Config, Global, Location, Server};
+use crate::config::{Action, Config, Global, Location, Match, ProxySpec, ReturnSpec, Server};
 use crate::metrics::{LocationMetrics, Metrics};
 use crate::proxy::Upstream;
 use crate::tls::SessionState;
@@ -50,7 +51,7 @@ impl ServerRuntime {
         metrics: &Metrics,
     ) -> &'a LocationMetrics {
         let (cell, label) = match location {
-            Some(l) => (&l.metrics, l.config.label.as_str()),
+            Some(l) => (&l.metrics, l.label.as_str()),
             None => (&self.unrouted_metrics, "-"),
         };
         cell.get_or_init(|| LocationMetrics::new(metrics, &self.config.label, label))
@@ -67,12 +68,48 @@ impl ServerRuntime {
     }
 }
 
-/// One location, with its upstream connection pool when it proxies.
+/// One location, ready to serve.
 #[derive(Debug)]
 pub struct LocationRuntime {
-    pub config: Location,
-    pub upstream: Option<Upstream>,
+    /// `location <matcher>` (the `location` metric label).
+    pub label: String,
+    pub matcher: Match,
+    pub handler: Handler,
     pub metrics: OnceLock<LocationMetrics>,
+}
+
+/// What a location does with a request. A proxy location always has its
+/// upstream (connection pool and servers).
+#[derive(Debug)]
+pub enum Handler {
+    Return(ReturnSpec),
+    Proxy {
+        spec: Box<ProxySpec>,
+        upstream: Upstream,
+    },
+}
+
+impl LocationRuntime {
+    fn new(location: Location) -> LocationRuntime {
+        let Location {
+            label,
+            matcher,
+            action,
+        } = location;
+        let handler = match action {
+            Action::Return(spec) => Handler::Return(spec),
+            Action::Proxy(spec) => Handler::Proxy {
+                upstream: Upstream::new(&spec),
+                spec,
+            },
+        };
+        LocationRuntime {
+            label,
+            matcher,
+            handler,
+            metrics: OnceLock::new(),
+        }
+    }
 }
 
 /// The servers sharing one listen address; the first is the default.
@@ -136,17 +173,7 @@ impl Generation {
             let mut config = server;
             let locations = std::mem::take(&mut config.locations)
                 .into_iter()
-                .map(|location| {
-                    let upstream = match &location.action {
-                        Action::Proxy(spec) => Some(Upstream::new(spec)),
-                        Action::Return(_) => None,
-                    };
-                    LocationRuntime {
-                        config: location,
-                        upstream,
-                        metrics: OnceLock::new(),
-                    }
-                })
+                .map(LocationRuntime::new)
                 .collect();
             let server_name = match config.names.first() {
                 Some(crate::config::ServerName::Exact(n)) => Arc::from(n.as_str()),

@@ -3,12 +3,15 @@
 //! 1. **Admission**: the connection's client-certificate verdict against the
 //!    server's `verify_client` mode, before anything else, as nginx does in
 //!    `ngx_http_process_request` (a rejected client reaches no location).
-//! 2. **Host**: `$host` from the request target or the single `Host` header.
+//! 2. **Host**: what the gateway accepts as a request ([`crate::request`]:
+//!    body framing, then `$host` from the request target or the single
+//!    `Host` header), and a host naming another server gets 421.
 //! 3. **Routing**: nginx's URI normalization, then exact / longest prefix.
 //! 4. **Action**: `return`, or header rewrite ([`crate::headers`]) and the
 //!    upstream round trip ([`crate::proxy`]).
 //!
-//! Any failure is a [`Reject`], turned into a response in one place.
+//! Any failure is a [`Reject`]; [`crate::respond`] turns it into a status,
+//! a page and a log line.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -24,15 +27,17 @@ use http_body_util::BodyExt;
 use crate::access_log::{LoggedBody, Record};
 use crate::body::LimitedBody;
 use crate::metrics::UpstreamErrorLabels;
+use crate::proxy::ForwardError;
 
 use http::{HeaderValue, Request, Response, Version, header};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::config::Action;
 use crate::conn::{ConnCtx, InFlight};
+use crate::request;
 use crate::respond::{self, Reject};
 use crate::routing;
+use crate::runtime::Handler;
 use crate::template::RequestVars;
 use crate::verify::Admission;
 
@@ -87,7 +92,12 @@ pub async fn handle(
     let mut response = match serve(request, conn, &mut info).await {
         Ok(response) => response,
         Err(reject) => {
-            log_reject(&reject, conn, &method, &target);
+            reject.log(
+                conn.facts.remote,
+                &conn.server.config.label,
+                &method,
+                &target,
+            );
             let closes = reject.closes_connection();
             let mut response = reject.into_response(server_tokens);
             if closes && version == Version::HTTP_2 {
@@ -280,32 +290,6 @@ fn access_record(request: &Request<Incoming>, conn: &ConnCtx) -> Record {
     }
 }
 
-fn log_reject(reject: &Reject, conn: &ConnCtx, method: &http::Method, target: &http::Uri) {
-    let server = conn.server.config.label.as_str();
-    match reject {
-        Reject::NoCertificate => {
-            tracing::info!(client = %conn.facts.remote, server, %method, %target, "client sent no required SSL certificate")
-        }
-        Reject::CertificateError(e) => tracing::info!(
-            client = %conn.facts.remote, server, %method, %target,
-            "client SSL certificate verify error: ({}:{})", e.code(), e.text()
-        ),
-        Reject::BadRequest(why) => {
-            tracing::info!(client = %conn.facts.remote, server, %method, %target, "bad request: {why}")
-        }
-        Reject::ProxyHeaderTooLarge { detail, .. } => {
-            tracing::warn!(client = %conn.facts.remote, server, %method, %target, "{detail}")
-        }
-        Reject::NotFound | Reject::Misdirected | Reject::PayloadTooLarge => {
-            tracing::debug!(client = %conn.facts.remote, server, %method, %target, status = reject.status().as_u16(), "answered by the gateway")
-        }
-        Reject::BadGateway(detail) | Reject::GatewayTimeout(detail) => tracing::warn!(
-            client = %conn.facts.remote, server, %method, %target,
-            status = reject.status().as_u16(), "{detail}"
-        ),
-    }
-}
-
 async fn serve(
     request: Request<Incoming>,
     conn: &Arc<ConnCtx>,
@@ -317,11 +301,11 @@ async fn serve(
         Admission::NoCertificate => return Err(Reject::NoCertificate),
         Admission::CertificateError(e) => return Err(Reject::CertificateError(e)),
     }
-    check_framing(&request)?;
+    request::check_framing(&request)?;
     if request.method() == http::Method::CONNECT {
         return Err(Reject::BadRequest("CONNECT is not proxied"));
     }
-    let host = request_host(&request, conn)?;
+    let host = request::host(&request, server.primary_name())?;
     info.host = host.clone();
     // A certificate verified for one server name is never used to reach
     // another: a Host naming a different server of this address gets 421
@@ -334,8 +318,8 @@ async fn serve(
     info.location = Some(index);
     let now_unix = crate::clock::unix_now();
 
-    match (&location.config.action, &location.upstream) {
-        (Action::Return(spec), _) => {
+    match &location.handler {
+        Handler::Return(spec) => {
             let (parts, _body) = request.into_parts();
             let vars = RequestVars {
                 facts: &conn.facts,
@@ -358,7 +342,7 @@ async fn serve(
                 server.config.server_tokens,
             ))
         }
-        (Action::Proxy(spec), Some(upstream)) => {
+        Handler::Proxy { spec, upstream } => {
             let (mut parts, body) = request.into_parts();
             let limits = &server.config.limits;
             let declared = parts
@@ -398,16 +382,19 @@ async fn serve(
             parts.headers = headers;
             let forwarded = match upstream.forward(Request::from_parts(parts, body)).await {
                 Ok(f) => f,
-                Err((reject, kind)) => {
-                    conn.metrics
-                        .upstream_errors
-                        .get_or_create(&UpstreamErrorLabels {
-                            server: server.config.label.clone(),
-                            location: location.config.label.clone(),
-                            kind,
-                        })
-                        .inc();
-                    return Err(reject);
+                Err(e) => {
+                    // The client's own body failures page no one.
+                    if let ForwardError::Upstream(e) = &e {
+                        conn.metrics
+                            .upstream_errors
+                            .get_or_create(&UpstreamErrorLabels {
+                                server: server.config.label.clone(),
+                                location: location.label.clone(),
+                                kind: e.kind.label(),
+                            })
+                            .inc();
+                    }
+                    return Err(e.into());
                 }
             };
             server
@@ -420,124 +407,5 @@ async fn serve(
             crate::headers::clean_response_headers(response.headers_mut());
             Ok(response)
         }
-        (Action::Proxy(_), None) => Err(Reject::BadGateway(
-            "location has no upstream pool (internal error)".into(),
-        )),
-    }
-}
-
-/// Refuses requests whose body framing two parties could read differently
-/// (nginx: "client sent Content-Length and Transfer-Encoding at the same
-/// time"), and transfer codings other than a final `chunked`.
-fn check_framing(request: &Request<Incoming>) -> Result<(), Reject> {
-    let te = request.headers().get_all(header::TRANSFER_ENCODING);
-    let mut codings = te.iter().peekable();
-    if codings.peek().is_none() {
-        return Ok(());
-    }
-    if request.headers().contains_key(header::CONTENT_LENGTH) {
-        return Err(Reject::BadRequest(
-            "client sent Content-Length and Transfer-Encoding at the same time",
-        ));
-    }
-    let joined: Vec<String> = codings
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
-    if joined.as_slice() != ["chunked"] {
-        return Err(Reject::BadRequest("unsupported Transfer-Encoding"));
-    }
-    Ok(())
-}
-
-/// nginx's `$host`: from the request target (absolute form or HTTP/2
-/// `:authority`), else the single `Host` header, else the server's first
-/// name; lower-case, without port or trailing dot.
-fn request_host(request: &Request<Incoming>, conn: &ConnCtx) -> Result<String, Reject> {
-    let mut headers = request.headers().get_all(header::HOST).iter();
-    let first = headers.next();
-    if headers.next().is_some() {
-        return Err(Reject::BadRequest("client sent duplicate host header"));
-    }
-    let raw: Option<&[u8]> = match request.uri().authority() {
-        Some(a) => Some(a.as_str().as_bytes()),
-        None => first.map(HeaderValue::as_bytes),
-    };
-    match raw {
-        Some(raw) => {
-            validate_host(raw).ok_or(Reject::BadRequest("client sent invalid host header"))
-        }
-        None if request.version() == Version::HTTP_11 => Err(Reject::BadRequest(
-            "client sent HTTP/1.1 request without \"Host\" header",
-        )),
-        None => Ok(conn.server.primary_name().to_string()),
-    }
-}
-
-/// nginx's `ngx_http_validate_host`.
-pub fn validate_host(raw: &[u8]) -> Option<String> {
-    #[derive(PartialEq)]
-    enum State {
-        Usual,
-        Literal,
-        Rest,
-    }
-    let mut state = State::Usual;
-    let mut host_len = raw.len();
-    let mut prev_dot: Option<usize> = None;
-    for (i, &ch) in raw.iter().enumerate() {
-        match ch {
-            b'.' => {
-                if prev_dot == Some(i.wrapping_sub(1)) && i > 0 {
-                    return None;
-                }
-                prev_dot = Some(i);
-            }
-            b':' if state == State::Usual => {
-                host_len = i;
-                state = State::Rest;
-            }
-            b'[' if i == 0 => state = State::Literal,
-            b']' if state == State::Literal => {
-                host_len = i + 1;
-                state = State::Rest;
-            }
-            b'/' | b'\\' | 0 => return None,
-            c if c <= 0x20 || c == 0x7f => return None,
-            _ => {}
-        }
-    }
-    let mut host = &raw[..host_len];
-    if host.last() == Some(&b'.') {
-        host = &host[..host.len() - 1];
-    }
-    if host.is_empty() || host.first() == Some(&b'.') {
-        return None;
-    }
-    std::str::from_utf8(host).ok().map(str::to_ascii_lowercase)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::validate_host;
-
-    #[test]
-    fn hosts_like_nginx() {
-        assert_eq!(
-            validate_host(b"LocalHost:3443").as_deref(),
-            Some("localhost")
-        );
-        assert_eq!(
-            validate_host(b"example.com.").as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(validate_host(b"[::1]:3443").as_deref(), Some("[::1]"));
-        assert_eq!(validate_host(b"a..b"), None);
-        assert_eq!(validate_host(b"a/b"), None);
-        assert_eq!(validate_host(b"a b"), None);
-        assert_eq!(validate_host(b""), None);
-        assert_eq!(validate_host(b":80"), None);
-        assert_eq!(validate_host(b".example.com"), None);
     }
 }

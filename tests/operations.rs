@@ -478,3 +478,47 @@ fn admin_accept_errors_are_logged_and_backed_off() {
     let answer = read_response(&mut waiting).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
 }
+
+#[test]
+fn client_body_failures_are_not_upstream_errors() {
+    // A body over client_max_body_size sent chunked is found out only while
+    // it streams upstream. It is the client's failure (413), not the
+    // upstream's: `mtls_gateway_upstream_errors_total` pages whoever runs
+    // the upstream and must not move.
+    let s = setup();
+    let admin = free_port();
+    let backend = Backend::start();
+    let gw = GatewayConfig::mtls("localhost", "optional")
+        .server_key("client_max_body_size", "1k")
+        .proxy("/", backend.addr)
+        .admin(format!("127.0.0.1:{admin}"))
+        .start(&s.work);
+    let big = "x".repeat(4000);
+    let r = curl(
+        "localhost",
+        gw.port(),
+        "/",
+        &s.ca,
+        &[
+            "--http1.1",
+            "--data-binary",
+            &big,
+            "-H",
+            "Transfer-Encoding: chunked",
+        ],
+    );
+    assert_eq!(r.status, 413);
+    // The same location still reaches its upstream.
+    assert_eq!(s.get(&gw, "/", false).status, 200);
+    std::thread::sleep(Duration::from_millis(100));
+    let (status, m) = http_get(admin, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        m.contains(r#"mtls_gateway_requests_total{server="server[0]",location="location /",status="413"} 1"#),
+        "{m}"
+    );
+    assert!(
+        !m.contains("mtls_gateway_upstream_errors_total{"),
+        "a client body failure counted as an upstream error:\n{m}"
+    );
+}
