@@ -10,28 +10,41 @@
 //! ```text
 //!  listener ──► TLS handshake ──► client-cert verdict ──► per request:
 //!  (listener)   (listener, tls,    (verify: chain, depth,   admission ─► host ──────► routing
-//!               SNI → server)      EKU; identity: DN,       (service)   (request)   (routing)
-//!                                  serial, fingerprint)          │
-//!                                                                ▼
-//!                                           return (respond)  or  header rewrite ─► upstream
-//!                                                                 (headers, template) (proxy)
+//!               SNI → server,      OpenSSL's rules, CRLs;   (service)   (request)   (routing)
+//!               one deadline)      identity: $ssl_client_*)      │
+//!                                        │                       ▼
+//!                                  facts (ConnFacts)   return (respond)  or  header rewrite ─► upstream
+//!                                                                      (headers, template)  (proxy)
 //!
 //!  any rejection ─► status, page, connection close, log line (respond)
 //! ```
 //!
+//! Where things are computed:
+//! * a `$ssl_client_*` value: once per connection, in
+//!   [`identity::ClientCert::from_der`] (`$ssl_client_s_dn` by
+//!   [`identity::dn::rfc2253`]), kept in the connection's
+//!   [`facts::ConnFacts`], rendered into a header by [`template`] and set by
+//!   [`headers::upstream_headers`];
+//! * a rejection's status, page, `Connection: close` and log line:
+//!   [`respond::Reject`], in one place.
+//!
 //! Around that path: [`config`] (raw TOML, then validated), [`runtime`] (a
 //! loaded configuration ready to serve: a proxy location always with its
-//! upstream), [`run`] (start, reload, shutdown), [`service`] (the per-request
-//! pipeline), [`request`] (what the gateway accepts as a request: body
-//! framing, Host), [`proxy`] (the upstream round trip; its pool, new
-//! connections, bodies and errors in submodules), [`respond`] (every response
-//! the gateway makes itself, and every rejection's status, page and log
-//! line), [`body`] (request body limits and response bodies), [`io_timeout`]
-//! (write timeouts: `send_timeout`, `proxy_send_timeout`) and [`send_watch`]
+//! upstream), [`run`] (start, reload, shutdown), [`conn`] (the live handles
+//! of a connection), [`service`] (the per-request pipeline), [`request`]
+//! (what the gateway accepts as a request: body framing, Host), [`proxy`]
+//! (the upstream round trip; its pool, new connections, bodies and errors in
+//! submodules), [`respond`] (every response the gateway makes itself),
+//! [`body`] (request body limits and response bodies), [`io_timeout`] (write
+//! timeouts: `send_timeout`, `proxy_send_timeout`) and [`send_watch`]
 //! (`send_timeout` for HTTP/2 streams), [`linger`] (lingering close after an
 //! early answer), [`access_log`], [`metrics`] and [`admin`] (health and
-//! metrics listener), and the operator tools `certs` (the `certs` cargo
-//! feature, on by default) and [`inspect`].
+//! metrics listener), [`clock`], and the operator tools `certs` (the `certs`
+//! cargo feature, on by default) and [`inspect`].
+//!
+//! Modules import each other without cycles (a parent and its own child
+//! aside): [`facts`], [`verify`] and [`identity`] are leaves that know nothing
+//! of the runtime.
 //!
 //! ## Security invariants
 //!
@@ -40,7 +53,11 @@
 //!   connections included: the restored chain is verified again).
 //! * Every client copy of a header the gateway sets is removed, in every
 //!   letter case, every duplicate and every `_` spelling; identity headers
-//!   are stripped in every location of a server, not only where they are set.
+//!   are stripped in every location of every server, not only where they
+//!   are set.
+//! * A client certificate is accepted only when OpenSSL (and so nginx) would
+//!   accept it: rustls-webpki's path building plus OpenSSL's `ssl_client`
+//!   purpose, name constraints on subject names, and its string decoding.
 //! * The CertificateVerify signature is always checked in the handshake:
 //!   presenting a certificate without its key never gets through.
 //! * Routing works on nginx's normalized path, so `..` and `%2e%2e` cannot
