@@ -18,10 +18,7 @@ fuzz_target!(|data: &[u8]| {
             cert.v_end(),
             cert.escaped_pem(),
         ] {
-            assert!(
-                v.bytes().all(|b| (0x20..0x7f).contains(&b)),
-                "unsafe header value {v:?}"
-            );
+            assert!(v.bytes().all(|b| (0x20..0x7f).contains(&b)), "unsafe header value {v:?}");
         }
         let _ = cert.v_remain(0);
         let _ = cert.v_remain(i64::MAX);
