@@ -669,3 +669,92 @@ fn an_x509_v1_client_certificate_is_accepted_like_nginx() {
         &root.pem(),
     );
 }
+
+/// `failure = "handshake"` (no nginx equivalent) applies the same rules, in
+/// the TLS handshake: what nginx would answer with a 400 page is a TLS
+/// alert, what it accepts gets through.
+#[test]
+fn the_handshake_failure_mode_applies_the_same_rules() {
+    let work = Workdir::new();
+    let root = Ca::root("Client Root CA");
+    let partner = root.intermediate_with("Partner CA", |p| {
+        p.name_constraints = Some(partner_constraints());
+    });
+    let server = root.server(&["localhost"]);
+    let ca = work.write("ca.pem", root.pem());
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    let gw = Gateway::start(
+        work.path(),
+        r#"
+[[server]]
+listen = "127.0.0.1:0"
+server_name = "localhost"
+[server.tls]
+certificate = "server.pem"
+certificate_key = "server-key.pem"
+[server.client_auth]
+verify_client = "on"
+client_certificate = "ca.pem"
+failure = "handshake"
+[[server.location]]
+prefix = "/"
+return = { status = 200, text = "$ssl_client_verify" }
+"#,
+    );
+    let mut ca_leaf = LeafSpec::client("ca-leaf");
+    ca_leaf.is_ca = true;
+    let mut keyenc = LeafSpec::client("keyenc");
+    keyenc.key_usages = vec![KeyUsagePurpose::KeyEncipherment];
+    let cases = [
+        (
+            "CN outside the constraints",
+            partner.leaf(LeafSpec::cn_only("admin.corp.example")),
+            1,
+            false,
+        ),
+        (
+            "CN inside the constraints",
+            partner.leaf(LeafSpec::cn_only("a.partner.example")),
+            1,
+            true,
+        ),
+        ("keyEncipherment only", root.leaf(keyenc), 0, false),
+        ("CA:TRUE client certificate", root.leaf(ca_leaf), 0, true),
+        (
+            "unknown critical extension",
+            root.leaf(LeafSpec::client("crit").extension(
+                &[1, 3, 6, 1, 4, 1, 99999, 7],
+                vec![0x05, 0x00],
+                true,
+            )),
+            0,
+            false,
+        ),
+    ];
+    for (i, (name, leaf, issuers, accepted)) in cases.iter().enumerate() {
+        let cert = work.write(&format!("c{i}.pem"), leaf.chain(*issuers));
+        let key = work.write(&format!("k{i}.pem"), &leaf.key_pem);
+        let r = curl(
+            "localhost",
+            gw.port(),
+            "/",
+            &ca,
+            &[
+                "--cert",
+                cert.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ],
+        );
+        if *accepted {
+            assert_eq!(
+                (r.status, r.body_text().as_str()),
+                (200, "SUCCESS"),
+                "{name}"
+            );
+        } else {
+            assert_eq!(r.status, 0, "{name}: {} {}", r.status, r.body_text());
+        }
+    }
+}

@@ -1175,7 +1175,124 @@ mod tests {
                 let _ = rfc2253(&m);
                 let _ = legacy(&m);
                 let _ = rfc2253(&m[..i]);
+                let _ = openssl_decodes(&m);
+                let _ = canonical(&m);
+                let _ = values(&m).map(|v| v.iter().map(to_utf8).count());
             }
         }
+    }
+
+    /// Each value as `openssl x509` (3.0.19) loads or refuses it, measured
+    /// on certificates whose CN was patched to that form.
+    #[test]
+    fn decodable_like_openssl_3_0() {
+        let loads: &[(u8, &[u8])] = &[
+            (UTF8, b"abc\x01defg"),
+            (UTF8, b"abc\x00defg"),
+            (UTF8, "\u{451}".as_bytes()),
+            (PRINTABLE, b"abc\x01defg"),
+            (PRINTABLE, b"abc@*"),
+            (PRINTABLE, b"abc\xe9"),
+            (22, b"abc\xe9"),
+            (20, b"abc\xe9"),
+            (18, b"letters"),
+            (30, b"\x00a\x00b"),
+            (28, b"\x00\x00\x00a"),
+            (3, b"\x00bits"),
+            (7, b"x"),
+            (13, b"x"),
+            (29, b"x"),
+            (0x30, b"\x0c\x01x"),
+            (0x2C, b"\x0c\x03abc"),
+            (0x2C, b"\x04\x03abc"),
+        ];
+        for (tag, value) in loads {
+            let n = simple(&[(CN, *tag, value)]);
+            assert_eq!(openssl_decodes(&n), Ok(()), "tag {tag:#x} {value:?}");
+        }
+        let refused: &[(u8, &[u8])] = &[
+            (UTF8, b"abc\xc3\x28"),
+            (UTF8, b"ab\xed\xa0\x80"),
+            (UTF8, b"abc\xc0\xaf"),
+            (UTF8, b"\xf4\x90\x80\x80"),
+            (30, b"\x00a\x00"),
+            (30, b"\xd8\x00\x00a"),
+            (30, b"\xd8\x3d\xde\x00"),
+            (28, b"\x00\x00\x00a\x00\x00"),
+            (28, b"\x00\x11\x00\x00"),
+            (26, b"visible"),
+            (27, b"general"),
+            (25, b"graphic"),
+            (21, b"videotex"),
+            (2, b"\x01"),
+            (4, b"octets"),
+            (10, b"\x01"),
+            (1, b"\xff"),
+            (5, b""),
+            (6, b"\x2a\x03"),
+            (0x17, b"251231000000Z"),
+            (0x31, b"\x0c\x01x"),
+            (0x10, b"x"),
+            (0x80, b"x"),
+            (3, b"\x09bits"),
+            (3, b""),
+        ];
+        for (tag, value) in refused {
+            let n = simple(&[(CN, *tag, value)]);
+            assert!(
+                matches!(openssl_decodes(&n), Err(DnError::Undecodable(_))),
+                "tag {tag:#x} {value:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_form_like_x509_name_canon() {
+        // Case, leading/trailing and repeated white space, and the string
+        // type do not matter; the RDN structure does.
+        let a = simple(&[
+            ("2.5.4.10", PRINTABLE, b"  Partner   Example "),
+            (CN, UTF8, b"ALICE"),
+        ]);
+        let b = simple(&[
+            ("2.5.4.10", UTF8, b"partner example"),
+            (CN, 30, b"\x00a\x00l\x00i\x00c\x00e"),
+        ]);
+        assert_eq!(canonical(&a), canonical(&b));
+        let prefix = simple(&[("2.5.4.10", UTF8, b"PARTNER example")]);
+        assert!(
+            canonical(&a)
+                .unwrap()
+                .starts_with(&canonical(&prefix).unwrap())
+        );
+        let other = simple(&[("2.5.4.10", UTF8, b"partner example2")]);
+        assert!(
+            !canonical(&a)
+                .unwrap()
+                .starts_with(&canonical(&other).unwrap())
+        );
+        // Multi-valued RDN members are sorted (DER SET OF).
+        let ab = name(&[rdn(&[atv(CN, UTF8, b"a"), atv("2.5.4.11", UTF8, b"b")])]);
+        let ba = name(&[rdn(&[atv("2.5.4.11", UTF8, b"b"), atv(CN, UTF8, b"a")])]);
+        assert_eq!(canonical(&ab), canonical(&ba));
+        assert_eq!(canonical(&name(&[])), Ok(Vec::new()));
+        // NumericString is kept as it is.
+        let numeric = simple(&[("2.5.4.5", 18, b"0042")]);
+        let c = canonical(&numeric).unwrap();
+        assert!(c.windows(6).any(|w| w == b"\x12\x040042"));
+    }
+
+    #[test]
+    fn to_utf8_like_asn1_string_to_utf8() {
+        let v = |tag: u8, data: &[u8]| {
+            let n = simple(&[(CN, tag, data)]);
+            values(&n).unwrap().first().and_then(to_utf8)
+        };
+        assert_eq!(v(PRINTABLE, b"abc"), Some(b"abc".to_vec()));
+        assert_eq!(v(20, b"\xe9"), Some("\u{e9}".as_bytes().to_vec()));
+        assert_eq!(v(30, b"\x04\x51"), Some("\u{451}".as_bytes().to_vec()));
+        assert_eq!(v(UTF8, b"\xc3\x28"), None);
+        assert_eq!(v(0x30, b"\x0c\x01x"), None);
+        assert_eq!(v(3, b"\x00x"), None);
     }
 }

@@ -342,8 +342,9 @@ pub fn verified_path(
         return Err(X509Error::Unspecified);
     }
     // nginx never gets to verify a certificate OpenSSL cannot load: the
-    // handshake fails (see handshake.rs). Nothing to report here either.
-    if !chain.iter().all(|c| openssl_loads(c.as_ref())) {
+    // handshake fails (handshake.rs checks `openssl_loads`). Here only the
+    // names are checked again: a structure webpki cannot parse fails below.
+    if !chain.iter().all(|c| names_load(c.as_ref())) {
         return Err(X509Error::Unspecified);
     }
     let trust = &auth.trust;
@@ -400,10 +401,14 @@ pub fn openssl_loads(der: &[u8]) -> bool {
                 .parse(der),
             Ok((rest, _)) if rest.is_empty()
         );
-    structure_ok
-        && dn::certificate_names(der).is_ok_and(|(issuer, subject)| {
-            dn::openssl_decodes(issuer).is_ok() && dn::openssl_decodes(subject).is_ok()
-        })
+    structure_ok && names_load(der)
+}
+
+/// Whether OpenSSL decodes the issuer and subject names of a certificate.
+fn names_load(der: &[u8]) -> bool {
+    dn::certificate_names(der).is_ok_and(|(issuer, subject)| {
+        dn::openssl_decodes(issuer).is_ok() && dn::openssl_decodes(subject).is_ok()
+    })
 }
 
 /// rustls-webpki's verification of `chain` (leaf first) with `store` as
