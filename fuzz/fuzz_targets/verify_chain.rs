@@ -19,7 +19,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use mtls_gateway::config::{ClientAuth, CrlCheck, CrlExpired, FailureMode, VerifyMode};
+use mtls_gateway::verify::{ClientAuth, VerifyMode};
 use mtls_gateway::verify::{self, TrustStore, Verdict, reason};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue,
@@ -143,16 +143,11 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         );
     }
     Fixture {
-        auth: ClientAuth {
-            mode: VerifyMode::On,
-            failure: FailureMode::Http,
-            verify_depth: 2,
-            trust,
-            crls: Vec::new(),
-            crl_records: Vec::new(),
-            crl_check: CrlCheck::Chain,
-            crl_expired: CrlExpired::Reject,
-        },
+        auth: ClientAuth::builder(VerifyMode::On)
+            .verify_depth(2)
+            .trust(trust)
+            .build()
+            .unwrap(),
         anchors: vec![root_cert.der().to_vec()],
     }
 });
