@@ -231,7 +231,7 @@ http {
         server 127.0.0.1:$BACKEND_PORT;
         $upstream_ka
     }
-    # The seed's server block (shared/seed/mtls-login.md), as written but for
+    # The seed's nginx server block (config/gateway.toml is its translation), as written but for
     # the loopback address, the paths, http2 on the listen line (used only by
     # clients that offer h2) and the session lines of full-handshake runs.
     server {

@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn certificate_pages_have_nginx_layout() {
-        // nginx 1.22.1 sends 237 and 215 bytes (nginx-compat.md 3.3).
+        // nginx 1.22.1 sends 237 and 215 bytes (measured).
         let no_cert = special_page(
             "400 No required SSL certificate was sent",
             "400 Bad Request",

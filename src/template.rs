@@ -284,7 +284,7 @@ impl RequestVars<'_> {
             Var::Scheme => out.push_str("https"),
             Var::ProxyAddXForwardedFor => {
                 // Every client X-Forwarded-For line verbatim, each followed by
-                // ", ", then the peer address (nginx-compat.md 5.1).
+                // ", ", then the peer address (as nginx 1.22 does).
                 for value in self.request.headers.get_all("x-forwarded-for") {
                     out.push_str(&String::from_utf8_lossy(value.as_bytes()));
                     out.push_str(", ");

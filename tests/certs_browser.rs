@@ -2,7 +2,7 @@
 //! made by `mtls-gateway certs client` imported into the NSS database it
 //! reads, against the gateway and the echo backend.
 //!
-//! Recipe (shared/reference/browser-testing.md): a throwaway `HOME` per
+//! Recipe: a throwaway `HOME` per
 //! browser profile, the NSS database in `$HOME/.pki/nssdb` filled with
 //! `certutil`/`pk12util`, an `auto_select_certificate` preference so that
 //! Chromium picks the certificate without a picker, and every run under

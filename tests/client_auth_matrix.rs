@@ -1,4 +1,4 @@
-//! nginx-compat.md table 3.2: every kind of client certificate under
+//! nginx's measured client-auth matrix: every kind of client certificate under
 //! `verify_client = on | optional | optional_no_ca`, over TLS 1.2 and 1.3,
 //! with curl (OpenSSL) as the client and a real backend.
 

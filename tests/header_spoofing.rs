@@ -1,6 +1,6 @@
 //! Identity headers reach the backend only from the verified handshake:
 //! every client copy is removed, in every spelling, over HTTP/1.1 and
-//! HTTP/2 (nginx-compat.md section 4, and further than nginx).
+//! HTTP/2 (as nginx does, and further than nginx).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions)] // a test may panic: that is a failed test
 

@@ -451,7 +451,7 @@ fn ucs4(s: &str) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // Tests
 
-/// The example certificate of nginx-compat.md 1.1, rebuilt: same names,
+/// nginx's measured example certificate, rebuilt: same names,
 /// serial and format of every value.
 #[test]
 fn nginx_reference_certificate() {
@@ -504,7 +504,7 @@ fn nginx_reference_certificate() {
     );
 }
 
-/// The "special" certificate of nginx-compat.md 1.3: multi-valued RDN,
+/// nginx's measured "special" certificate: multi-valued RDN,
 /// every escape, Cyrillic, an unknown OID. First with the exact
 /// `openssl req -multivalue-rdn -utf8` command of the brief, then with the
 /// unknown OID added by hand (`openssl req -subj` drops unknown OIDs).

@@ -1,4 +1,4 @@
-//! nginx-compat.md section 2: `verify_depth` N allows at most N
+//! nginx's `ssl_verify_depth`, as measured: `verify_depth` N allows at most N
 //! intermediates (OpenSSL >= 1.1 semantics), with intermediates sent by the
 //! client (layout A) or held in the CA file (layout B), and the exact
 //! reasons nginx reports when the chain is too long. Plus the EKU check.
