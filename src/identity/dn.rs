@@ -418,14 +418,32 @@ pub(crate) fn certificate_names(cert_der: &[u8]) -> Result<(&[u8], &[u8]), DnErr
         Some(t) => t?,
         None => return Err(DnError::Structure("empty certificate")),
     };
+    let head = tbs_head(&tbs)?;
+    Ok((head.issuer.raw, head.subject.raw))
+}
+
+/// The fields of a `TBSCertificate` up to its subject, and what follows.
+pub(crate) struct TbsHead<'a> {
+    /// The `[0] EXPLICIT Version` element, when present.
+    pub version: Option<Tlv<'a>>,
+    pub issuer: Tlv<'a>,
+    pub subject: Tlv<'a>,
+    /// The fields after the subject (subjectPublicKeyInfo, then the
+    /// optional unique identifiers and extensions).
+    pub rest: Children<'a>,
+}
+
+/// Walks `[version] serial signature issuer validity subject` of `tbs`.
+pub(crate) fn tbs_head<'a>(tbs: &Tlv<'a>) -> Result<TbsHead<'a>, DnError> {
     let mut fields = Children::new(tbs.content);
     let mut next = || match fields.next() {
         Some(t) => t.map_err(DnError::from),
         None => Err(DnError::Structure("short TBSCertificate")),
     };
     let mut first = next()?;
+    let mut version = None;
     if first.class == 2 && first.tag == 0 {
-        // [0] EXPLICIT version
+        version = Some(first);
         first = next()?;
     }
     let _serial = first;
@@ -433,7 +451,12 @@ pub(crate) fn certificate_names(cert_der: &[u8]) -> Result<(&[u8], &[u8]), DnErr
     let issuer = next()?;
     let _validity = next()?;
     let subject = next()?;
-    Ok((issuer.raw, subject.raw))
+    Ok(TbsHead {
+        version,
+        issuer,
+        subject,
+        rest: fields,
+    })
 }
 
 // ---------------------------------------------------------------------------

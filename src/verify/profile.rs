@@ -83,25 +83,21 @@ pub(crate) fn skeleton(der: &[u8]) -> Result<Skeleton<'_>, DnError> {
     if !tbs.is_universal(16, true) {
         return Err(DnError::Structure("TBSCertificate is not a SEQUENCE"));
     }
-    let mut fields = Children::new(tbs.content);
-    let mut next = || match fields.next() {
-        Some(t) => t.map_err(DnError::from),
-        None => Err(DnError::Structure("short TBSCertificate")),
+    let dn::TbsHead {
+        version,
+        issuer,
+        subject,
+        rest: mut fields,
+    } = dn::tbs_head(&tbs)?;
+    // [0] EXPLICIT Version: v1 is 0 (and should have been omitted).
+    let version1 = match version {
+        Some(v) => read_tlv(v.content)?.0.content.iter().all(|&b| b == 0),
+        None => true,
     };
-    let mut first = next()?;
-    let mut version1 = true;
-    if first.class == 2 && first.tag == 0 {
-        // [0] EXPLICIT Version: v1 is 0 (and should have been omitted).
-        let (v, _) = read_tlv(first.content)?;
-        version1 = v.content.iter().all(|&b| b == 0);
-        first = next()?;
-    }
-    let _serial = first;
-    let _signature = next()?;
-    let issuer = next()?;
-    let _validity = next()?;
-    let subject = next()?;
-    let _spki = next()?;
+    match fields.next() {
+        Some(spki) => spki?,
+        None => return Err(DnError::Structure("short TBSCertificate")),
+    };
     let mut extensions = Vec::new();
     for field in fields {
         let field = field?;
