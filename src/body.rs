@@ -4,7 +4,6 @@
 //! between two reads (nginx's limits). Either violation aborts the body,
 //! which aborts the upstream request rather than passing a truncated one on.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -12,7 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::time::Sleep;
+
+use crate::io_timeout::Stall;
 
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 
@@ -49,7 +49,7 @@ pin_project_lite::pin_project! {
         limit: u64,
         seen: u64,
         timeout: Duration,
-        sleep: Option<Pin<Box<Sleep>>>,
+        stall: Stall,
     }
 }
 
@@ -60,7 +60,7 @@ impl LimitedBody {
             limit,
             seen: 0,
             timeout,
-            sleep: None,
+            stall: Stall::default(),
         }
     }
 }
@@ -76,7 +76,7 @@ impl HttpBody for LimitedBody {
         let this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                *this.sleep = None;
+                this.stall.reset();
                 if let Some(data) = frame.data_ref() {
                     *this.seen = this
                         .seen
@@ -97,16 +97,11 @@ impl HttpBody for LimitedBody {
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 let timeout = *this.timeout;
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        tracing::info!(timeout = ?timeout, "client stalled its request body (client_body_timeout)");
-                        Poll::Ready(Some(Err(BodyError::Timeout(timeout).into())))
-                    }
-                    Poll::Pending => Poll::Pending,
+                if !this.stall.expired(timeout, cx) {
+                    return Poll::Pending;
                 }
+                tracing::info!(timeout = ?timeout, "client stalled its request body (client_body_timeout)");
+                Poll::Ready(Some(Err(BodyError::Timeout(timeout).into())))
             }
         }
     }

@@ -8,6 +8,9 @@
 //! `TimedOut`, which ends hyper's connection, and with it every request on
 //! it (their upstream requests are dropped, and their upstream connections
 //! closed).
+//!
+//! [`Stall`] is that timer on its own, also used by the bodies that time out
+//! between two reads (`client_body_timeout`, `proxy_read_timeout`).
 
 use std::future::Future;
 use std::io;
@@ -17,6 +20,33 @@ use std::time::Duration;
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use tokio::time::Sleep;
+
+/// A timer armed only while something waits for progress: nothing is
+/// allocated until the first wait, and progress disarms it.
+#[derive(Debug, Default)]
+pub struct Stall(Option<Pin<Box<Sleep>>>);
+
+impl Stall {
+    /// Whether a wait is being timed (a timer is allocated).
+    pub fn is_armed(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Progress was made: the next wait starts a new timer.
+    pub fn reset(&mut self) {
+        self.0 = None;
+    }
+
+    /// Still waiting: whether `timeout` has passed since the wait began
+    /// (`cx` is woken when it does).
+    pub fn expired(&mut self, timeout: Duration, cx: &mut Context<'_>) -> bool {
+        self.0
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)))
+            .as_mut()
+            .poll(cx)
+            .is_ready()
+    }
+}
 
 /// Who stopped taking data, for the error text.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +64,7 @@ pub struct WriteTimeout<T> {
     timeout: Duration,
     peer: Peer,
     /// Armed when a write blocks, dropped when one makes progress.
-    stall: Option<Pin<Box<Sleep>>>,
+    stall: Stall,
 }
 
 impl<T> WriteTimeout<T> {
@@ -43,7 +73,7 @@ impl<T> WriteTimeout<T> {
             inner,
             timeout,
             peer,
-            stall: None,
+            stall: Stall::default(),
         }
     }
 
@@ -51,23 +81,16 @@ impl<T> WriteTimeout<T> {
     /// for the timeout.
     fn blocked<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
         let timeout = self.timeout;
-        let sleep = self
-            .stall
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                let text = match self.peer {
-                    Peer::Client => {
-                        format!("client accepted no data for {timeout:?} (send_timeout)")
-                    }
-                    Peer::Upstream => {
-                        format!("upstream accepted no data for {timeout:?} (proxy_send_timeout)")
-                    }
-                };
-                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, text)))
-            }
-            Poll::Pending => Poll::Pending,
+        if !self.stall.expired(timeout, cx) {
+            return Poll::Pending;
         }
+        let text = match self.peer {
+            Peer::Client => format!("client accepted no data for {timeout:?} (send_timeout)"),
+            Peer::Upstream => {
+                format!("upstream accepted no data for {timeout:?} (proxy_send_timeout)")
+            }
+        };
+        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, text)))
     }
 
     fn checked<R>(
@@ -78,7 +101,7 @@ impl<T> WriteTimeout<T> {
         match poll {
             Poll::Pending => self.blocked(cx),
             ready => {
-                self.stall = None;
+                self.stall.reset();
                 ready
             }
         }
@@ -152,7 +175,7 @@ mod tests {
         let (ours, mut peer) = tokio::io::duplex(16);
         let mut io = WriteTimeout::new(TokioIo::new(ours), timeout, Peer::Client);
         assert_eq!(write(&mut io, &[0; 16]).await.unwrap(), 16);
-        assert!(io.stall.is_none(), "no timer while writes go through");
+        assert!(!io.stall.is_armed(), "no timer while writes go through");
         // The peer takes one byte now and then, each within the timeout:
         // the write waits, but never times out.
         let reader = tokio::spawn(async move {

@@ -4,7 +4,6 @@
 //! `proxy_read_timeout` between reads, giving its connection back to the
 //! pool once read to the end ([`TimeoutBody`]).
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -13,10 +12,10 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
-use tokio::time::Sleep;
 
 use super::pool::PooledConn;
 use crate::body::BoxError;
+use crate::io_timeout::Stall;
 
 pin_project_lite::pin_project! {
     /// The client's request body, signalling when it has been sent whole.
@@ -77,7 +76,7 @@ impl<B: HttpBody> HttpBody for SignalOnEnd<B> {
 pub(super) struct TimeoutBody {
     pub(super) inner: Incoming,
     pub(super) timeout: Duration,
-    pub(super) sleep: Option<Pin<Box<Sleep>>>,
+    pub(super) stall: Stall,
     pub(super) conn: Option<PooledConn>,
 }
 
@@ -100,7 +99,7 @@ impl HttpBody for TimeoutBody {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.sleep = None;
+                this.stall.reset();
                 match &frame {
                     None => this.finished(),
                     Some(Err(_)) => this.conn = None,
@@ -111,20 +110,15 @@ impl HttpBody for TimeoutBody {
             }
             Poll::Pending => {
                 let timeout = this.timeout;
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        this.conn = None;
-                        tracing::warn!(timeout = ?timeout, "upstream stalled mid-body (proxy_read_timeout); response cut");
-                        Poll::Ready(Some(Err(format!(
-                            "upstream sent no data for {timeout:?} (proxy_read_timeout)"
-                        )
-                        .into())))
-                    }
-                    Poll::Pending => Poll::Pending,
+                if !this.stall.expired(timeout, cx) {
+                    return Poll::Pending;
                 }
+                this.conn = None;
+                tracing::warn!(timeout = ?timeout, "upstream stalled mid-body (proxy_read_timeout); response cut");
+                Poll::Ready(Some(Err(format!(
+                    "upstream sent no data for {timeout:?} (proxy_read_timeout)"
+                )
+                .into())))
             }
         }
     }

@@ -44,6 +44,7 @@ use tokio::sync::oneshot;
 
 use crate::body::{Body, LimitedBody};
 use crate::config::ProxySpec;
+use crate::io_timeout::Stall;
 
 use self::body::{SignalOnEnd, TimeoutBody};
 use self::connect::Servers;
@@ -185,7 +186,7 @@ impl Forwarded {
         let mut body = TimeoutBody {
             inner,
             timeout: self.read_timeout,
-            sleep: None,
+            stall: Stall::default(),
             conn: Some(self.conn),
         };
         if body.inner.is_end_stream() {
