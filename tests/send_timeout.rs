@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::rustls_client::{self, ClientOpts};
+use common::rustls_client;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -37,42 +37,21 @@ struct Setup {
 
 fn setup(server_extra: &str) -> Setup {
     let work = Workdir::new();
-    let root = Ca::root("Root CA");
-    let server = root.server(&["localhost"]);
-    work.write("ca.pem", root.pem());
-    work.write("server.pem", server.chain(0));
-    work.write("server-key.pem", &server.key_pem);
-    let alice = root.client("alice");
+    let pki = TestPki::with(&work, "Root CA", &["localhost"]);
     let backend = Backend::start();
-    let gw = Gateway::start(
-        work.path(),
-        &format!(
-            r#"
-access_log = "off"
-[[server]]
-listen = "127.0.0.1:0"
-server_name = "localhost"
-{server_extra}
-[server.tls]
-certificate = "server.pem"
-certificate_key = "server-key.pem"
-[server.client_auth]
-verify_client = "on"
-client_certificate = "ca.pem"
-[[server.location]]
-prefix = "/"
-proxy_pass = "http://{}"
-[[server.location]]
-exact = "/ok"
-return = {{ status = 200, text = "ok" }}
-"#,
-            backend.addr
-        ),
-    );
+    let gw = GatewayConfig::new()
+        .global("access_log", "off")
+        .server("localhost")
+        .server_extra(server_extra)
+        .client_auth("on", "ca.pem")
+        .proxy("/", backend.addr)
+        .exact("/ok")
+        .return_text(200, "ok")
+        .start(&work);
     Setup {
         _work: work,
-        root,
-        alice,
+        root: pki.root,
+        alice: pki.alice,
         gw,
         _backend: backend,
     }
@@ -80,11 +59,7 @@ return = {{ status = 200, text = "ok" }}
 
 impl Setup {
     fn cfg(&self, h2: bool) -> Arc<rustls::ClientConfig> {
-        let root = self.root.pem();
-        let mut opts = ClientOpts::new(&root);
-        opts.identity = Some((&self.alice.cert_pem, &self.alice.key_pem));
-        opts.h2 = h2;
-        rustls_client::config(&opts)
+        rustls_client::with_identity(&self.root.pem(), &self.alice, h2)
     }
 
     async fn tls(&self, h2: bool) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
@@ -117,22 +92,6 @@ impl Setup {
         .unwrap();
         assert_eq!(out.response.status(), 200);
     }
-}
-
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Whether the gateway logged `needle` `count` times (waiting up to 5 s).
