@@ -53,21 +53,27 @@ fn read(path: &Path) -> Result<Vec<u8>, FileError> {
     })
 }
 
-/// Every certificate of a PEM file, each checked to parse.
-pub(super) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError> {
+/// Every `-----BEGIN {label}-----` block of a PEM file; at least one.
+fn read_blocks<T: PemObject>(path: &Path, label: &'static str) -> Result<Vec<T>, FileError> {
     let bytes = read(path)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
+    let blocks = T::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| FileError::Pem {
             path: path.to_path_buf(),
             source,
         })?;
-    if certs.is_empty() {
+    if blocks.is_empty() {
         return Err(FileError::NoBlock {
             path: path.to_path_buf(),
-            label: "CERTIFICATE",
+            label,
         });
     }
+    Ok(blocks)
+}
+
+/// Every certificate of a PEM file, each checked to parse.
+pub(super) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError> {
+    let certs: Vec<CertificateDer<'static>> = read_blocks(path, "CERTIFICATE")?;
     for (i, c) in certs.iter().enumerate() {
         if let Err(e) = x509_parser::parse_x509_certificate(c) {
             return Err(FileError::Certificate {
@@ -94,19 +100,7 @@ pub(super) type LoadedCrls = (Vec<webpki::CertRevocationList<'static>>, Vec<CrlR
 /// Every CRL of a PEM file (nginx's `ssl_crl`: several in one file).
 pub(super) fn read_crls(path: &Path) -> Result<LoadedCrls, FileError> {
     use rustls_pki_types::CertificateRevocationListDer;
-    let bytes = read(path)?;
-    let ders = CertificateRevocationListDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| FileError::Pem {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if ders.is_empty() {
-        return Err(FileError::NoBlock {
-            path: path.to_path_buf(),
-            label: "X509 CRL",
-        });
-    }
+    let ders: Vec<CertificateRevocationListDer<'static>> = read_blocks(path, "X509 CRL")?;
     let crl_error = |number: usize, reason: String| FileError::Crl {
         path: path.to_path_buf(),
         number,
