@@ -58,16 +58,27 @@ fn folds_to(name: &str, other: &str) -> bool {
 /// only one of them strips could be planted through the other.
 pub fn identity_headers(servers: &[Server]) -> Arc<[HeaderName]> {
     let mut names: Vec<HeaderName> = Vec::new();
-    for location in servers.iter().flat_map(|s| &s.locations) {
-        if let Action::Proxy(spec) = &location.action {
-            for (name, template) in &spec.set_headers {
-                if template.vars().any(|v| v.is_client_identity()) && !names.contains(name) {
-                    names.push(name.clone());
-                }
-            }
+    for name in servers.iter().flat_map(identity_header_names) {
+        if !names.contains(name) {
+            names.push(name.clone());
         }
     }
     names.into()
+}
+
+/// The headers `server`'s locations set from an `$ssl_client_*` variable
+/// (a name once per location that sets it).
+pub fn identity_header_names(server: &Server) -> impl Iterator<Item = &HeaderName> {
+    server
+        .locations
+        .iter()
+        .filter_map(|location| match &location.action {
+            Action::Proxy(spec) => Some(&spec.set_headers),
+            Action::Return(_) => None,
+        })
+        .flatten()
+        .filter(|(_, template)| template.vars().any(|v| v.is_client_identity()))
+        .map(|(name, _)| name)
 }
 
 /// Computes the upstream request headers.

@@ -33,13 +33,9 @@ pub(super) fn check_name_conflicts(servers: &[Server], ctx: &mut Ctx<'_>) {
 /// Whether any location of `server` sets a header from an `$ssl_client_*`
 /// variable.
 pub(super) fn sets_identity(server: &Server) -> bool {
-    server.locations.iter().any(|l| match &l.action {
-        Action::Proxy(spec) => spec
-            .set_headers
-            .iter()
-            .any(|(_, t)| t.vars().any(|v| v.is_client_identity())),
-        Action::Return(_) => false,
-    })
+    crate::headers::identity_header_names(server)
+        .next()
+        .is_some()
 }
 
 /// The upstream servers `server` proxies to.
