@@ -90,7 +90,7 @@ pub enum Handler {
 }
 
 impl LocationRuntime {
-    fn new(location: Location) -> LocationRuntime {
+    fn new(location: Location) -> Result<LocationRuntime, rustls::Error> {
         let Location {
             label,
             matcher,
@@ -99,16 +99,16 @@ impl LocationRuntime {
         let handler = match action {
             Action::Return(spec) => Handler::Return(spec),
             Action::Proxy(spec) => Handler::Proxy {
-                upstream: Upstream::new(&spec),
+                upstream: Upstream::new(&spec)?,
                 spec,
             },
         };
-        LocationRuntime {
+        Ok(LocationRuntime {
             label,
             matcher,
             handler,
             metrics: OnceLock::new(),
-        }
+        })
     }
 }
 
@@ -171,10 +171,16 @@ impl Generation {
             sessions.insert(server.label.clone(), state);
             let listen = server.listen.clone();
             let mut config = server;
-            let locations = std::mem::take(&mut config.locations)
-                .into_iter()
-                .map(LocationRuntime::new)
-                .collect();
+            let mut locations = Vec::new();
+            for location in std::mem::take(&mut config.locations) {
+                let label = location.label.clone();
+                locations.push(LocationRuntime::new(location).map_err(|source| {
+                    crate::tls::TlsSetupError::Upstream {
+                        location: format!("{}, {label}", config.label),
+                        source,
+                    }
+                })?);
+            }
             let server_name = match config.names.first() {
                 Some(crate::config::ServerName::Exact(n)) => Arc::from(n.as_str()),
                 _ => Arc::from(""),

@@ -6,6 +6,8 @@
 
 use std::io;
 
+use super::tls::UpstreamConnector;
+
 /// What kind of upstream failure: the `kind` label of
 /// `mtls_gateway_upstream_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,9 @@ pub enum UpstreamErrorKind {
     Reset,
     /// The upstream answered something that is not HTTP/1.1.
     Protocol,
+    /// TLS to the upstream failed: its certificate does not verify, it
+    /// refused the gateway's (or the lack of one), no common protocol.
+    Tls,
 }
 
 impl UpstreamErrorKind {
@@ -28,6 +33,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => "timeout",
             UpstreamErrorKind::Reset => "reset",
             UpstreamErrorKind::Protocol => "protocol",
+            UpstreamErrorKind::Tls => "tls",
         }
     }
 }
@@ -68,12 +74,27 @@ pub enum ForwardError {
 }
 
 /// Sorts a failed exchange: the client's own request body (too large, or
-/// failed or stalled), else an upstream timeout, a protocol error (the
-/// upstream answered garbage) or a reset.
-pub(super) fn classify(e: &hyper::Error) -> ForwardError {
+/// failed or stalled), else an upstream timeout, a TLS failure (`tls`
+/// says why, e.g. the upstream's TLS 1.3 alert refusing the client
+/// certificate after the handshake), a protocol error (the upstream
+/// answered garbage) or a reset.
+pub(super) fn classify(e: &hyper::Error, tls: Option<&UpstreamConnector>) -> ForwardError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut kind = UpstreamErrorKind::Reset;
     while let Some(err) = source {
+        // io::Error's source() skips the error it wraps: look inside.
+        if let Some(tls) = tls
+            && let Some(rustls) = err
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::get_ref)
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return UpstreamError::new(
+                UpstreamErrorKind::Tls,
+                format!("upstream TLS failed: {}", tls.describe(rustls)),
+            )
+            .into();
+        }
         if let Some(io) = err.downcast_ref::<io::Error>()
             && io.kind() == io::ErrorKind::TimedOut
         {

@@ -11,6 +11,13 @@
 //! was idle) is retried on another connection: hyper hands it back unsent,
 //! so a request body is never sent twice.
 //!
+//! An `https://` upstream is reached over TLS (`tls`: nginx's
+//! `proxy_ssl_*`), in HTTP/2 when it chooses `h2` by ALPN; its TLS
+//! connections are pooled like plain ones. A TLS failure (the upstream's
+//! certificate does not verify, it refuses the gateway's client
+//! certificate or the lack of one) is an upstream error of kind `tls`
+//! whose log line says why.
+//!
 //! Idle connections are closed after the upstream's `keepalive_timeout`; at
 //! most `keepalive` of them stay open per location (nginx's names).
 //!
@@ -19,7 +26,8 @@
 //! `proxy_read_timeout` from the end of the request body to the response
 //! head and between two reads of the response body.
 //!
-//! The parts: `pool` (idle connections), `connect` (new ones),
+//! The parts: `pool` (idle connections), `connect` (new ones), `tls`
+//! (TLS to the upstream),
 //! `body` (the request and response bodies around an exchange) and
 //! `error` (how it fails, and whose fault that is). This file is the
 //! request's path: [`Upstream::forward`] and the exchange on a pooled or
@@ -29,17 +37,18 @@ mod body;
 mod connect;
 mod error;
 mod pool;
+mod tls;
 
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::uri::PathAndQuery;
-use http::{Request, Response, Uri, Version};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, Uri, Version, header};
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
+use hyper::client::conn::{TrySendError, http1, http2};
 use tokio::sync::oneshot;
 
 use crate::body::{Body, LimitedBody};
@@ -54,7 +63,100 @@ use self::pool::{Pool, PooledConn};
 
 /// The request body as sent upstream.
 type UpstreamBody = SignalOnEnd<LimitedBody>;
-type Sender = http1::SendRequest<UpstreamBody>;
+
+/// A connection's request sender: HTTP/1.1, or HTTP/2 when an `https://`
+/// upstream chose `h2` by ALPN.
+#[derive(Debug)]
+pub(super) enum Sender {
+    Http1(http1::SendRequest<UpstreamBody>),
+    Http2(http2::SendRequest<UpstreamBody>),
+}
+
+impl Sender {
+    pub(super) fn is_closed(&self) -> bool {
+        match self {
+            Sender::Http1(s) => s.is_closed(),
+            Sender::Http2(s) => s.is_closed(),
+        }
+    }
+
+    async fn ready(&mut self) -> Result<(), hyper::Error> {
+        match self {
+            Sender::Http1(s) => s.ready().await,
+            Sender::Http2(s) => s.ready().await,
+        }
+    }
+
+    /// Sends `request` (in HTTP/1.1 form); a request handed back unsent is
+    /// in HTTP/1.1 form again.
+    async fn send(
+        &mut self,
+        request: Request<UpstreamBody>,
+        authority: &Authority,
+    ) -> Result<Response<Incoming>, (hyper::Error, Option<Request<UpstreamBody>>)> {
+        let split = |mut e: TrySendError<Request<UpstreamBody>>| {
+            let unsent = e.take_message();
+            (e.into_error(), unsent)
+        };
+        match self {
+            Sender::Http1(s) => s.try_send_request(request).await.map_err(split),
+            Sender::Http2(s) => s
+                .try_send_request(h2_form(request, authority))
+                .await
+                .map_err(|e| {
+                    let (e, unsent) = split(e);
+                    (e, unsent.map(h1_form))
+                }),
+        }
+    }
+}
+
+/// A request for an HTTP/2 upstream: absolute `https://` URI whose
+/// authority is the `Host` the request would have carried (or
+/// `$proxy_host`), no `Host` header.
+fn h2_form<B>(request: Request<B>, fallback: &Authority) -> Request<B> {
+    let (mut parts, body) = request.into_parts();
+    let authority = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| Authority::try_from(h.as_bytes()).ok())
+        .unwrap_or_else(|| fallback.clone());
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(Scheme::HTTPS);
+    uri.authority = Some(authority);
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
+    if let Ok(uri) = Uri::from_parts(uri) {
+        parts.uri = uri;
+        parts.headers.remove(header::HOST);
+    }
+    parts.version = Version::HTTP_2;
+    Request::from_parts(parts, body)
+}
+
+/// [`h2_form`] undone, for a request that goes to an HTTP/1.1 connection
+/// after all.
+fn h1_form<B>(request: Request<B>) -> Request<B> {
+    let (mut parts, body) = request.into_parts();
+    if let Some(authority) = parts.uri.authority()
+        && !parts.headers.contains_key(header::HOST)
+        && let Ok(host) = http::HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(header::HOST, host);
+    }
+    let mut origin = http::uri::Parts::default();
+    origin.path_and_query = parts.uri.path_and_query().cloned();
+    if let Ok(uri) = Uri::from_parts(origin) {
+        parts.uri = uri;
+    }
+    parts.version = Version::HTTP_11;
+    Request::from_parts(parts, body)
+}
 
 /// A proxy location's upstream: its servers, timeouts and idle connections.
 #[derive(Debug)]
@@ -62,15 +164,28 @@ pub struct Upstream {
     servers: Servers,
     read_timeout: Duration,
     pool: Arc<Pool>,
+    /// `$proxy_host`, the HTTP/2 `:authority` of a request without `Host`.
+    authority: Authority,
 }
 
 impl Upstream {
-    pub fn new(spec: &ProxySpec) -> Upstream {
-        Upstream {
-            servers: Servers::new(&spec.servers, spec.connect_timeout, spec.send_timeout),
+    /// # Errors
+    /// rustls's refusal of the location's upstream TLS settings (checked at
+    /// load; see [`tls::UpstreamConnector::new`]).
+    pub fn new(spec: &ProxySpec) -> Result<Upstream, rustls::Error> {
+        let tls = spec
+            .tls
+            .as_ref()
+            .map(tls::UpstreamConnector::new)
+            .transpose()?;
+        Ok(Upstream {
+            servers: Servers::new(&spec.servers, spec.connect_timeout, spec.send_timeout, tls),
             read_timeout: spec.read_timeout,
             pool: Arc::new(Pool::new(spec.keepalive)),
-        }
+            // $proxy_host is a host[:port] or an upstream name (validated).
+            authority: Authority::try_from(spec.proxy_host.as_str())
+                .unwrap_or_else(|_| Authority::from_static("localhost")),
+        })
     }
 
     /// Sends `request` (already rewritten) and returns the response head.
@@ -142,9 +257,9 @@ impl Upstream {
                 if reused {
                     continue; // closed while idle: take another
                 }
-                return Err(classify(&e));
+                return Err(classify(&e, self.servers.tls()));
             }
-            match sender.try_send_request(request).await {
+            match sender.send(request, &self.authority).await {
                 Ok(response) => {
                     let conn = PooledConn {
                         sender,
@@ -153,14 +268,14 @@ impl Upstream {
                     };
                     return Ok((response, conn));
                 }
-                Err(mut e) => match e.take_message() {
+                Err((e, unsent)) => match unsent {
                     // Not written: the idle connection was closed by the
                     // upstream under us. Safe to send on another one.
                     Some(unsent) if reused => {
-                        tracing::debug!(upstream = %addr, error = %e.error(), "idle upstream connection unusable; retrying");
+                        tracing::debug!(upstream = %addr, error = %e, "idle upstream connection unusable; retrying");
                         request = unsent;
                     }
-                    _ => return Err(classify(e.error())),
+                    _ => return Err(classify(&e, self.servers.tls())),
                 },
             }
         }
@@ -182,7 +297,11 @@ impl Forwarded {
     /// The response with its streaming body: `proxy_read_timeout` between
     /// reads, and the connection back in the pool once the body is read.
     pub fn into_response(self) -> Response<Body> {
-        let (parts, inner) = self.response.into_parts();
+        let (mut parts, inner) = self.response.into_parts();
+        // An HTTP/2 upstream's answer goes to the client in its own version.
+        if parts.version == Version::HTTP_2 {
+            parts.version = Version::HTTP_11;
+        }
         let mut body = TimeoutBody {
             inner,
             timeout: self.read_timeout,
