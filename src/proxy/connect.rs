@@ -14,10 +14,12 @@ use hyper::client::conn::{http1, http2};
 use hyper::rt::{Read, Write};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 
+use super::error::rustls_error;
 use super::error::{UpstreamError, UpstreamErrorKind};
 use super::tls::{Alpn, UpstreamConnector};
-use super::{Sender, UpstreamBody};
+use super::{Sender, SenderKind, UpstreamBody};
 use crate::config::UpstreamServer;
 use crate::io_timeout::{Peer, WriteTimeout};
 
@@ -136,6 +138,7 @@ impl Servers {
         let stream = TcpStream::connect((server.host.as_str(), server.port))
             .await
             .map_err(|e| Failure::Refused(e.to_string()))?;
+        tracing::debug!(upstream = %addr, "connected to upstream server");
         let _ = stream.set_nodelay(true);
         match &self.tls {
             None => {
@@ -163,25 +166,58 @@ impl Servers {
                     .handshake::<_, UpstreamBody>(io)
                     .await
                     .map_err(|e| Failure::Refused(e.to_string()))?;
+                let (tls_end, end) = self.tls_end();
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
                         tracing::debug!(upstream = %upstream, error = %e, "upstream connection ended with an error");
+                        report_tls_end(&e, tls_end);
                     }
                 });
-                Ok(Sender::Http1(sender))
+                Ok(Sender {
+                    kind: SenderKind::Http1(sender),
+                    tls_end: end,
+                })
             }
             Alpn::H2 => {
                 let (sender, connection) = http2::Builder::new(TokioExecutor::new())
                     .handshake::<_, UpstreamBody>(io)
                     .await
                     .map_err(|e| Failure::Refused(e.to_string()))?;
+                let (tls_end, end) = self.tls_end();
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
                         tracing::debug!(upstream = %upstream, error = %e, "upstream HTTP/2 connection ended with an error");
+                        report_tls_end(&e, tls_end);
                     }
                 });
-                Ok(Sender::Http2(sender))
+                Ok(Sender {
+                    kind: SenderKind::Http2(sender),
+                    tls_end: end,
+                })
             }
         }
+    }
+
+    /// For TLS: where the connection task reports the TLS error it ends with.
+    fn tls_end(
+        &self,
+    ) -> (
+        Option<oneshot::Sender<rustls::Error>>,
+        Option<oneshot::Receiver<rustls::Error>>,
+    ) {
+        match self.tls {
+            Some(_) => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        }
+    }
+}
+
+/// Hands the TLS error that ended a connection to its sender's exchange.
+fn report_tls_end(e: &hyper::Error, to: Option<oneshot::Sender<rustls::Error>>) {
+    if let (Some(to), Some(tls)) = (to, rustls_error(e)) {
+        let _ = to.send(tls.clone());
     }
 }

@@ -6,8 +6,6 @@
 
 use std::io;
 
-use super::tls::UpstreamConnector;
-
 /// What kind of upstream failure: the `kind` label of
 /// `mtls_gateway_upstream_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,27 +72,14 @@ pub enum ForwardError {
 }
 
 /// Sorts a failed exchange: the client's own request body (too large, or
-/// failed or stalled), else an upstream timeout, a TLS failure (`tls`
-/// says why, e.g. the upstream's TLS 1.3 alert refusing the client
-/// certificate after the handshake), a protocol error (the upstream
-/// answered garbage) or a reset.
-pub(super) fn classify(e: &hyper::Error, tls: Option<&UpstreamConnector>) -> ForwardError {
+/// failed or stalled), else an upstream timeout, a protocol error (the
+/// upstream answered garbage) or a reset. (A TLS failure mid-exchange is
+/// told apart by the caller, which knows the connection: see
+/// [`rustls_error`].)
+pub(super) fn classify(e: &hyper::Error) -> ForwardError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut kind = UpstreamErrorKind::Reset;
     while let Some(err) = source {
-        // io::Error's source() skips the error it wraps: look inside.
-        if let Some(tls) = tls
-            && let Some(rustls) = err
-                .downcast_ref::<io::Error>()
-                .and_then(io::Error::get_ref)
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return UpstreamError::new(
-                UpstreamErrorKind::Tls,
-                format!("upstream TLS failed: {}", tls.describe(rustls)),
-            )
-            .into();
-        }
         if let Some(io) = err.downcast_ref::<io::Error>()
             && io.kind() == io::ErrorKind::TimedOut
         {
@@ -129,4 +114,26 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// The rustls error inside `err` itself, if any (io::Error's `source()`
+/// skips the error it wraps, so look inside).
+fn as_rustls<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    err.downcast_ref::<rustls::Error>().or_else(|| {
+        err.downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    })
+}
+
+/// The rustls error anywhere in `e`'s chain.
+pub(super) fn rustls_error(e: &hyper::Error) -> Option<&rustls::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tls) = as_rustls(err) {
+            return Some(tls);
+        }
+        source = err.source();
+    }
+    None
 }

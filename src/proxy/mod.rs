@@ -57,33 +57,48 @@ use crate::io_timeout::Stall;
 
 use self::body::{SignalOnEnd, TimeoutBody};
 use self::connect::Servers;
-use self::error::classify;
 pub use self::error::{ClientBodyError, ForwardError, UpstreamError, UpstreamErrorKind};
+use self::error::{classify, rustls_error};
 use self::pool::{Pool, PooledConn};
 
 /// The request body as sent upstream.
 type UpstreamBody = SignalOnEnd<LimitedBody>;
 
+/// How long a failed exchange waits for its TLS connection's task to end
+/// with the reason (the task ends as the exchange fails; this only bounds
+/// a wait that should not happen).
+const CONNECTION_END_WAIT: Duration = Duration::from_secs(1);
+
 /// A connection's request sender: HTTP/1.1, or HTTP/2 when an `https://`
 /// upstream chose `h2` by ALPN.
 #[derive(Debug)]
-pub(super) enum Sender {
+pub(super) enum SenderKind {
     Http1(http1::SendRequest<UpstreamBody>),
     Http2(http2::SendRequest<UpstreamBody>),
 }
 
+/// A connection's request sender, and for TLS the TLS error its connection
+/// task ends with, if any: an exchange can fail with only "channel closed"
+/// while the reason (say the upstream's TLS 1.3 alert refusing the client
+/// certificate, which comes after the handshake) ended the connection task.
+#[derive(Debug)]
+pub(super) struct Sender {
+    pub(super) kind: SenderKind,
+    pub(super) tls_end: Option<oneshot::Receiver<rustls::Error>>,
+}
+
 impl Sender {
     pub(super) fn is_closed(&self) -> bool {
-        match self {
-            Sender::Http1(s) => s.is_closed(),
-            Sender::Http2(s) => s.is_closed(),
+        match &self.kind {
+            SenderKind::Http1(s) => s.is_closed(),
+            SenderKind::Http2(s) => s.is_closed(),
         }
     }
 
     async fn ready(&mut self) -> Result<(), hyper::Error> {
-        match self {
-            Sender::Http1(s) => s.ready().await,
-            Sender::Http2(s) => s.ready().await,
+        match &mut self.kind {
+            SenderKind::Http1(s) => s.ready().await,
+            SenderKind::Http2(s) => s.ready().await,
         }
     }
 
@@ -98,9 +113,9 @@ impl Sender {
             let unsent = e.take_message();
             (e.into_error(), unsent)
         };
-        match self {
-            Sender::Http1(s) => s.try_send_request(request).await.map_err(split),
-            Sender::Http2(s) => s
+        match &mut self.kind {
+            SenderKind::Http1(s) => s.try_send_request(request).await.map_err(split),
+            SenderKind::Http2(s) => s
                 .try_send_request(h2_form(request, authority))
                 .await
                 .map_err(|e| {
@@ -257,7 +272,7 @@ impl Upstream {
                 if reused {
                     continue; // closed while idle: take another
                 }
-                return Err(classify(&e, self.servers.tls()));
+                return Err(self.failed(&e, &mut sender, &addr).await);
             }
             match sender.send(request, &self.authority).await {
                 Ok(response) => {
@@ -275,9 +290,45 @@ impl Upstream {
                         tracing::debug!(upstream = %addr, error = %e, "idle upstream connection unusable; retrying");
                         request = unsent;
                     }
-                    _ => return Err(classify(&e, self.servers.tls())),
+                    _ => return Err(self.failed(&e, &mut sender, &addr).await),
                 },
             }
+        }
+    }
+}
+
+impl Upstream {
+    /// Why an exchange with `addr` on `sender` failed with `e`:
+    /// [`classify`], unless TLS failed: a TLS error in `e`, or the one that
+    /// ended the connection task where `e` only says "channel closed" (the
+    /// upstream's TLS 1.3 alert refusing the client certificate comes after
+    /// the gateway's side of the handshake, with the first exchange).
+    async fn failed(&self, e: &hyper::Error, sender: &mut Sender, addr: &str) -> ForwardError {
+        let classified = classify(e);
+        let Some(tls) = self.servers.tls() else {
+            return classified;
+        };
+        if !matches!(&classified, ForwardError::Upstream(u) if u.kind != UpstreamErrorKind::Timeout)
+        {
+            return classified;
+        }
+        let found = match rustls_error(e) {
+            Some(t) => Some(t.clone()),
+            None => match sender.tls_end.take() {
+                Some(end) => tokio::time::timeout(CONNECTION_END_WAIT, end)
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                None => None,
+            },
+        };
+        match found {
+            Some(t) => UpstreamError::new(
+                UpstreamErrorKind::Tls,
+                format!("upstream TLS with {addr} failed: {}", tls.describe(&t)),
+            )
+            .into(),
+            None => classified,
         }
     }
 }

@@ -231,9 +231,13 @@ fn certificate_problem(c: &CertificateError, name: &str) -> String {
             "name mismatch: it is not valid for {:?} (proxy_ssl_name); it names {}",
             expected.to_str(),
             if presented.is_empty() {
-                "nothing".to_string()
+                "no name".to_string()
             } else {
-                presented.join(", ")
+                presented
+                    .iter()
+                    .map(|p| presented_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         ),
         CertificateError::Expired => "expired (certificate has expired)".to_string(),
@@ -256,6 +260,14 @@ fn certificate_problem(c: &CertificateError, name: &str) -> String {
         CertificateError::Other(other) => other.to_string(),
         other => format!("{other:?}"),
     }
+}
+
+/// A name as rustls-webpki presents it (`DnsName("a.example")`) as the
+/// certificate states it (`a.example`).
+fn presented_name(p: &str) -> &str {
+    p.split_once("(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"))
+        .unwrap_or(p)
 }
 
 fn date(unix: u64) -> String {
@@ -392,6 +404,12 @@ fn pki_error(e: webpki::Error) -> rustls::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presented_names_lose_their_kind() {
+        assert_eq!(presented_name("DnsName(\"a.example\")"), "a.example");
+        assert_eq!(presented_name("IpAddress(10.0.0.1)"), "IpAddress(10.0.0.1)");
+    }
 
     #[test]
     fn alert_names_are_rfc_spelling() {
