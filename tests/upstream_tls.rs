@@ -23,7 +23,7 @@ use common::*;
 const UPSTREAM_NAME: &str = "backend.internal";
 
 /// nginx's answer: what it saw of the connection from the gateway.
-const SEEN: &str = r#"return 200 "client=$ssl_client_s_dn verify=$ssl_client_verify conn=$connection reused=$ssl_session_reused sni=$ssl_server_name proto=$server_protocol alpn=$ssl_alpn_protocol host=$host\n";"#;
+const SEEN: &str = r#"return 200 "client=$ssl_client_s_dn verify=$ssl_client_verify conn=$connection reused=$ssl_session_reused sni=$ssl_server_name proto=$server_protocol alpn=$ssl_alpn_protocol tls=$ssl_protocol host=$host\n";"#;
 
 /// The gateway's own PKI (the client side, alice), the upstream's CA and
 /// certificate, and the CA nginx trusts for the gateway's client
@@ -168,6 +168,7 @@ fn mtls_to_an_nginx_that_requires_a_client_certificate() {
             "{body}"
         );
         assert_eq!(seen(&body, "verify"), "SUCCESS", "{body}");
+        assert_eq!(seen(&body, "tls"), version, "{body}");
         assert_eq!(seen(&body, "proto"), "HTTP/1.1", "{body}");
         assert_eq!(seen(&body, "alpn"), "http/1.1", "{body}");
         // Host is $proxy_host, as over http://.

@@ -203,15 +203,18 @@ fn describe(e: &rustls::Error, name: &ServerName<'_>, has_client_cert: bool) -> 
 fn alert_name(a: AlertDescription) -> String {
     let debug = format!("{a:?}");
     let mut out = String::new();
-    for (i, ch) in debug.chars().enumerate() {
+    let mut previous: Option<char> = None;
+    for ch in debug.chars() {
         if ch.is_ascii_uppercase() {
-            if i > 0 && !debug[..i].ends_with(|c: char| c.is_ascii_uppercase()) {
+            // A new word, unless it continues an acronym (`UnknownCA`).
+            if previous.is_some_and(|p| !p.is_ascii_uppercase()) {
                 out.push('_');
             }
             out.push(ch.to_ascii_lowercase());
         } else {
             out.push(ch);
         }
+        previous = Some(ch);
     }
     out
 }
