@@ -216,8 +216,8 @@ impl Generation {
 }
 
 impl Generation {
-    /// When each server certificate, CA and CRL of this configuration
-    /// expires, for [`Metrics::set_expiry`] (pushed when it is published).
+    /// When each server certificate, CA, CRL and upstream client
+    /// certificate of this configuration expires, for [`Metrics::set_expiry`] (pushed when it is published).
     pub fn expiry_samples(&self) -> Vec<crate::metrics::ExpirySample> {
         use crate::metrics::{CertLabels, ExpirySample};
         let mut samples = Vec::new();
@@ -252,6 +252,20 @@ impl Generation {
                 for crl in &server.config.client_auth.crl_records {
                     if let Some(next) = crl.next_update {
                         push("crl", &crl.issuer_der, next);
+                    }
+                }
+                // The gateway's own client certificate for `https://`
+                // upstreams: when it expires, every such upstream refuses.
+                for location in &server.locations {
+                    if let Handler::Proxy { spec, .. } = &location.handler
+                        && let Some(leaf) = spec
+                            .tls
+                            .as_ref()
+                            .and_then(|tls| tls.client_cert.as_ref())
+                            .and_then(|ck| ck.cert.first())
+                        && let Ok((_, c)) = x509_parser::parse_x509_certificate(leaf)
+                    {
+                        push("upstream_client", leaf, c.validity().not_after.timestamp());
                     }
                 }
             }

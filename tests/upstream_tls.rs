@@ -187,6 +187,39 @@ fn mtls_to_an_nginx_that_requires_a_client_certificate() {
 }
 
 #[test]
+fn the_client_certificate_expiry_is_a_metric() {
+    let pki = Pki::new();
+    let nginx = pki.nginx();
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gw = pki
+        .gateway_config(&[addr(nginx.ports[0])], |c| c)
+        .admin(format!("127.0.0.1:{admin}"))
+        .start(&pki.work);
+    let (_, metrics, _) = run_output(
+        Command::new("curl")
+            .arg("-sS")
+            .arg(format!("http://127.0.0.1:{admin}/metrics")),
+    );
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.contains(r#"certificate_expiry_seconds{server="server[0]",kind="upstream_client""#)
+        })
+        .unwrap_or_else(|| panic!("no upstream_client expiry in:\n{metrics}"));
+    // rcgen's client certificates are valid for a year.
+    let seconds: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        (300.0 * 86400.0..400.0 * 86400.0).contains(&seconds),
+        "{line}"
+    );
+    drop(gw);
+}
+
+#[test]
 fn sessions_to_the_upstream_are_resumed_unless_turned_off() {
     let pki = Pki::new();
     let nginx = pki.nginx();
@@ -292,6 +325,28 @@ fn an_upstream_certificate_for_another_name_is_a_502_name_mismatch() {
         &gw,
         &["name mismatch", "not valid for \"backend\"", UPSTREAM_NAME],
     );
+}
+
+#[test]
+fn an_ip_address_in_proxy_pass_is_checked_against_the_certificates_ip_addresses() {
+    let pki = Pki::new();
+    pki.set_upstream_cert(&pki.upstream_ca.server(&["127.0.0.1"]));
+    let nginx = pki.nginx();
+    let direct = |ip: &str| {
+        GatewayConfig::mtls("localhost", "on")
+            .proxy("/", format!("https://{ip}:{}", nginx.ports[0]))
+            .location_key("proxy_ssl_certificate", "gw-client.pem")
+            .location_key("proxy_ssl_certificate_key", "gw-client-key.pem")
+            .location_key("proxy_ssl_trusted_certificate", "upstream-ca.pem")
+    };
+    let gw = direct("127.0.0.1").start(&pki.work);
+    let r = pki.get(&gw);
+    assert_eq!(r.status, 200, "{}\n{}", r.body_text(), gw.logs());
+    assert_eq!(seen(&r.body_text(), "host"), "127.0.0.1");
+    drop(gw);
+    // The same server reached as localhost: its certificate has no such name.
+    let gw = direct("localhost").start(&pki.work);
+    assert_502_saying(&pki, &gw, &["name mismatch", "127.0.0.1"]);
 }
 
 #[test]
