@@ -135,6 +135,8 @@ fn h2_form<B>(request: Request<B>, fallback: &Authority) -> Request<B> {
         .headers
         .get(header::HOST)
         .and_then(|h| Authority::try_from(h.as_bytes()).ok())
+        // `:authority` carries no userinfo (RFC 9113, 8.3.1).
+        .filter(|a| !a.as_str().contains('@'))
         .unwrap_or_else(|| fallback.clone());
     let mut uri = http::uri::Parts::default();
     uri.scheme = Some(Scheme::HTTPS);
@@ -363,5 +365,43 @@ impl Forwarded {
             body.finished();
         }
         Response::from_parts(parts, body.boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: Option<&str>) -> Request<()> {
+        let mut b = Request::get("/a/b?c=d");
+        if let Some(h) = host {
+            b = b.header(header::HOST, h);
+        }
+        b.body(()).unwrap_or_default()
+    }
+
+    #[test]
+    fn h2_form_moves_host_to_the_authority_and_back() {
+        let fallback = Authority::from_static("backend");
+        let h2 = h2_form(request(Some("api.example:8443")), &fallback);
+        assert_eq!(h2.uri().to_string(), "https://api.example:8443/a/b?c=d");
+        assert_eq!(h2.version(), Version::HTTP_2);
+        assert!(h2.headers().get(header::HOST).is_none());
+        let h1 = h1_form(h2);
+        assert_eq!(h1.uri().to_string(), "/a/b?c=d");
+        assert_eq!(h1.version(), Version::HTTP_11);
+        assert_eq!(
+            h1.headers().get(header::HOST).map(|h| h.as_bytes()),
+            Some(&b"api.example:8443"[..])
+        );
+    }
+
+    #[test]
+    fn h2_form_falls_back_to_proxy_host_without_a_usable_host() {
+        let fallback = Authority::from_static("backend");
+        for host in [None, Some("user@evil.example"), Some("bad host")] {
+            let h2 = h2_form(request(host), &fallback);
+            assert_eq!(h2.uri().to_string(), "https://backend/a/b?c=d", "{host:?}");
+        }
     }
 }
