@@ -67,7 +67,8 @@ impl Reject {
                 UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
                 UpstreamErrorKind::Refused
                 | UpstreamErrorKind::Reset
-                | UpstreamErrorKind::Protocol => StatusCode::BAD_GATEWAY,
+                | UpstreamErrorKind::Protocol
+                | UpstreamErrorKind::Tls => StatusCode::BAD_GATEWAY,
             },
         }
     }

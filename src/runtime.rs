@@ -90,7 +90,7 @@ pub enum Handler {
 }
 
 impl LocationRuntime {
-    fn new(location: Location) -> LocationRuntime {
+    fn new(location: Location) -> Result<LocationRuntime, rustls::Error> {
         let Location {
             label,
             matcher,
@@ -99,16 +99,16 @@ impl LocationRuntime {
         let handler = match action {
             Action::Return(spec) => Handler::Return(spec),
             Action::Proxy(spec) => Handler::Proxy {
-                upstream: Upstream::new(&spec),
+                upstream: Upstream::new(&spec)?,
                 spec,
             },
         };
-        LocationRuntime {
+        Ok(LocationRuntime {
             label,
             matcher,
             handler,
             metrics: OnceLock::new(),
-        }
+        })
     }
 }
 
@@ -171,10 +171,16 @@ impl Generation {
             sessions.insert(server.label.clone(), state);
             let listen = server.listen.clone();
             let mut config = server;
-            let locations = std::mem::take(&mut config.locations)
-                .into_iter()
-                .map(LocationRuntime::new)
-                .collect();
+            let mut locations = Vec::new();
+            for location in std::mem::take(&mut config.locations) {
+                let label = location.label.clone();
+                locations.push(LocationRuntime::new(location).map_err(|source| {
+                    crate::tls::TlsSetupError::Upstream {
+                        location: format!("{}, {label}", config.label),
+                        source,
+                    }
+                })?);
+            }
             let server_name = match config.names.first() {
                 Some(crate::config::ServerName::Exact(n)) => Arc::from(n.as_str()),
                 _ => Arc::from(""),
@@ -210,8 +216,8 @@ impl Generation {
 }
 
 impl Generation {
-    /// When each server certificate, CA and CRL of this configuration
-    /// expires, for [`Metrics::set_expiry`] (pushed when it is published).
+    /// When each server certificate, CA, CRL and upstream client
+    /// certificate of this configuration expires, for [`Metrics::set_expiry`] (pushed when it is published).
     pub fn expiry_samples(&self) -> Vec<crate::metrics::ExpirySample> {
         use crate::metrics::{CertLabels, ExpirySample};
         let mut samples = Vec::new();
@@ -246,6 +252,20 @@ impl Generation {
                 for crl in &server.config.client_auth.crl_records {
                     if let Some(next) = crl.next_update {
                         push("crl", &crl.issuer_der, next);
+                    }
+                }
+                // The gateway's own client certificate for `https://`
+                // upstreams: when it expires, every such upstream refuses.
+                for location in &server.locations {
+                    if let Handler::Proxy { spec, .. } = &location.handler
+                        && let Some(leaf) = spec
+                            .tls
+                            .as_ref()
+                            .and_then(|tls| tls.client_cert.as_ref())
+                            .and_then(|ck| ck.cert.first())
+                        && let Ok((_, c)) = x509_parser::parse_x509_certificate(leaf)
+                    {
+                        push("upstream_client", leaf, c.validity().not_after.timestamp());
                     }
                 }
             }

@@ -240,6 +240,50 @@ pub struct ProxySpec {
     pub send_timeout: Duration,
     /// Idle keep-alive connections to the upstream kept open.
     pub keepalive: UpstreamKeepalive,
+    /// TLS to the upstream (`proxy_pass = "https://..."`), else plain TCP.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// TLS to an `https://` upstream (nginx's `proxy_ssl_*`), every file read
+/// and checked at load.
+pub struct UpstreamTls {
+    /// `proxy_ssl_certificate` and `proxy_ssl_certificate_key`: the
+    /// gateway's client certificate, checked to match its key.
+    pub client_cert: Option<Arc<CertifiedKey>>,
+    /// `proxy_ssl_trusted_certificate`: its self-signed certificates are
+    /// the trust anchors, the others extra intermediates (as OpenSSL, no
+    /// partial chains). Empty when `proxy_ssl_verify` is off.
+    pub anchors: Vec<rustls_pki_types::TrustAnchor<'static>>,
+    pub intermediates: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// `proxy_ssl_verify` (default on, unlike nginx).
+    pub verify: bool,
+    /// `proxy_ssl_verify_depth`: at most this many intermediates between
+    /// the upstream's certificate and the root (nginx's default 1).
+    pub verify_depth: u32,
+    /// `proxy_ssl_name`: the name the certificate must be valid for (and
+    /// the SNI). Default: the host of `proxy_pass`.
+    pub name: rustls_pki_types::ServerName<'static>,
+    /// `proxy_ssl_server_name`: send `name` as SNI (default off, as nginx).
+    pub server_name: bool,
+    pub protocols: Vec<Protocol>,
+    /// `proxy_ssl_session_reuse` (default on).
+    pub session_reuse: bool,
+}
+
+impl fmt::Debug for UpstreamTls {
+    // Never prints key material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamTls")
+            .field("client_cert", &self.client_cert.is_some())
+            .field("anchors", &self.anchors.len())
+            .field("verify", &self.verify)
+            .field("verify_depth", &self.verify_depth)
+            .field("name", &self.name)
+            .field("server_name", &self.server_name)
+            .field("protocols", &self.protocols)
+            .field("session_reuse", &self.session_reuse)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An upstream's idle connections (nginx's `keepalive` and

@@ -92,6 +92,16 @@ pub struct RawServer {
     pub max_proxy_header_size: Option<RawSize>,
     pub lingering_time: Option<RawDuration>,
     pub lingering_timeout: Option<RawDuration>,
+    /// nginx's `proxy_ssl_*`: TLS to an `https://` upstream.
+    pub proxy_ssl_certificate: Option<String>,
+    pub proxy_ssl_certificate_key: Option<String>,
+    pub proxy_ssl_trusted_certificate: Option<String>,
+    pub proxy_ssl_verify: Option<bool>,
+    pub proxy_ssl_verify_depth: Option<i64>,
+    pub proxy_ssl_name: Option<String>,
+    pub proxy_ssl_server_name: Option<bool>,
+    pub proxy_ssl_protocols: Option<Vec<String>>,
+    pub proxy_ssl_session_reuse: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +138,16 @@ pub struct RawLocation {
     pub proxy_connect_timeout: Option<RawDuration>,
     pub proxy_read_timeout: Option<RawDuration>,
     pub proxy_send_timeout: Option<RawDuration>,
+    /// nginx's `proxy_ssl_*`: TLS to an `https://` upstream.
+    pub proxy_ssl_certificate: Option<String>,
+    pub proxy_ssl_certificate_key: Option<String>,
+    pub proxy_ssl_trusted_certificate: Option<String>,
+    pub proxy_ssl_verify: Option<bool>,
+    pub proxy_ssl_verify_depth: Option<i64>,
+    pub proxy_ssl_name: Option<String>,
+    pub proxy_ssl_server_name: Option<bool>,
+    pub proxy_ssl_protocols: Option<Vec<String>>,
+    pub proxy_ssl_session_reuse: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

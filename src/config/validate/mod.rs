@@ -14,6 +14,7 @@ mod files;
 mod location;
 mod servers;
 mod tls;
+mod upstream_tls;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -200,6 +201,7 @@ fn validate_server(
     let label = format!("server[{index}]");
     let mut ok = true;
     let limits = validate_limits(&label, &raw, ctx);
+    let proxy_ssl = upstream_tls::ProxySslKeys::of_server(&label, &raw);
 
     let mut listen = Vec::new();
     match raw.listen.map(OneOrMany::into_vec) {
@@ -285,6 +287,7 @@ fn validate_server(
         connect,
         read,
         send,
+        proxy_ssl,
     };
 
     let mut locations: Vec<Location> = Vec::new();
