@@ -37,11 +37,15 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate the configuration, then tell the running gateway (by its pid file) to reload it.
+    /// Validate the configuration, tell the running gateway (by its pid file) to reload it,
+    /// and wait for the outcome: exit 0 once the new configuration serves, 1 if it was refused.
     Reload {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// How long to wait for the running gateway to finish the reload.
+        #[arg(long, default_value = "60s", value_parser = parse_wait)]
+        timeout: std::time::Duration,
     },
     /// Make and manage the PKI: CA, server and client certificates, .p12 files, CRLs.
     #[cfg(feature = "certs")]
@@ -55,6 +59,12 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+/// `--timeout` of `reload`: nginx's duration syntax (`30s`, `2m`) or seconds.
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    let raw = mtls_gateway::config::raw::RawDuration::Text(text.to_string());
+    mtls_gateway::config::duration::parse(&raw).map_err(|e| e.to_string())
 }
 
 fn init_logging(format: LogFormat, level: Option<&str>) {
@@ -113,10 +123,15 @@ fn main() -> ExitCode {
         #[cfg(feature = "certs")]
         Command::Certs(command) => mtls_gateway::certs::run(command),
         Command::Inspect(args) => mtls_gateway::inspect::run(args),
-        Command::Reload { config } => match mtls_gateway::run::signal_reload(&config) {
-            Ok(pid) => {
+        Command::Reload { config, timeout } => match mtls_gateway::run::signal_reload(
+            &config, timeout,
+        ) {
+            Ok(done) => {
                 println!(
-                    "sent SIGHUP to mtls-gateway (pid {pid}); its log says whether the reload succeeded"
+                    "reloaded: mtls-gateway (pid {}) serves {} as generation {}",
+                    done.pid,
+                    config.display(),
+                    done.generation
                 );
                 ExitCode::SUCCESS
             }
