@@ -98,6 +98,10 @@ fn admin_endpoints_and_metrics() {
         r#"mtls_gateway_upstream_errors_total{server="server[0]",location="location /dead",kind="refused"} 1"#,
         r#"mtls_gateway_connections_total 3"#,
         r#"mtls_gateway_config_generation 1"#,
+        // Both outcomes from the start: the documented alert
+        // `increase(...{outcome="failure"}[15m]) > 0` sees the first failure.
+        r#"mtls_gateway_config_reloads_total{outcome="success"} 0"#,
+        r#"mtls_gateway_config_reloads_total{outcome="failure"} 0"#,
         r#"mtls_gateway_certificate_expiry_seconds{server="server[0]",kind="server","#,
         r#"mtls_gateway_certificate_expiry_seconds{server="server[0]",kind="ca","#,
     ] {
