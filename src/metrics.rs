@@ -252,7 +252,7 @@ impl Metrics {
         // `increase(...{outcome="failure"}[15m]) > 0` fires on the first failure
         // (a series that appears at 1 has no increase to see).
         for outcome in ["success", "failure"] {
-            m.reloads.get_or_create(&OutcomeLabels { outcome });
+            let _ = m.reloads.get_or_create(&OutcomeLabels { outcome });
         }
         Metrics { registry, ..m }
     }

@@ -66,6 +66,14 @@ pub enum CertsError {
     #[error(transparent)]
     Profile(#[from] ProfileError),
 
+    /// `certs server` without `--server-name`, and no earlier server
+    /// certificate whose names it could reuse.
+    #[error(
+        "{}: no earlier server certificate with recorded names to renew; give --server-name",
+        .dir.display()
+    )]
+    NoNamesToRenew { dir: PathBuf },
+
     /// `DIR/index.toml` does not exist: not a `certs init` folder.
     #[error(
         "{}: not found; is {} a folder made by `mtls-gateway certs init`?",
