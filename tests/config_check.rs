@@ -117,6 +117,44 @@ fn toml_syntax_errors_name_the_line() {
     );
 }
 
+/// Unknown keys get the closest known one, nginx directive names written
+/// by habit are mapped to ours, and a TOML type error shows its line with
+/// a caret under the value.
+#[test]
+fn unknown_keys_are_explained_and_type_errors_point_at_the_value() {
+    let work = Workdir::new();
+    let path = work.write(
+        "typo.toml",
+        "worker_connections = 100\n[[server]]\nlisten = \"127.0.0.1:3443\"\nssl_verify_client = \"on\"\n[server.tls]\nssl_certificate = \"s.pem\"\n[server.client_auth]\nverify_clinet = \"on\"\n",
+    );
+    let (code, _, err) = check(&path);
+    assert_ne!(code, 0);
+    let file = path.display().to_string();
+    for e in [
+        "worker_connections: unknown key; nginx's `worker_connections` is `max_connections` here",
+        "server[0].ssl_verify_client: unknown key; nginx's `ssl_verify_client` is `verify_client` in [server.client_auth]",
+        "server[0].tls.ssl_certificate: unknown key; nginx's `ssl_certificate` is `certificate` here",
+        "server[0].client_auth.verify_clinet: unknown key; did you mean `verify_client`?",
+    ] {
+        assert!(err.contains(&format!("{file}: {e}")), "missing {e:?} in:\n{err}");
+    }
+
+    let path = work.write(
+        "types.toml",
+        "[[server]]\nlisten = \"127.0.0.1:3443\"\n[server.client_auth]\nverify_depth = \"1\"\n",
+    );
+    let (code, _, err) = check(&path);
+    assert_ne!(code, 0);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].ends_with("types.toml: line 4, column 16: invalid type: string \"1\", expected i64"),
+        "{err}"
+    );
+    assert_eq!(lines[1], "  4 | verify_depth = \"1\"", "{err}");
+    assert_eq!(lines[2], "    |                ^^^", "{err}");
+    assert_eq!(lines[2].find('^'), lines[1].find('"'), "caret under the value");
+}
+
 #[test]
 fn relative_paths_resolve_against_the_config_folder() {
     let work = Workdir::new();

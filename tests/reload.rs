@@ -320,7 +320,7 @@ fn a_failed_reload_changes_nothing_and_says_why() {
     };
     check(
         "bad TOML",
-        "TOML parse error",
+        "line 1, column 10: unclosed array table",
         &|| std::fs::write(&cfg, "[[server]\n").unwrap(),
         &restore_cfg,
     );

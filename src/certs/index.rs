@@ -280,6 +280,8 @@ mod tests {
                 not_after: d,
                 revoked: Some(d),
                 reason: Some(Reason::KeyCompromise),
+                names: Vec::new(),
+                superseded_by: None,
             }],
         };
         let text = toml::to_string(&index).unwrap();

@@ -10,6 +10,7 @@
 pub mod duration;
 pub mod raw;
 pub mod size;
+mod suggest;
 mod validate;
 
 use std::fmt;
@@ -361,23 +362,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// Every problem found, each naming the key and what is wrong.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let mut unknown = Vec::new();
-    let deserializer = toml::Deserializer::parse(text).map_err(|e| ConfigErrors {
+    let toml_error = |e: toml::de::Error| ConfigErrors {
         file: path.to_path_buf(),
         errors: vec![ConfigError {
             key: String::new(),
-            problem: one_line(&e.to_string()),
+            problem: suggest::toml_error(text, e.message(), e.span()),
         }],
-    })?;
-    let raw: raw::RawConfig = serde_ignored::deserialize(deserializer, |p| {
-        unknown.push(key_path(&p))
-    })
-    .map_err(|e| ConfigErrors {
-        file: path.to_path_buf(),
-        errors: vec![ConfigError {
-            key: String::new(),
-            problem: one_line(&e.to_string()),
-        }],
-    })?;
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(toml_error)?;
+    let raw: raw::RawConfig =
+        serde_ignored::deserialize(deserializer, |p| unknown.push(key_path(&p)))
+            .map_err(toml_error)?;
     let base = path
         .parent()
         .map(Path::to_path_buf)
@@ -385,8 +380,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let mut errors: Vec<ConfigError> = unknown
         .into_iter()
         .map(|key| ConfigError {
+            problem: match suggest::hint(&key) {
+                Some(hint) => format!("unknown key; {hint}"),
+                None => "unknown key".into(),
+            },
             key,
-            problem: "unknown key".into(),
         })
         .collect();
     let (global, servers, mut files) = validate::validate(raw, &base, &mut errors);
@@ -404,17 +402,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             errors,
         })
     }
-}
-
-/// toml's messages span several lines (with a source excerpt); keep the
-/// headline and the excerpt's location on one line per error.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `server.0.tls.foo` → `server[0].tls.foo`.
