@@ -53,11 +53,16 @@ enum Command {
     Certs(mtls_gateway::certs::CertsCommand),
     /// Print a certificate's $ssl_client_* values and its verification result.
     Inspect(mtls_gateway::inspect::InspectArgs),
-    /// Load and validate a configuration and every file it names, then exit.
+    /// Load and validate a configuration and every file it names, then exit; warn about
+    /// what would refuse clients (expired or expiring certificates and CRLs, CA bundle
+    /// problems, verify_depth too small).
     Check {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Warn about certificates and CRLs that expire within this many days.
+        #[arg(long, value_name = "DAYS", default_value_t = mtls_gateway::check::DEFAULT_EXPIRY_DAYS)]
+        expiry_warning_days: u32,
     },
 }
 
@@ -88,7 +93,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
-        Command::Check { config } => match mtls_gateway::config::load(&config) {
+        Command::Check {
+            config,
+            expiry_warning_days,
+        } => match mtls_gateway::config::load(&config) {
             Ok(loaded) => match mtls_gateway::runtime::Generation::build(loaded, None, 1) {
                 Ok(generation) => {
                     for group in &generation.groups {
@@ -102,7 +110,23 @@ fn main() -> ExitCode {
                             );
                         }
                     }
-                    println!("{}: configuration OK", config.display());
+                    let warnings = mtls_gateway::check::warnings(
+                        &generation,
+                        mtls_gateway::clock::unix_now(),
+                        expiry_warning_days,
+                    );
+                    for w in &warnings {
+                        eprintln!("{}: warning: {w}", config.display());
+                    }
+                    if warnings.is_empty() {
+                        println!("{}: configuration OK", config.display());
+                    } else {
+                        println!(
+                            "{}: configuration OK, with {} warning(s) above",
+                            config.display(),
+                            warnings.len()
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

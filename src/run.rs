@@ -67,6 +67,26 @@ enum ReloadError {
     Tls(#[from] crate::tls::TlsSetupError),
     #[error(transparent)]
     AccessLog(#[from] crate::access_log::AccessLogError),
+    /// A reload never replaces a certificate with one clients refuse (at
+    /// start there is nothing better to serve, so it is served).
+    #[error("{}", .0.iter().map(|w| format!("{w} (a reload keeps the current certificate)")).collect::<Vec<_>>().join("\n"))]
+    ExpiredServerCertificate(Vec<crate::check::Warning>),
+}
+
+/// Logs what `check` would warn about (expiry within
+/// [`crate::check::DEFAULT_EXPIRY_DAYS`]), once per start and reload.
+fn log_warnings(generation: &Generation) {
+    for w in crate::check::warnings(
+        generation,
+        crate::clock::unix_now(),
+        crate::check::DEFAULT_EXPIRY_DAYS,
+    ) {
+        if w.problem.starts_with("EXPIRED") || w.problem.starts_with("NOT VALID") {
+            tracing::error!("{w}");
+        } else {
+            tracing::warn!("{w}");
+        }
+    }
 }
 
 /// Why `mtls-gateway reload` could not reload the running gateway, or the
@@ -238,6 +258,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let source = config.source.clone();
     let (pid_path, origin) = pid_file(&config.global, &config.source);
     let generation = Generation::build(config, None, 1)?;
+    log_warnings(&generation);
     let listeners = listener::bind(&generation).await?;
     let pid_file = match std::fs::write(&pid_path, format!("{}\n", std::process::id())) {
         Ok(()) => Some(pid_path),
@@ -463,6 +484,10 @@ impl Reloader {
         );
         let built = (|| -> Result<Generation, ReloadError> {
             let next = Generation::build(config::load(&self.source)?, Some(&current), number)?;
+            let expired = crate::check::expired_server_certificates(&next, crate::clock::unix_now());
+            if !expired.is_empty() {
+                return Err(ReloadError::ExpiredServerCertificate(expired));
+            }
             self.shared
                 .access_log
                 .configure(&next.global.access_log, next.global.access_log_format)?;
@@ -479,6 +504,7 @@ impl Reloader {
                     .generation
                     .set(i64::try_from(number).unwrap_or(i64::MAX));
                 metrics.set_expiry(next.expiry_samples());
+                log_warnings(&next);
                 self.warn_about_restart_only_changes(&current, &next);
                 *self.stamps.lock().unwrap_or_else(|p| p.into_inner()) = file_stamps(&next.files);
                 self.shared.generation.store(Arc::new(next));

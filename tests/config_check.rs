@@ -191,8 +191,13 @@ return = { status = 200, text = "ok" }
     assert_eq!(code, 0, "{out}{err}");
 }
 
+/// An expired server certificate: nginx starts and serves it, and so does
+/// the gateway (one server's certificate must not take the others down),
+/// but `check` says so loudly, the start logs it as an error and the expiry
+/// metric is negative. (A reload to an expired certificate is refused:
+/// tests/reload.rs.)
 #[test]
-fn expired_server_certificate_is_refused() {
+fn an_expired_server_certificate_is_served_and_said_loudly() {
     let work = Workdir::new();
     let root = Ca::root("Root");
     let mut spec = LeafSpec::client("gw").expired();
@@ -200,16 +205,89 @@ fn expired_server_certificate_is_refused() {
     let server = root.leaf(spec);
     work.write("server.pem", &server.cert_pem);
     work.write("server-key.pem", &server.key_pem);
-    let path = work.write(
-        "gw.toml",
-        "[[server]]\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncertificate = \"server.pem\"\ncertificate_key = \"server-key.pem\"\n",
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let text = format!(
+        "[admin]\nlisten = \"{admin}\"\n[[server]]\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncertificate = \"server.pem\"\ncertificate_key = \"server-key.pem\"\n[[server.location]]\nprefix = \"/\"\nreturn = {{ status = 200, text = \"served\" }}\n"
     );
-    let (code, _, err) = check(&path);
-    assert_ne!(code, 0);
+    let path = work.write("gateway.toml", &text);
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "{out}{err}");
     assert!(
-        err.contains("server[0].tls.certificate: the server certificate expired"),
+        err.contains("warning: server[0].tls.certificate: EXPIRED on")
+            && err.contains("every client refuses this server"),
         "{err}"
     );
+    assert!(out.contains("configuration OK, with 1 warning(s) above"), "{out}");
+
+    let gw = Gateway::start(work.path(), &text);
+    assert!(
+        gw.logs().contains("server[0].tls.certificate: EXPIRED on"),
+        "{}",
+        gw.logs()
+    );
+    // It is served: a client that ignores dates gets the page.
+    let (_, body, _) = run_output(Command::new("curl").args([
+        "-sS",
+        "-k",
+        "--resolve",
+        &format!("localhost:{}:127.0.0.1", gw.port()),
+        &format!("https://localhost:{}/", gw.port()),
+    ]));
+    assert_eq!(body, "served");
+    let (_, metrics, _) = run_output(
+        Command::new("curl").args(["-sS", &format!("http://{admin}/metrics")]),
+    );
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("mtls_gateway_certificate_expiry_seconds{server=\"server[0]\",kind=\"server\""))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(value < 0.0, "{line}");
+}
+
+/// `check` warns about configurations that load but refuse clients: a CA
+/// bundle whose client-issuing CA needs a larger verify_depth, a non-CA
+/// certificate in the bundle, a server certificate expiring soon.
+#[test]
+fn check_warns_about_configs_that_refuse_every_client() {
+    let work = Workdir::new();
+    let root = Ca::root("Root");
+    let int = root.intermediate("Int");
+    let sub = int.intermediate("Sub");
+    let stray = root.client("stray-leaf");
+    let mut spec = LeafSpec::client("gw");
+    spec.sans = vec!["localhost".into()];
+    spec.eku = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    spec.not_after = time::OffsetDateTime::now_utc() + time::Duration::hours(10 * 24 + 12);
+    let server = root.leaf(spec);
+    work.write("server.pem", &server.cert_pem);
+    work.write("server-key.pem", &server.key_pem);
+    work.write(
+        "bundle.pem",
+        format!("{}{}{}{}", root.pem(), int.pem(), sub.pem(), stray.cert_pem),
+    );
+    let path = work.write(
+        "gw.toml",
+        "[[server]]\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncertificate = \"server.pem\"\ncertificate_key = \"server-key.pem\"\n[server.client_auth]\nverify_client = \"on\"\nclient_certificate = \"bundle.pem\"\nverify_depth = 1\n",
+    );
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "{out}{err}");
+    let file = path.display().to_string();
+    for e in [
+        "warning: server[0].client_auth.client_certificate: verify_depth = 1 refuses every client certificate issued by `CN=Sub,O=Example,C=RU`: its chain has 2 intermediate(s); set verify_depth = 2 (as it stands, no CA of the bundle can issue an accepted client certificate)",
+        "warning: server[0].client_auth.client_certificate: `CN=stray-leaf,OU=Dev,O=Example,C=RU` is not a CA certificate",
+        "warning: server[0].tls.certificate: expires in 10 day(s)",
+    ] {
+        assert!(err.contains(&format!("{file}: {e}")), "missing {e:?} in:\n{err}");
+    }
+    assert_eq!(err.matches("warning:").count(), 3, "{err}");
+    // The horizon is a flag.
+    let (_, _, err) = run_output(
+        Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+            .args(["check", "--expiry-warning-days", "5", "--config"])
+            .arg(&path),
+    );
+    assert!(!err.contains("expires in"), "{err}");
 }
 
 #[test]

@@ -350,7 +350,7 @@ fn a_failed_reload_changes_nothing_and_says_why() {
     );
     check(
         "expired server certificate",
-        "the server certificate expired",
+        "server[0].tls.certificate: EXPIRED on",
         &|| {
             s.work.write("server.pem", expired.chain(0));
             s.work.write("server-key.pem", &expired.key_pem);

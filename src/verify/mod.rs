@@ -34,6 +34,7 @@ pub mod cache;
 pub mod handshake;
 mod names;
 pub mod policy;
+pub mod advice;
 mod profile;
 pub mod reason;
 mod relax;

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::CertificateDer;
 
 use super::Ctx;
 use super::files::{read_certs, read_crls, read_key};
@@ -54,7 +53,6 @@ pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Optio
     };
     let mut certified_key = None;
     if let (Some(chain), Some(private_key)) = (chain, private_key) {
-        check_server_cert_dates(&format!("{key}.certificate"), &chain[0], ctx);
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         match CertifiedKey::from_der(chain, private_key, &provider) {
             Ok(ck) => match ck.keys_match() {
@@ -144,30 +142,6 @@ pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Optio
         session_tickets: raw.session_tickets.unwrap_or(true),
         handshake_timeout,
     })
-}
-
-/// A server certificate that every client will reject is a configuration
-/// error, not something to discover from user reports.
-pub(super) fn check_server_cert_dates(key: &str, leaf: &CertificateDer<'_>, ctx: &mut Ctx<'_>) {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
-        return;
-    };
-    let now = unix_now();
-    let validity = cert.validity();
-    if validity.not_after.timestamp() < now {
-        ctx.error(
-            key,
-            format!("the server certificate expired on {}", validity.not_after),
-        );
-    } else if validity.not_before.timestamp() > now {
-        ctx.error(
-            key,
-            format!(
-                "the server certificate is not valid before {}",
-                validity.not_before
-            ),
-        );
-    }
 }
 
 pub(super) fn validate_client_auth(
