@@ -23,6 +23,16 @@ fn the_shipped_seed_configuration_is_ok() {
     let (code, out, err) = check(&path);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.trim_end().ends_with("configuration OK"), "{out}");
+    // Its example keys are public in the repository: loopback only (./demo.sh runs it).
+    assert!(out.contains("server[0] on 127.0.0.1:3443:"), "{out}");
+    assert!(!out.contains("0.0.0.0"), "{out}");
+    // It describes the nginx block it replaces itself; it cites no file
+    // outside the repository.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("#       ssl_verify_client on;"), "{text}");
+    for outside in ["shared/", "seed"] {
+        assert!(!text.contains(outside), "config/gateway.toml cites {outside:?}");
+    }
 }
 
 #[test]
