@@ -695,3 +695,36 @@ fn server_renewal_keeps_the_previous_names_and_marks_the_old_one_superseded() {
     let san = openssl_x509(&server, &["-ext", "subjectAltName"]);
     assert!(!san.contains("127.0.0.1"), "{san}");
 }
+
+/// One flag for CRL validity: `--crl-days` on `certs revoke` and `certs
+/// crl` alike (`certs crl --days`, its former name, still works, hidden).
+#[test]
+fn crl_validity_is_one_flag_name() {
+    let work = Workdir::new();
+    let pki = Pki::init(work.path(), "pki", &[]);
+    let ca = pki.dir.to_str().unwrap();
+    let next_update = || {
+        openssl(&[
+            "crl",
+            "-noout",
+            "-nextupdate",
+            "-in",
+            pki.path("client-ca.crl").to_str().unwrap(),
+        ])
+        .1
+    };
+    let year = || -> i32 {
+        let text = next_update();
+        text.trim().rsplit(' ').nth(1).unwrap().parse().unwrap()
+    };
+    let now_year: i32 = time::OffsetDateTime::now_utc().year();
+    certs_ok(&["crl", "--ca", ca, "--crl-days", "1000"]);
+    assert!(year() >= now_year + 2, "{}", next_update());
+    certs_ok(&["crl", "--ca", ca, "--days", "1"]);
+    assert!(year() <= now_year + 1, "{}", next_update());
+    let help = gateway_cmd(&["certs", "crl", "--help"], &[]).stdout;
+    assert!(help.contains("--crl-days") && !help.contains("--days "), "{help}");
+    let serial_alice = serial(&pki.client("alice", &[]).cert);
+    certs_ok(&["revoke", "--ca", ca, &serial_alice, "--crl-days", "1000"]);
+    assert!(year() >= now_year + 2, "{}", next_update());
+}
