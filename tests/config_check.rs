@@ -320,3 +320,37 @@ fn a_taken_port_is_a_clear_start_up_error() {
         "{logs}"
     );
 }
+
+/// A passphrase-protected key is named as such, with the command that
+/// decrypts it (it used to be "no usable private key").
+#[test]
+fn an_encrypted_key_says_so_and_how_to_decrypt_it() {
+    let work = Workdir::new();
+    let root = Ca::root("Root");
+    let server = root.server(&["localhost"]);
+    work.write("server.pem", server.chain(0));
+    let plain = work.write("plain-key.pem", &server.key_pem);
+    let encrypted = work.path().join("server-key.pem");
+    let (code, out, err) = run_output(Command::new("openssl").args([
+        "pkey",
+        "-in",
+        plain.to_str().unwrap(),
+        "-aes256",
+        "-passout",
+        "pass:secret",
+        "-out",
+        encrypted.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let path = work.write(
+        "gw.toml",
+        "[[server]]\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncertificate = \"server.pem\"\ncertificate_key = \"server-key.pem\"\n",
+    );
+    let (code, _, err) = check(&path);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("the private key is encrypted (passphrase-protected); encrypted keys are not supported")
+            && err.contains(&format!("openssl pkey -in {}", encrypted.display())),
+        "{err}"
+    );
+}

@@ -40,6 +40,12 @@ pub enum CertsError {
         key_type: &'static str,
         source: rcgen::Error,
     },
+    /// A passphrase-protected key file.
+    #[error(
+        "{}: the private key is encrypted (passphrase-protected); encrypted keys are not supported. Decrypt it once: `openssl pkey -in {} -out KEY.pem` (asks the passphrase; keep KEY.pem mode 0600) and use KEY.pem",
+        .path.display(), .path.display()
+    )]
+    EncryptedKey { path: PathBuf },
     /// A key file that holds no usable private key.
     #[error(
         "{}: not a usable private key (unencrypted PEM: PKCS#8, PKCS#1 or SEC1): {source}",

@@ -339,6 +339,15 @@ pub mod defaults {
     pub const UPSTREAM_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
+/// Whether PEM text holds a passphrase-protected private key (PKCS#8
+/// `ENCRYPTED PRIVATE KEY`, or OpenSSL's legacy `Proc-Type: 4,ENCRYPTED`
+/// header), which the gateway does not read: it reloads unattended, with
+/// nobody to type a passphrase.
+pub fn is_encrypted_key_pem(pem: &[u8]) -> bool {
+    let has = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
+    has(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || has(b"Proc-Type: 4,ENCRYPTED")
+}
+
 /// Loads and validates the configuration at `path`, reading every file it names.
 ///
 /// # Errors
