@@ -166,6 +166,25 @@ fn access_log_json_lines_carry_tls_and_identity() {
     assert_eq!(lines[1]["verify"], "NONE");
 }
 
+/// A request refused before routing (400: no certificate with
+/// `verify_client = "on"`) is logged with the Host it sent, as nginx logs
+/// `$host` (it used to be `"host":""`).
+#[test]
+fn access_log_names_the_host_of_a_refused_request() {
+    let s = setup();
+    let gw = GatewayConfig::mtls("localhost", "on")
+        .global("access_log", "access.log")
+        .returns("/", 200, "ok")
+        .start(&s.work);
+    let r = s.get(&gw, "/", false);
+    assert_eq!(r.status, 400);
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(s.work.path().join("access.log")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], 400, "{log}");
+    assert_eq!(line["host"], "localhost", "{log}");
+}
+
 #[test]
 fn access_log_combined_and_reopen_on_sigusr1() {
     let s = setup();
