@@ -54,6 +54,8 @@ pub struct Global {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessLog {
     Off,
+    /// The default: apart from the diagnostics on stderr.
+    Stdout,
     Stderr,
     File(PathBuf),
 }
