@@ -354,3 +354,26 @@ fn an_encrypted_key_says_so_and_how_to_decrypt_it() {
         "{err}"
     );
 }
+
+/// A server chain written root first: the key matches a later certificate
+/// of the file, and the error says the order is wrong (it used to say the
+/// key does not match the certificate).
+#[test]
+fn a_chain_in_the_wrong_order_is_named_as_such() {
+    let work = Workdir::new();
+    let root = Ca::root("Root");
+    let server = root.server(&["localhost"]);
+    work.write("server.pem", format!("{}{}", root.pem(), server.cert_pem));
+    work.write("server-key.pem", &server.key_pem);
+    let path = work.write(
+        "gw.toml",
+        "[[server]]\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncertificate = \"server.pem\"\ncertificate_key = \"server-key.pem\"\n",
+    );
+    let (code, _, err) = check(&path);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("server[0].tls.certificate: the key belongs to certificate #2 of the file: the chain is in the wrong order"),
+        "{err}"
+    );
+    assert!(!err.contains("does not match"), "{err}");
+}
