@@ -365,9 +365,16 @@ fn nothing_is_overwritten_without_force() {
     );
     assert_eq!(mode(&first.key), 0o600, "still private after replacing");
 
-    // init refuses an existing CA folder too, naming the CA key.
+    // init refuses an existing CA folder too, naming the CA key and saying
+    // what --force would cost: a new CA that invalidates every certificate.
     let err = certs_err(&["init", "--out", ca, "--server-name", "localhost"]);
     assert!(err.contains("ca.key") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("would make a NEW CA")
+            && err.contains("every certificate issued from this folder")
+            && err.contains("would stop verifying"),
+        "{err}"
+    );
 }
 
 #[test]

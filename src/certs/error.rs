@@ -72,6 +72,12 @@ pub enum CertsError {
     #[error(transparent)]
     Profile(#[from] ProfileError),
 
+    /// `certs init` on a folder that already holds a CA, without `--force`.
+    #[error(
+        "{}: already holds a CA (ca.crt, ca.key); nothing was written. `certs init --force` would make a NEW CA: every certificate issued from this folder (the server's and every user's .p12) would stop verifying and all of them would have to be issued and handed out again. To issue more certificates from this CA use `certs client` or `certs server`; to really start over, move the folder away first",
+        .dir.display()
+    )]
+    CaExists { dir: PathBuf },
     /// `certs server` without `--server-name`, and no earlier server
     /// certificate whose names it could reuse.
     #[error(
