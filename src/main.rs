@@ -186,8 +186,8 @@ fn main() -> ExitCode {
             match runtime.block_on(mtls_gateway::run::run(loaded)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("{}: refusing to start: {e}", config.display());
+                    // Once, through the log (JSON with --log-format json).
+                    tracing::error!("{}: refusing to start: {e}", config.display());
                     ExitCode::FAILURE
                 }
             }

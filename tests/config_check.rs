@@ -377,3 +377,51 @@ fn a_chain_in_the_wrong_order_is_named_as_such() {
     );
     assert!(!err.contains("does not match"), "{err}");
 }
+
+/// A port below 1024 refused to a non-root user: the error says how to
+/// grant it (the unit's capability, setcap), and is printed once.
+#[test]
+fn a_privileged_port_refused_says_how_and_is_printed_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let unprivileged_start: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024);
+    if unprivileged_start <= 443 {
+        eprintln!("skipped: this machine lets any user bind port 443");
+        return;
+    }
+    let work = Workdir::new();
+    let root = Ca::root("Root");
+    let server = root.server(&["localhost"]);
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    let path = work.write(
+        "gw.toml",
+        "pid = \"/dev/null/none\"\n[[server]]\nlisten = \"127.0.0.1:443\"\n[server.tls]\ncertificate = \"server.pem\"\ncertificate_key = \"server-key.pem\"\n",
+    );
+    // Readable by the unprivileged user the test runs the gateway as.
+    for f in ["", "server.pem", "server-key.pem", "gw.toml"] {
+        let p = work.path().join(f);
+        let mode = if f.is_empty() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_mtls-gateway");
+    let is_root = run_output(Command::new("id").arg("-u")).1.trim() == "0";
+    let mut cmd = if is_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let (code, out, err) = run_output(cmd.args(["run", "--config"]).arg(&path));
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("cannot listen on 127.0.0.1:443")
+            && err.contains("CAP_NET_BIND_SERVICE")
+            && err.contains("setcap cap_net_bind_service=+ep"),
+        "{err}"
+    );
+    assert_eq!(err.matches("cannot listen on").count(), 1, "printed twice:\n{err}");
+}
