@@ -25,6 +25,8 @@ fn the_shipped_seed_configuration_is_ok() {
     assert!(out.trim_end().ends_with("configuration OK"), "{out}");
     // Its example keys are public in the repository: loopback only (./demo.sh runs it).
     assert!(out.contains("server[0] on 127.0.0.1:3443:"), "{out}");
+    // The configuration's spelling, not Rust's (`verify_client On`).
+    assert!(out.contains(r#"verify_client = "on""#), "{out}");
     assert!(!out.contains("0.0.0.0"), "{out}");
     // It describes the nginx block it replaces itself; it cites no file
     // outside the repository.
