@@ -174,9 +174,13 @@ pub fn warnings(generation: &Generation, now: i64, expiry_days: u32) -> Vec<Warn
             });
         }
         for crl in &auth.crl_records {
-            let Some(next) = crl.next_update else { continue };
+            let Some(next) = crl.next_update else {
+                continue;
+            };
             let consequence = match auth.crl_expired {
-                CrlExpired::Reject => "every client under its CA is refused (crl_expired = \"reject\")",
+                CrlExpired::Reject => {
+                    "every client under its CA is refused (crl_expired = \"reject\")"
+                }
                 CrlExpired::Accept => "it is still applied (crl_expired = \"accept\")",
             };
             let problem = if next < now {

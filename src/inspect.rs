@@ -209,7 +209,10 @@ fn looks_like_p12(path: &Path, bytes: &[u8]) -> bool {
 
 /// The chain of a `.p12` file (leaf first).
 #[cfg(feature = "certs")]
-fn read_p12(args: &InspectArgs, bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, InspectError> {
+fn read_p12(
+    args: &InspectArgs,
+    bytes: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, InspectError> {
     crate::certs::p12_chain(&args.cert, bytes, &args.password)
         .map(|ders| ders.into_iter().map(CertificateDer::from).collect())
         .map_err(InspectError::Pkcs12)
@@ -375,7 +378,7 @@ mod tests {
     fn unreadable_inputs_name_the_file_and_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
-        let err = read_chain(&missing).unwrap_err();
+        let err = read_certificates(&missing).unwrap_err();
         assert!(matches!(&err, InspectError::Read { path, .. } if *path == missing));
         assert!(
             err.to_string()
@@ -385,7 +388,7 @@ mod tests {
 
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "junk\n").unwrap();
-        let err = read_chain(&junk).unwrap_err();
+        let err = read_certificates(&junk).unwrap_err();
         assert!(matches!(&err, InspectError::NotACertificate { path, .. } if *path == junk));
         assert_eq!(
             err.to_string(),
@@ -401,7 +404,7 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
         )
         .unwrap();
-        let err = read_chain(&bad_pem).unwrap_err();
+        let err = read_certificates(&bad_pem).unwrap_err();
         assert!(matches!(&err, InspectError::Pem { path, .. } if *path == bad_pem));
         assert!(
             err.to_string()

@@ -62,7 +62,9 @@ const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
 /// What to do when a port below 1024 is refused to a non-root user.
 fn privileged_port_hint(addr: &SocketAddr, source: &std::io::Error) -> &'static str {
-    if source.kind() == std::io::ErrorKind::PermissionDenied && addr.port() < FIRST_UNPRIVILEGED_PORT {
+    if source.kind() == std::io::ErrorKind::PermissionDenied
+        && addr.port() < FIRST_UNPRIVILEGED_PORT
+    {
         "; ports below 1024 need root or the CAP_NET_BIND_SERVICE capability: the systemd unit \
          grants it (AmbientCapabilities=CAP_NET_BIND_SERVICE), or give it to the binary with \
          `sudo setcap cap_net_bind_service=+ep \"$(command -v mtls-gateway)\"`"

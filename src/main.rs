@@ -147,23 +147,23 @@ fn main() -> ExitCode {
         #[cfg(feature = "certs")]
         Command::Certs(command) => mtls_gateway::certs::run(command),
         Command::Inspect(args) => mtls_gateway::inspect::run(args),
-        Command::Reload { config, timeout } => match mtls_gateway::run::signal_reload(
-            &config, timeout,
-        ) {
-            Ok(done) => {
-                println!(
-                    "reloaded: mtls-gateway (pid {}) serves {} as generation {}",
-                    done.pid,
-                    config.display(),
-                    done.generation
-                );
-                ExitCode::SUCCESS
+        Command::Reload { config, timeout } => {
+            match mtls_gateway::run::signal_reload(&config, timeout) {
+                Ok(done) => {
+                    println!(
+                        "reloaded: mtls-gateway (pid {}) serves {} as generation {}",
+                        done.pid,
+                        config.display(),
+                        done.generation
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Run { config } => {
             let loaded = match mtls_gateway::config::load(&config) {
                 Ok(c) => c,

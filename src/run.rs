@@ -123,7 +123,7 @@ pub enum SignalReloadError {
     #[error("cannot signal pid {pid}: {source}")]
     Kill { pid: i32, source: rustix::io::Errno },
     #[error(
-        "cannot read the reload status {} of pid {pid}: {reason}; sent SIGHUP, the gateway's log says whether the reload succeeded",
+        "sent SIGHUP to pid {pid}, but cannot read its reload status {}: {reason}; the gateway's log says whether the reload succeeded",
         .path.display()
     )]
     Status {
@@ -484,7 +484,8 @@ impl Reloader {
         );
         let built = (|| -> Result<Generation, ReloadError> {
             let next = Generation::build(config::load(&self.source)?, Some(&current), number)?;
-            let expired = crate::check::expired_server_certificates(&next, crate::clock::unix_now());
+            let expired =
+                crate::check::expired_server_certificates(&next, crate::clock::unix_now());
             if !expired.is_empty() {
                 return Err(ReloadError::ExpiredServerCertificate(expired));
             }
@@ -643,9 +644,12 @@ pub fn signal_reload(config_path: &Path, wait: Duration) -> Result<Reloaded, Sig
         pid: raw,
         reason,
     };
-    let before = ReloadStatus::read(&status_path).map_err(&status_error)?;
+    let before = ReloadStatus::read(&status_path);
     rustix::process::kill_process(pid, rustix::process::Signal::HUP)
         .map_err(|source| SignalReloadError::Kill { pid: raw, source })?;
+    // Signalled, but nothing to watch the outcome in (a gateway that could
+    // not write it): said, and not reported as a success.
+    let before = before.map_err(&status_error)?;
     // A reload that had begun before the signal may not have read the new
     // files: wait for one begun after it.
     let wanted = before.reloads_started + 1;
@@ -672,7 +676,10 @@ pub fn signal_reload(config_path: &Path, wait: Duration) -> Result<Reloaded, Sig
             };
         }
         if std::time::Instant::now() >= deadline {
-            return Err(SignalReloadError::Timeout { pid: raw, waited: wait });
+            return Err(SignalReloadError::Timeout {
+                pid: raw,
+                waited: wait,
+            });
         }
     }
 }

@@ -655,7 +655,14 @@ fn server_renewal_keeps_the_previous_names_and_marks_the_old_one_superseded() {
     let ca = pki.dir.to_str().unwrap();
     let server = pki.path("localhost.pem");
     let old_serial = serial(&server);
-    let out = certs_ok(&["server", "--ca", ca, "--server-name", "localhost", "--force"]);
+    let out = certs_ok(&[
+        "server",
+        "--ca",
+        ca,
+        "--server-name",
+        "localhost",
+        "--force",
+    ]);
     assert!(
         out.stdout
             .contains(&format!("renewing server certificate {old_serial}"))
@@ -682,7 +689,11 @@ fn server_renewal_keeps_the_previous_names_and_marks_the_old_one_superseded() {
 
     // Without --server-name: the same names again.
     let out = certs_ok(&["server", "--ca", ca, "--force"]);
-    assert!(out.stdout.contains("names unchanged: localhost, 127.0.0.1"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("names unchanged: localhost, 127.0.0.1"),
+        "{}",
+        out.stdout
+    );
 
     // Dropping a name is said, and only on request.
     let out = certs_ok(&[
@@ -695,7 +706,8 @@ fn server_renewal_keeps_the_previous_names_and_marks_the_old_one_superseded() {
         "--force",
     ]);
     assert!(
-        out.stdout.contains("names dropped (--replace-names): 127.0.0.1"),
+        out.stdout
+            .contains("names dropped (--replace-names): 127.0.0.1"),
         "{}",
         out.stdout
     );
@@ -730,7 +742,10 @@ fn crl_validity_is_one_flag_name() {
     certs_ok(&["crl", "--ca", ca, "--days", "1"]);
     assert!(year() <= now_year + 1, "{}", next_update());
     let help = gateway_cmd(&["certs", "crl", "--help"], &[]).stdout;
-    assert!(help.contains("--crl-days") && !help.contains("--days "), "{help}");
+    assert!(
+        help.contains("--crl-days") && !help.contains("--days "),
+        "{help}"
+    );
     let serial_alice = serial(&pki.client("alice", &[]).cert);
     certs_ok(&["revoke", "--ca", ca, &serial_alice, "--crl-days", "1000"]);
     assert!(year() >= now_year + 2, "{}", next_update());

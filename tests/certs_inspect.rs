@@ -357,7 +357,11 @@ fn inspect_reads_a_p12_with_its_password() {
         bundle.to_str().unwrap(),
     ]);
     assert_eq!(from_p12.code, 0, "{}", from_p12.stderr);
-    for var in ["ssl_client_s_dn", "ssl_client_serial", "ssl_client_fingerprint"] {
+    for var in [
+        "ssl_client_s_dn",
+        "ssl_client_serial",
+        "ssl_client_fingerprint",
+    ] {
         assert_eq!(from_p12.values.get(var), from_pem.values.get(var), "{var}");
     }
     assert_eq!(

@@ -33,7 +33,10 @@ fn the_shipped_seed_configuration_is_ok() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("#       ssl_verify_client on;"), "{text}");
     for outside in ["shared/", "seed"] {
-        assert!(!text.contains(outside), "config/gateway.toml cites {outside:?}");
+        assert!(
+            !text.contains(outside),
+            "config/gateway.toml cites {outside:?}"
+        );
     }
 }
 
@@ -148,7 +151,10 @@ fn unknown_keys_are_explained_and_type_errors_point_at_the_value() {
         "server[0].tls.ssl_certificate: unknown key; nginx's `ssl_certificate` is `certificate` here",
         "server[0].client_auth.verify_clinet: unknown key; did you mean `verify_client`?",
     ] {
-        assert!(err.contains(&format!("{file}: {e}")), "missing {e:?} in:\n{err}");
+        assert!(
+            err.contains(&format!("{file}: {e}")),
+            "missing {e:?} in:\n{err}"
+        );
     }
 
     let path = work.write(
@@ -159,12 +165,17 @@ fn unknown_keys_are_explained_and_type_errors_point_at_the_value() {
     assert_ne!(code, 0);
     let lines: Vec<&str> = err.lines().collect();
     assert!(
-        lines[0].ends_with("types.toml: line 4, column 16: invalid type: string \"1\", expected i64"),
+        lines[0]
+            .ends_with("types.toml: line 4, column 16: invalid type: string \"1\", expected i64"),
         "{err}"
     );
     assert_eq!(lines[1], "  4 | verify_depth = \"1\"", "{err}");
     assert_eq!(lines[2], "    |                ^^^", "{err}");
-    assert_eq!(lines[2].find('^'), lines[1].find('"'), "caret under the value");
+    assert_eq!(
+        lines[2].find('^'),
+        lines[1].find('"'),
+        "caret under the value"
+    );
 }
 
 #[test]
@@ -217,7 +228,10 @@ fn an_expired_server_certificate_is_served_and_said_loudly() {
     let server = root.leaf(spec);
     work.write("server.pem", &server.cert_pem);
     work.write("server-key.pem", &server.key_pem);
-    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let text = format!(
         "[admin]\nlisten = \"{admin}\"\n[[server]]\nlisten = \"127.0.0.1:0\"\n[server.tls]\ncertificate = \"server.pem\"\ncertificate_key = \"server-key.pem\"\n[[server.location]]\nprefix = \"/\"\nreturn = {{ status = 200, text = \"served\" }}\n"
     );
@@ -229,7 +243,10 @@ fn an_expired_server_certificate_is_served_and_said_loudly() {
             && err.contains("every client refuses this server"),
         "{err}"
     );
-    assert!(out.contains("configuration OK, with 1 warning(s) above"), "{out}");
+    assert!(
+        out.contains("configuration OK, with 1 warning(s) above"),
+        "{out}"
+    );
 
     let gw = Gateway::start(work.path(), &text);
     assert!(
@@ -246,12 +263,15 @@ fn an_expired_server_certificate_is_served_and_said_loudly() {
         &format!("https://localhost:{}/", gw.port()),
     ]));
     assert_eq!(body, "served");
-    let (_, metrics, _) = run_output(
-        Command::new("curl").args(["-sS", &format!("http://{admin}/metrics")]),
-    );
+    let (_, metrics, _) =
+        run_output(Command::new("curl").args(["-sS", &format!("http://{admin}/metrics")]));
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("mtls_gateway_certificate_expiry_seconds{server=\"server[0]\",kind=\"server\""))
+        .find(|l| {
+            l.starts_with(
+                "mtls_gateway_certificate_expiry_seconds{server=\"server[0]\",kind=\"server\"",
+            )
+        })
         .unwrap_or_else(|| panic!("{metrics}"));
     let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(value < 0.0, "{line}");
@@ -290,7 +310,10 @@ fn check_warns_about_configs_that_refuse_every_client() {
         "warning: server[0].client_auth.client_certificate: `CN=stray-leaf,OU=Dev,O=Example,C=RU` is not a CA certificate",
         "warning: server[0].tls.certificate: expires in 10 day(s)",
     ] {
-        assert!(err.contains(&format!("{file}: {e}")), "missing {e:?} in:\n{err}");
+        assert!(
+            err.contains(&format!("{file}: {e}")),
+            "missing {e:?} in:\n{err}"
+        );
     }
     assert_eq!(err.matches("warning:").count(), 3, "{err}");
     // The horizon is a flag.
@@ -351,8 +374,9 @@ fn an_encrypted_key_says_so_and_how_to_decrypt_it() {
     let (code, _, err) = check(&path);
     assert_ne!(code, 0);
     assert!(
-        err.contains("the private key is encrypted (passphrase-protected); encrypted keys are not supported")
-            && err.contains(&format!("openssl pkey -in {}", encrypted.display())),
+        err.contains(
+            "the private key is encrypted (passphrase-protected); encrypted keys are not supported"
+        ) && err.contains(&format!("openssl pkey -in {}", encrypted.display())),
         "{err}"
     );
 }
@@ -385,10 +409,11 @@ fn a_chain_in_the_wrong_order_is_named_as_such() {
 #[test]
 fn a_privileged_port_refused_says_how_and_is_printed_once() {
     use std::os::unix::fs::PermissionsExt;
-    let unprivileged_start: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(1024);
+    let unprivileged_start: u32 =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1024);
     if unprivileged_start <= 443 {
         eprintln!("skipped: this machine lets any user bind port 443");
         return;
@@ -412,7 +437,13 @@ fn a_privileged_port_refused_says_how_and_is_printed_once() {
     let is_root = run_output(Command::new("id").arg("-u")).1.trim() == "0";
     let mut cmd = if is_root {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", bin]);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            bin,
+        ]);
         c
     } else {
         Command::new(bin)
@@ -425,5 +456,9 @@ fn a_privileged_port_refused_says_how_and_is_printed_once() {
             && err.contains("setcap cap_net_bind_service=+ep"),
         "{err}"
     );
-    assert_eq!(err.matches("cannot listen on").count(), 1, "printed twice:\n{err}");
+    assert_eq!(
+        err.matches("cannot listen on").count(),
+        1,
+        "printed twice:\n{err}"
+    );
 }

@@ -23,15 +23,36 @@ const PROMETHEUS_OWN: &[&str] = &["up"];
 
 /// PromQL words that are neither metrics nor functions.
 const KEYWORDS: &[&str] = &[
-    "and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
     "group_right",
 ];
 
 /// Aggregation operators: `sum by (x) (...)` puts a label list between
 /// the name and its parenthesis.
 const AGGREGATIONS: &[&str] = &[
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk",
-    "topk", "quantile", "limitk", "limit_ratio",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
 ];
 
 /// Skips from `b[i]` (an opening `open`) to just past its matching `close`,
@@ -107,7 +128,8 @@ fn metric_names(expr: &str) -> Vec<String> {
             while i < b.len() && is_ident(b[i]) {
                 i += 1;
             }
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
             while i < b.len() && (is_ident(b[i]) || b[i] == b'.') {
                 i += 1;
             }
@@ -145,7 +167,9 @@ fn the_promql_reader_finds_metric_names_only() {
         ["m_bucket"]
     );
     assert_eq!(
-        metric_names(r#"sum by (result) (rate(a_total{result=~"FAILED.*"}[5m])) > 1 and on (x) b / 86400"#),
+        metric_names(
+            r#"sum by (result) (rate(a_total{result=~"FAILED.*"}[5m])) > 1 and on (x) b / 86400"#
+        ),
         ["a_total", "b"]
     );
     assert_eq!(metric_names("label_values(m_total, server)"), ["m_total"]);
@@ -199,12 +223,7 @@ fn alerts(yaml: &str) -> Vec<(String, String)> {
 fn exported(text: &str) -> BTreeSet<String> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            l.split(['{', ' '])
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        })
+        .map(|l| l.split(['{', ' ']).next().unwrap_or_default().to_string())
         .collect()
 }
 
@@ -291,7 +310,11 @@ fn dashboard_and_rules_query_only_exported_metrics() {
     );
     assert_eq!(refused.status, 400);
     gw.signal("HUP");
-    assert!(wait_for_log_count(&gw, "reload complete", 1), "{}", gw.logs());
+    assert!(
+        wait_for_log_count(&gw, "reload complete", 1),
+        "{}",
+        gw.logs()
+    );
     std::thread::sleep(Duration::from_millis(100));
     let scrape = http_get(&admin.to_string(), "/metrics");
     let names = exported(&scrape);

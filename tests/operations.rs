@@ -205,7 +205,12 @@ fn access_lines_default_to_stdout_apart_from_the_diagnostics() {
     let port = loop {
         let err = std::fs::read_to_string(&err_path).unwrap_or_default();
         if let Some(rest) = err.split("listening on 127.0.0.1:").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse::<u16>().unwrap();
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<u16>()
+                .unwrap();
         }
         assert!(std::time::Instant::now() < deadline, "{err}");
         std::thread::sleep(Duration::from_millis(20));
@@ -222,7 +227,10 @@ fn access_lines_default_to_stdout_apart_from_the_diagnostics() {
     assert_eq!(line["status"], 200, "{out}");
     assert_eq!(out.lines().count(), 1, "only access lines on stdout: {out}");
     assert!(err.contains("mtls-gateway ready"), "{err}");
-    assert!(!err.contains("\"status\""), "no access line on stderr: {err}");
+    assert!(
+        !err.contains("\"status\""),
+        "no access line on stderr: {err}"
+    );
 }
 
 #[test]

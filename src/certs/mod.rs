@@ -68,7 +68,11 @@ pub fn p12_chain(
     for (_, entry) in store.entries() {
         match entry {
             p12_keystore::KeyStoreEntry::PrivateKeyChain(keychain) if chain.is_empty() => {
-                chain = keychain.certs().iter().map(|c| c.as_der().to_vec()).collect();
+                chain = keychain
+                    .certs()
+                    .iter()
+                    .map(|c| c.as_der().to_vec())
+                    .collect();
             }
             p12_keystore::KeyStoreEntry::Certificate(c) => loose.push(c.as_der().to_vec()),
             _ => {}
@@ -78,7 +82,10 @@ pub fn p12_chain(
         chain = loose;
     }
     if chain.is_empty() {
-        return Err(format!("{}: the PKCS#12 file holds no certificate", path.display()));
+        return Err(format!(
+            "{}: the PKCS#12 file holds no certificate",
+            path.display()
+        ));
     }
     Ok(chain)
 }

@@ -117,7 +117,11 @@ fn replaced(index: &Index, given: &[String]) -> Option<usize> {
 /// The names of the renewal: the replaced certificate's, in their order,
 /// then the given ones it lacked; with `replace`, exactly the given ones.
 /// Also the lines that say what changed.
-fn renewal_names(previous: &[String], given: &[String], replace: bool) -> (Vec<String>, Vec<String>) {
+fn renewal_names(
+    previous: &[String],
+    given: &[String],
+    replace: bool,
+) -> (Vec<String>, Vec<String>) {
     let names: Vec<String> = if replace {
         given.to_vec()
     } else {
@@ -143,7 +147,10 @@ fn renewal_names(previous: &[String], given: &[String], replace: bool) -> (Vec<S
             changes.push(format!("names added: {}", added.join(", ")));
         }
         if !dropped.is_empty() {
-            changes.push(format!("names dropped (--replace-names): {}", dropped.join(", ")));
+            changes.push(format!(
+                "names dropped (--replace-names): {}",
+                dropped.join(", ")
+            ));
         }
     }
     (names, changes)
@@ -157,8 +164,12 @@ pub fn run(args: ServerArgs) -> Result<(), CertsError> {
     let mut index = Index::load(&args.ca)?;
     let root = LoadedCa::load(&args.ca, Signer::Root)?;
     let out_dir = args.out.as_deref().unwrap_or(&args.ca);
-    let previous = replaced(&index, &args.server_names)
-        .filter(|&i| index.certificates.get(i).is_some_and(|e| !e.names.is_empty()));
+    let previous = replaced(&index, &args.server_names).filter(|&i| {
+        index
+            .certificates
+            .get(i)
+            .is_some_and(|e| !e.names.is_empty())
+    });
     let (names, changes) = match previous.and_then(|i| index.certificates.get(i)) {
         Some(p) => {
             let (names, mut changes) =
@@ -174,7 +185,14 @@ pub fn run(args: ServerArgs) -> Result<(), CertsError> {
         None => (args.server_names.clone(), Vec::new()),
     };
     let mut outputs = Outputs::default();
-    let issued = issue(&root, &names, args.key_type, args.days, out_dir, &mut outputs)?;
+    let issued = issue(
+        &root,
+        &names,
+        args.key_type,
+        args.days,
+        out_dir,
+        &mut outputs,
+    )?;
     outputs.check(args.force)?;
     if let Some(p) = previous.and_then(|i| index.certificates.get_mut(i)) {
         p.superseded_by = Some(issued.entry.serial.clone());
@@ -208,7 +226,10 @@ mod tests {
         assert_eq!(names, previous);
         assert_eq!(changes, ["names unchanged: login.example.com, 10.0.0.5"]);
         let (names, changes) = renewal_names(&previous, &v(&["sso.example.com"]), false);
-        assert_eq!(names, v(&["login.example.com", "10.0.0.5", "sso.example.com"]));
+        assert_eq!(
+            names,
+            v(&["login.example.com", "10.0.0.5", "sso.example.com"])
+        );
         assert_eq!(changes, ["names added: sso.example.com"]);
         let (names, changes) = renewal_names(&previous, &v(&["login.example.com"]), true);
         assert_eq!(names, v(&["login.example.com"]));

@@ -36,7 +36,11 @@ fn tables() -> Vec<(&'static str, &'static str, &'static [&'static str])> {
             "a location's `return`",
             fields_of::<raw::RawReturn>(),
         ),
-        ("upstream.*", "[upstream.NAME]", fields_of::<raw::RawUpstream>()),
+        (
+            "upstream.*",
+            "[upstream.NAME]",
+            fields_of::<raw::RawUpstream>(),
+        ),
     ]
 }
 
@@ -51,8 +55,7 @@ const NGINX_RENAMED: &[(&str, &str)] = &[
 fn split(key: &str) -> (String, &str) {
     let (parent, name) = key.rsplit_once('.').unwrap_or(("", key));
     let mut table = String::new();
-    let mut depth = 0;
-    for part in parent.split('.').filter(|p| !p.is_empty()) {
+    for (depth, part) in parent.split('.').filter(|p| !p.is_empty()).enumerate() {
         let part = part.split('[').next().unwrap_or(part);
         if !table.is_empty() {
             table.push('.');
@@ -63,7 +66,6 @@ fn split(key: &str) -> (String, &str) {
         } else {
             table.push_str(part);
         }
-        depth += 1;
     }
     (table, name)
 }
@@ -248,7 +250,11 @@ mod tests {
     fn toml_errors_put_the_caret_under_the_value() {
         let text = "[[server]]\n[server.client_auth]\nverify_depth = \"1\"\n";
         let start = text.find("\"1\"").unwrap();
-        let shown = toml_error(text, "invalid type: string \"1\", expected i64\n", Some(start..start + 3));
+        let shown = toml_error(
+            text,
+            "invalid type: string \"1\", expected i64\n",
+            Some(start..start + 3),
+        );
         assert_eq!(
             shown,
             "line 3, column 16: invalid type: string \"1\", expected i64\n  3 | verify_depth = \"1\"\n    |                ^^^"

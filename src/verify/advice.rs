@@ -37,8 +37,9 @@ pub fn warnings(auth: &ClientAuth) -> Vec<String> {
             continue;
         }
         let issues_a_ca = profiles.iter().any(|(q, _)| {
-            q.as_ref()
-                .is_some_and(|q| !q.self_issued() && q.issuer == p.subject && q.subject != p.subject)
+            q.as_ref().is_some_and(|q| {
+                !q.self_issued() && q.issuer == p.subject && q.subject != p.subject
+            })
         });
         if !issues_a_ca {
             issuing += 1;
@@ -70,12 +71,10 @@ pub fn warnings(auth: &ClientAuth) -> Vec<String> {
 /// root); None when the bundle holds no root for it.
 fn intermediates(ca: &Profile, bundle: &[(Option<Profile>, String)]) -> Option<u32> {
     let mut current = ca;
-    let mut count = 0u32;
-    for _ in 0..MAX_WALK {
+    for count in 0..MAX_WALK {
         if current.self_issued() {
-            return Some(count);
+            return u32::try_from(count).ok();
         }
-        count += 1;
         current = bundle
             .iter()
             .filter_map(|(p, _)| p.as_ref())

@@ -30,11 +30,11 @@
 //!                                   Ok, or Err(reason::classify)
 //! ```
 
+pub mod advice;
 pub mod cache;
 pub mod handshake;
 mod names;
 pub mod policy;
-pub mod advice;
 mod profile;
 pub mod reason;
 mod relax;

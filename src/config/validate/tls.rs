@@ -302,7 +302,10 @@ fn key_position(
     key: &rustls_pki_types::PrivateKeyDer<'static>,
     provider: &rustls::crypto::CryptoProvider,
 ) -> Option<usize> {
-    let signing = provider.key_provider.load_private_key(key.clone_key()).ok()?;
+    let signing = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .ok()?;
     let spki = signing.public_key()?;
     chain.iter().position(|cert| {
         x509_parser::parse_x509_certificate(cert)
