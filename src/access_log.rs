@@ -22,6 +22,7 @@ use crate::config::{AccessLog, AccessLogFormat};
 
 enum Sink {
     Off,
+    Stdout,
     Stderr,
     File { path: PathBuf, file: File },
 }
@@ -81,6 +82,7 @@ impl AccessLogger {
     ) -> Result<(), AccessLogError> {
         let sink = match target {
             AccessLog::Off => Sink::Off,
+            AccessLog::Stdout => Sink::Stdout,
             AccessLog::Stderr => Sink::Stderr,
             AccessLog::File(path) => {
                 let mut state = self.lock();
@@ -137,6 +139,7 @@ impl AccessLogger {
         };
         let result = match &mut state.0 {
             Sink::Off => return,
+            Sink::Stdout => writeln!(std::io::stdout(), "{line}"),
             Sink::Stderr => writeln!(std::io::stderr(), "{line}"),
             Sink::File { file, .. } => writeln!(file, "{line}"),
         };

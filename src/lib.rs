@@ -69,6 +69,7 @@ pub mod admin;
 pub mod body;
 #[cfg(feature = "certs")]
 pub mod certs;
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod conn;

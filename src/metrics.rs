@@ -248,6 +248,12 @@ impl Metrics {
             "Seconds until the server certificate or a CA expires, or a CRL's nextUpdate (negative: past)",
             m.expiry.clone(),
         );
+        // Both outcomes exist from the start at 0, so that
+        // `increase(...{outcome="failure"}[15m]) > 0` fires on the first failure
+        // (a series that appears at 1 has no increase to see).
+        for outcome in ["success", "failure"] {
+            let _ = m.reloads.get_or_create(&OutcomeLabels { outcome });
+        }
         Metrics { registry, ..m }
     }
 

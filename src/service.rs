@@ -296,6 +296,12 @@ async fn serve(
     info: &mut RequestInfo,
 ) -> Result<Response<Body>, Reject> {
     let server = &conn.server;
+    // `$host` is known from the request head, whatever is refused below:
+    // the access log of a 400 (no certificate, bad framing) names it too.
+    let host = request::host(&request, server.primary_name());
+    if let Ok(host) = &host {
+        info.host = host.clone();
+    }
     match conn.facts.peer.admission(server.config.client_auth.mode) {
         Admission::Allow => {}
         Admission::NoCertificate => return Err(Reject::NoCertificate),
@@ -305,8 +311,7 @@ async fn serve(
     if request.method() == http::Method::CONNECT {
         return Err(Reject::BadRequest("CONNECT is not proxied"));
     }
-    let host = request::host(&request, server.primary_name())?;
-    info.host = host.clone();
+    let host = host?;
     // A certificate verified for one server name is never used to reach
     // another: a Host naming a different server of this address gets 421
     // (Traefik's CVE-2019-20894 class; nginx does this when verification is on).

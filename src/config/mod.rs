@@ -10,6 +10,7 @@
 pub mod duration;
 pub mod raw;
 pub mod size;
+mod suggest;
 mod validate;
 
 use std::fmt;
@@ -53,6 +54,8 @@ pub struct Global {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessLog {
     Off,
+    /// The default: apart from the diagnostics on stderr.
+    Stdout,
     Stderr,
     File(PathBuf),
 }
@@ -382,6 +385,15 @@ pub mod defaults {
     pub const UPSTREAM_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
+/// Whether PEM text holds a passphrase-protected private key (PKCS#8
+/// `ENCRYPTED PRIVATE KEY`, or OpenSSL's legacy `Proc-Type: 4,ENCRYPTED`
+/// header), which the gateway does not read: it reloads unattended, with
+/// nobody to type a passphrase.
+pub fn is_encrypted_key_pem(pem: &[u8]) -> bool {
+    let has = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
+    has(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || has(b"Proc-Type: 4,ENCRYPTED")
+}
+
 /// Loads and validates the configuration at `path`, reading every file it names.
 ///
 /// # Errors
@@ -405,23 +417,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// Every problem found, each naming the key and what is wrong.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let mut unknown = Vec::new();
-    let deserializer = toml::Deserializer::parse(text).map_err(|e| ConfigErrors {
+    let toml_error = |e: toml::de::Error| ConfigErrors {
         file: path.to_path_buf(),
         errors: vec![ConfigError {
             key: String::new(),
-            problem: one_line(&e.to_string()),
+            problem: suggest::toml_error(text, e.message(), e.span()),
         }],
-    })?;
-    let raw: raw::RawConfig = serde_ignored::deserialize(deserializer, |p| {
-        unknown.push(key_path(&p))
-    })
-    .map_err(|e| ConfigErrors {
-        file: path.to_path_buf(),
-        errors: vec![ConfigError {
-            key: String::new(),
-            problem: one_line(&e.to_string()),
-        }],
-    })?;
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(toml_error)?;
+    let raw: raw::RawConfig =
+        serde_ignored::deserialize(deserializer, |p| unknown.push(key_path(&p)))
+            .map_err(toml_error)?;
     let base = path
         .parent()
         .map(Path::to_path_buf)
@@ -429,8 +435,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let mut errors: Vec<ConfigError> = unknown
         .into_iter()
         .map(|key| ConfigError {
+            problem: match suggest::hint(&key) {
+                Some(hint) => format!("unknown key; {hint}"),
+                None => "unknown key".into(),
+            },
             key,
-            problem: "unknown key".into(),
         })
         .collect();
     let (global, servers, mut files) = validate::validate(raw, &base, &mut errors);
@@ -448,17 +457,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             errors,
         })
     }
-}
-
-/// toml's messages span several lines (with a source excerpt); keep the
-/// headline and the excerpt's location on one line per error.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `server.0.tls.foo` → `server[0].tls.foo`.

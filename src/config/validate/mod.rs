@@ -129,12 +129,15 @@ fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
         }
     });
     let access_log = match raw.access_log.as_deref() {
-        None | Some("stderr") => AccessLog::Stderr,
+        // stdout by default: the diagnostics are on stderr, and the two
+        // kinds of lines stay apart (`2>/dev/null`, `| jq`).
+        None | Some("stdout") => AccessLog::Stdout,
+        Some("stderr") => AccessLog::Stderr,
         Some("off") => AccessLog::Off,
         Some("") => {
             ctx.error(
                 "access_log",
-                "empty: use \"stderr\", \"off\" or a file path",
+                "empty: use \"stdout\", \"stderr\", \"off\" or a file path",
             );
             AccessLog::Off
         }
