@@ -30,6 +30,7 @@
 //!                                   Ok, or Err(reason::classify)
 //! ```
 
+pub mod access;
 pub mod cache;
 pub mod handshake;
 mod names;
