@@ -150,17 +150,22 @@ fn access_policy(c: &mut Criterion, peer: &mtls_gateway::verify::PeerIdentity) {
         }]),
     };
     let list = |text: String| Condition::List(Arc::new(ListFile::parse(&text).expect("list")));
-    let fingerprints = |n: u32| -> String {
-        (0..n).map(|i| format!("sha256:{i:064x}\n")).collect()
-    };
+    let fingerprints =
+        |n: u32| -> String { (0..n).map(|i| format!("sha256:{i:064x}\n")).collect() };
     let subjects = |n: u32| -> String {
         (0..n)
             .map(|i| format!("subject:CN=robot-{i},OU=Robots,O=Example\n"))
             .collect()
     };
     let cases = [
-        ("list/1_fingerprint_miss", policy(vec![list(fingerprints(1))])),
-        ("list/10000_fingerprints_miss", policy(vec![list(fingerprints(10_000))])),
+        (
+            "list/1_fingerprint_miss",
+            policy(vec![list(fingerprints(1))]),
+        ),
+        (
+            "list/10000_fingerprints_miss",
+            policy(vec![list(fingerprints(10_000))]),
+        ),
         (
             "list/10000_fingerprints_hit",
             policy(vec![list(format!(
@@ -169,7 +174,10 @@ fn access_policy(c: &mut Criterion, peer: &mtls_gateway::verify::PeerIdentity) {
                 cert.fingerprint_sha256()
             ))]),
         ),
-        ("list/10000_subjects_miss", policy(vec![list(subjects(10_000))])),
+        (
+            "list/10000_subjects_miss",
+            policy(vec![list(subjects(10_000))]),
+        ),
         (
             "list/10000_subjects_hit",
             policy(vec![list(format!(

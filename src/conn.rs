@@ -6,8 +6,8 @@
 //! (`keepalive_timeout`), and which HTTP/2 responses wait on the client
 //! (`send_timeout`).
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;

@@ -18,9 +18,9 @@ use tokio::sync::watch;
 
 use crate::config::{Action, Config, Global, Location, Match, ProxySpec, ReturnSpec, Server};
 use crate::metrics::{LocationMetrics, Metrics, PolicyCounters};
-use crate::verify::access::AccessPolicy;
 use crate::proxy::Upstream;
 use crate::tls::SessionState;
+use crate::verify::access::AccessPolicy;
 
 /// One `[[server]]`, ready to serve.
 #[derive(Debug)]

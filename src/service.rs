@@ -6,7 +6,10 @@
 //! 2. **Host**: what the gateway accepts as a request ([`crate::request`]:
 //!    body framing, then `$host` from the request target or the single
 //!    `Host` header), and a host naming another server gets 421.
-//! 3. **Routing**: nginx's URI normalization, then exact / longest prefix.
+//! 3. **Routing**: nginx's URI normalization, then exact / longest prefix;
+//!    then the location's access policy (`require_verified`, `allow` rules:
+//!    [`crate::verify::access`]), decided once per connection and location
+//!    and by the newest configuration ([`authorize`]).
 //! 4. **Action**: `return`, or header rewrite ([`crate::headers`]) and the
 //!    upstream round trip ([`crate::proxy`]).
 //!
@@ -33,11 +36,11 @@ use http::{HeaderValue, Request, Response, Version, header};
 use hyper::body::Incoming;
 
 use crate::body::Body;
+use crate::config::ReturnSpec;
 use crate::conn::{ConnCtx, InFlight};
 use crate::request;
 use crate::respond::{self, Reject};
 use crate::routing;
-use crate::config::ReturnSpec;
 use crate::runtime::{Handler, LocationRuntime};
 use crate::template::RequestVars;
 use crate::verify::Admission;
@@ -294,6 +297,16 @@ fn access_record(request: &Request<Incoming>, conn: &ConnCtx) -> Record {
     }
 }
 
+/// The answer of a `return` (or `deny_return`) spec, its templates rendered.
+fn returned(spec: &ReturnSpec, vars: &RequestVars<'_>, server_tokens: bool) -> Response<Body> {
+    let text = spec.text.as_ref().map(|t| t.render(vars));
+    let url = spec
+        .url
+        .as_ref()
+        .and_then(|t| HeaderValue::from_str(&t.render(vars)).ok());
+    respond::returned(spec.status, text, url, &spec.content_type, server_tokens)
+}
+
 /// A request the access policy refused.
 struct Denied {
     /// For the log: the rule set and why.
@@ -411,18 +424,7 @@ async fn serve(
             uri: &uri,
             now_unix,
         };
-        let text = spec.text.as_ref().map(|t| t.render(&vars));
-        let url = spec
-            .url
-            .as_ref()
-            .and_then(|t| HeaderValue::from_str(&t.render(&vars)).ok());
-        return Ok(respond::returned(
-            spec.status,
-            text,
-            url,
-            &spec.content_type,
-            server.config.server_tokens,
-        ));
+        return Ok(returned(&spec, &vars, server.config.server_tokens));
     }
 
     match &location.handler {
@@ -436,18 +438,7 @@ async fn serve(
                 uri: &uri,
                 now_unix,
             };
-            let text = spec.text.as_ref().map(|t| t.render(&vars));
-            let url = spec
-                .url
-                .as_ref()
-                .and_then(|t| HeaderValue::from_str(&t.render(&vars)).ok());
-            Ok(respond::returned(
-                spec.status,
-                text,
-                url,
-                &spec.content_type,
-                server.config.server_tokens,
-            ))
+            Ok(returned(spec, &vars, server.config.server_tokens))
         }
         Handler::Proxy { spec, upstream } => {
             let (mut parts, body) = request.into_parts();

@@ -87,8 +87,21 @@ fn values(leaf: &Leaf) -> ClientCert {
 }
 
 /// One request on a fresh connection: (status, body).
-async fn request(gw: &Gateway, root: &Ca, who: Option<&Leaf>, path: &str, h2: bool) -> (u16, String) {
-    request_with(gw, root, who, get("localhost", path, h2).body(empty()).unwrap(), h2).await
+async fn request(
+    gw: &Gateway,
+    root: &Ca,
+    who: Option<&Leaf>,
+    path: &str,
+    h2: bool,
+) -> (u16, String) {
+    request_with(
+        gw,
+        root,
+        who,
+        get("localhost", path, h2).body(empty()).unwrap(),
+        h2,
+    )
+    .await
 }
 
 async fn request_with(
@@ -153,7 +166,12 @@ async fn nginx_idiom_optional_server_and_strict_location() {
     assert!(body.contains("<title>403 Forbidden</title>"), "{body}");
     assert_eq!(request(&s.gw, root, None, "/", false).await.0, 200);
     // A good certificate: 200.
-    assert_eq!(request(&s.gw, root, Some(&s.pki.alice), "/admin", false).await.0, 200);
+    assert_eq!(
+        request(&s.gw, root, Some(&s.pki.alice), "/admin", false)
+            .await
+            .0,
+        200
+    );
     // An expired certificate never reaches the location: nginx's 495,
     // sent as 400 "The SSL certificate error", as `optional` does without
     // any policy; so it is refused at /admin, and at / too.
@@ -176,7 +194,42 @@ async fn require_verified_is_inherited_from_the_server() {
     let root = &s.pki.root;
     assert_eq!(request(&s.gw, root, None, "/", false).await.0, 403);
     assert_eq!(request(&s.gw, root, None, "/public", false).await.0, 200);
-    assert_eq!(request(&s.gw, root, Some(&s.pki.alice), "/", false).await.0, 200);
+    assert_eq!(
+        request(&s.gw, root, Some(&s.pki.alice), "/", false).await.0,
+        200
+    );
+}
+
+/// Server-level `[[server.allow]]` and `deny_return` are inherited by the
+/// locations without their own; a location's own rules replace them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_rules_and_deny_return_are_inherited() {
+    let s = start(|_, _, backend| {
+        GatewayConfig::mtls("localhost", "optional")
+            .server_key(
+                "deny_return",
+                common::Toml::raw(r#"{ status = 403, text = "server says no\n" }"#),
+            )
+            .server_extra("[[server.allow]]\nsubject = { CN = \"alice\" }")
+            .proxy("/own", backend.addr)
+            .allow(r#"subject = { CN = "bob" }"#)
+            .proxy("/", backend.addr)
+    });
+    let root = &s.pki.root;
+    let bob = root.client("bob");
+    assert_eq!(
+        request(&s.gw, root, Some(&s.pki.alice), "/", false).await.0,
+        200
+    );
+    let (status, body) = request(&s.gw, root, Some(&bob), "/", false).await;
+    assert_eq!((status, body.as_str()), (403, "server says no\n"));
+    assert_eq!(request(&s.gw, root, Some(&bob), "/own", false).await.0, 200);
+    assert_eq!(
+        request(&s.gw, root, Some(&s.pki.alice), "/own", false)
+            .await
+            .0,
+        403
+    );
 }
 
 /// Every condition kind, matching and not matching.
@@ -239,22 +292,43 @@ async fn each_condition_kind_matches_and_does_not_match() {
     let mut config = GatewayConfig::mtls("localhost", "optional");
     let rules: Vec<(&str, String)> = vec![
         ("/ou", r#"subject = { OU = "Dev" }"#.into()),
-        ("/cn-glob", r#"subject = { CN = "al*", O = "Example" }"#.into()),
-        ("/multi", r#"subject = { OU = "admins", CN = "bob" }"#.into()),
+        (
+            "/cn-glob",
+            r#"subject = { CN = "al*", O = "Example" }"#.into(),
+        ),
+        (
+            "/multi",
+            r#"subject = { OU = "admins", CN = "bob" }"#.into(),
+        ),
         ("/repeat", r#"subject = { OU = "ops" }"#.into()),
         ("/comma", r#"subject = { CN = "Doe, John" }"#.into()),
         ("/oid", r#"subject = { "2.5.4.11" = "admins" }"#.into()),
-        ("/issuer", r#"issuer = { CN = "Client Root CA", O = "Example" }"#.into()),
+        (
+            "/issuer",
+            r#"issuer = { CN = "Client Root CA", O = "Example" }"#.into(),
+        ),
         ("/dns", r#"san_dns = "*.robots.example""#.into()),
         ("/email", r#"san_email = ["*@example.com"]"#.into()),
-        ("/uri", r#"san_uri = "spiffe://example.org/ns/*/sa/robot""#.into()),
+        (
+            "/uri",
+            r#"san_uri = "spiffe://example.org/ns/*/sa/robot""#.into(),
+        ),
         ("/ip", r#"san_ip = ["10.0.0.0/8"]"#.into()),
         ("/serial", format!("serial = {:?}", alice_v.serial())),
-        ("/fp", format!("fingerprint_sha256 = [{:?}]", alice_v.fingerprint_sha256())),
-        ("/spki", format!("spki_sha256 = [{:?}]", alice_v.spki_sha256())),
+        (
+            "/fp",
+            format!("fingerprint_sha256 = [{:?}]", alice_v.fingerprint_sha256()),
+        ),
+        (
+            "/spki",
+            format!("spki_sha256 = [{:?}]", alice_v.spki_sha256()),
+        ),
         ("/list", r#"list = "allow.list""#.into()),
         // All conditions of one rule: OU=Dev and a DNS SAN.
-        ("/all", "subject = { OU = \"Dev\" }\nsan_dns = \"*.robots.example\"".into()),
+        (
+            "/all",
+            "subject = { OU = \"Dev\" }\nsan_dns = \"*.robots.example\"".into(),
+        ),
     ];
     for (path, rule) in &rules {
         config = config.proxy(path, backend.addr).allow(rule);
@@ -376,7 +450,12 @@ async fn another_cas_certificate_with_the_allowed_subject_is_denied() {
         let (status, body) = request(&s.gw, root, Some(who), "/admin", false).await;
         assert_eq!(status, 403, "{body}");
     }
-    assert_eq!(request(&s.gw, root, Some(&s.pki.alice), "/admin", false).await.0, 200);
+    assert_eq!(
+        request(&s.gw, root, Some(&s.pki.alice), "/admin", false)
+            .await
+            .0,
+        200
+    );
 }
 
 /// `deny_return` answers like `return`; the access log names the rule set
@@ -394,7 +473,9 @@ async fn deny_return_access_log_and_metric() {
             .proxy("/admin", backend.addr)
             .allow(r#"subject = { CN = "nobody" }"#)
             .allow(r#"subject = { CN = "alice" }"#)
-            .location_extra(r#"deny_return = { status = 403, text = "admins only ($ssl_client_verify)\n" }"#)
+            .location_extra(
+                r#"deny_return = { status = 403, text = "admins only ($ssl_client_verify)\n" }"#,
+            )
     });
     let root = &s.pki.root;
     let (status, body) = request(&s.gw, root, None, "/admin", false).await;
@@ -402,9 +483,18 @@ async fn deny_return_access_log_and_metric() {
     let bob = root.client("bob");
     let (status, body) = request(&s.gw, root, Some(&bob), "/admin", false).await;
     assert_eq!((status, body.as_str()), (403, "admins only (SUCCESS)\n"));
-    assert_eq!(request(&s.gw, root, Some(&s.pki.alice), "/admin", false).await.0, 200);
+    assert_eq!(
+        request(&s.gw, root, Some(&s.pki.alice), "/admin", false)
+            .await
+            .0,
+        200
+    );
 
-    assert!(wait_for_log_count(&s.gw, "\"policy\":", 3), "{}", s.gw.logs());
+    assert!(
+        wait_for_log_count(&s.gw, "\"policy\":", 3),
+        "{}",
+        s.gw.logs()
+    );
     let logs = s.gw.logs();
     for needle in [
         r#""policy":"server[0]/location /admin: denied: client certificate not verified""#,
@@ -427,7 +517,11 @@ async fn deny_return_access_log_and_metric() {
 fn admin_get(port: u16, path: &str) -> String {
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     c.read_to_string(&mut out).unwrap();
     out
@@ -513,7 +607,9 @@ async fn list_file_change_applies_to_the_next_request_of_an_open_connection() {
     );
     assert_eq!(bob_again.get("/").await, 403, "bob's open connection");
     assert_eq!(
-        request(&gw, &pki.root, Some(&pki.alice), "/", false).await.0,
+        request(&gw, &pki.root, Some(&pki.alice), "/", false)
+            .await
+            .0,
         200
     );
 }
@@ -537,12 +633,18 @@ async fn http2_streams_follow_the_same_rules() {
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
             .unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(tls))
-                .await
-                .unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .unwrap();
         tokio::spawn(conn);
-        for (path, want) in [("/", 200), ("/admin", admin_status), ("/admin", admin_status)] {
+        for (path, want) in [
+            ("/", 200),
+            ("/admin", admin_status),
+            ("/admin", admin_status),
+        ] {
             let r = sender
                 .send_request(get("localhost", path, true).body(empty()).unwrap())
                 .await

@@ -65,9 +65,13 @@ pub enum AccessError {
         "unknown attribute {0:?}: use an OpenSSL short name (CN, OU, O, L, ST, C, emailAddress, DC, UID, serialNumber, ...) or a dotted OID (2.5.4.11)"
     )]
     UnknownAttribute(String),
-    #[error("{0:?} is not a serial number in hex as $ssl_client_serial prints it (e.g. \"0A1B2C\")")]
+    #[error(
+        "{0:?} is not a serial number in hex as $ssl_client_serial prints it (e.g. \"0A1B2C\")"
+    )]
     BadSerial(String),
-    #[error("serial {0:?} has an odd number of hex digits; $ssl_client_serial prints two per byte (write {1:?})")]
+    #[error(
+        "serial {0:?} has an odd number of hex digits; $ssl_client_serial prints two per byte (write {1:?})"
+    )]
     OddSerial(String, String),
     #[error("{0:?} is not a SHA-256 fingerprint: 64 hex digits (colons allowed)")]
     BadFingerprint(String),
@@ -368,7 +372,9 @@ impl EmailSet {
                 (Parsed::Literal(l), Parsed::Literal(d)) => {
                     set.exact.insert(format!("{l}@{}", d.to_ascii_lowercase()));
                 }
-                (l, d) => set.globs.push((as_glob(l, Kind::EMAIL_LOCAL), as_glob(d, Kind::DNS))),
+                (l, d) => set
+                    .globs
+                    .push((as_glob(l, Kind::EMAIL_LOCAL), as_glob(d, Kind::DNS))),
             }
         }
         Ok(set)
@@ -396,7 +402,13 @@ fn as_glob(p: Parsed, kind: Kind) -> Glob {
         Parsed::Literal(s) => Glob {
             toks: s
                 .bytes()
-                .map(|b| Tok::Byte(if kind.fold_case { b.to_ascii_lowercase() } else { b }))
+                .map(|b| {
+                    Tok::Byte(if kind.fold_case {
+                        b.to_ascii_lowercase()
+                    } else {
+                        b
+                    })
+                })
                 .collect(),
             kind,
         },
@@ -672,9 +684,11 @@ pub fn attribute_oid(name: &str) -> Result<String, AccessError> {
         return Ok((*dotted).to_string());
     }
     let arcs: Vec<&str> = name.split('.').collect();
-    let numeric = arcs
-        .iter()
-        .all(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) && (a.len() == 1 || !a.starts_with('0')));
+    let numeric = arcs.iter().all(|a| {
+        !a.is_empty()
+            && a.bytes().all(|b| b.is_ascii_digit())
+            && (a.len() == 1 || !a.starts_with('0'))
+    });
     let first_ok = matches!(arcs.first(), Some(&"0" | &"1" | &"2"));
     if arcs.len() >= 2 && numeric && first_ok {
         return Ok(name.to_string());
@@ -789,7 +803,10 @@ pub enum Decision {
 
 impl Decision {
     pub fn admitted(self) -> bool {
-        matches!(self, Decision::Open | Decision::Verified | Decision::Rule(_))
+        matches!(
+            self,
+            Decision::Open | Decision::Verified | Decision::Rule(_)
+        )
     }
 
     /// The `outcome` label of `policy_decisions_total`.
@@ -957,7 +974,10 @@ mod tests {
     #[test]
     fn exact_values_are_checked_and_normalized() {
         assert_eq!(parse_serial("0a:1b").unwrap(), "0A1B");
-        assert!(matches!(parse_serial("A1B"), Err(AccessError::OddSerial(..))));
+        assert!(matches!(
+            parse_serial("A1B"),
+            Err(AccessError::OddSerial(..))
+        ));
         assert!(parse_serial("xyz").is_err());
         let fp = "AB".repeat(32);
         assert_eq!(parse_fingerprint(&fp).unwrap(), "ab".repeat(32));
@@ -973,7 +993,10 @@ mod tests {
         assert_eq!(attribute_oid("CN").unwrap(), "2.5.4.3");
         assert_eq!(attribute_oid("cn").unwrap(), "2.5.4.3");
         assert_eq!(attribute_oid("OU").unwrap(), "2.5.4.11");
-        assert_eq!(attribute_oid("emailAddress").unwrap(), "1.2.840.113549.1.9.1");
+        assert_eq!(
+            attribute_oid("emailAddress").unwrap(),
+            "1.2.840.113549.1.9.1"
+        );
         assert_eq!(attribute_oid("1.2.3.4").unwrap(), "1.2.3.4");
         for bad in ["Team", "1", "3.1", "1..2", "1.02", ""] {
             assert!(attribute_oid(bad).is_err(), "{bad}");

@@ -65,10 +65,25 @@ pub(super) fn location_access(
     (policy, deny_return)
 }
 
+/// The rules at `key` (a server's or a location's); a server's rules are
+/// labelled `server.allow[N]` so that a log line tells them from a
+/// location's own `allow[N]`.
 fn validate_rules(key: &str, raw: &[RawAllow], ctx: &mut Ctx<'_>) -> Arc<[Rule]> {
+    let prefix = if key.contains(".location[") {
+        ""
+    } else {
+        "server."
+    };
     raw.iter()
         .enumerate()
-        .filter_map(|(i, rule)| validate_rule(&format!("{key}.allow[{i}]"), i, rule, ctx))
+        .filter_map(|(i, rule)| {
+            validate_rule(
+                &format!("{key}.allow[{i}]"),
+                &format!("{prefix}allow[{i}]"),
+                rule,
+                ctx,
+            )
+        })
         .collect()
 }
 
@@ -76,20 +91,19 @@ fn list_of(v: &Option<OneOrMany<String>>) -> Option<Vec<String>> {
     v.clone().map(OneOrMany::into_vec)
 }
 
-fn validate_rule(key: &str, index: usize, raw: &RawAllow, ctx: &mut Ctx<'_>) -> Option<Rule> {
+fn validate_rule(key: &str, label: &str, raw: &RawAllow, ctx: &mut Ctx<'_>) -> Option<Rule> {
     let mut conditions = Vec::new();
     let mut ok = true;
     // Each bad attribute is reported where it is found.
     let mut attr_failed = false;
-    let mut check = |ctx: &mut Ctx<'_>, field: &str, result: Result<Condition, AccessError>| {
-        match result {
+    let mut check =
+        |ctx: &mut Ctx<'_>, field: &str, result: Result<Condition, AccessError>| match result {
             Ok(c) => conditions.push(c),
             Err(e) => {
                 ctx.error(format!("{key}.{field}"), e);
                 ok = false;
             }
-        }
-    };
+        };
     for (field, which, map) in [
         ("subject", Name::Subject, &raw.subject),
         ("issuer", Name::Issuer, &raw.issuer),
@@ -125,7 +139,11 @@ fn validate_rule(key: &str, index: usize, raw: &RawAllow, ctx: &mut Ctx<'_>) -> 
             attr_failed = true;
         }
     }
-    let pattern_fields: [(&str, &Option<OneOrMany<String>>, fn(&[String]) -> Result<Condition, AccessError>); 4] = [
+    let pattern_fields: [(
+        &str,
+        &Option<OneOrMany<String>>,
+        fn(&[String]) -> Result<Condition, AccessError>,
+    ); 4] = [
         ("san_dns", &raw.san_dns, |p| {
             PatternSet::new(Kind::DNS, p).map(Condition::SanDns)
         }),
@@ -135,22 +153,39 @@ fn validate_rule(key: &str, index: usize, raw: &RawAllow, ctx: &mut Ctx<'_>) -> 
         ("san_uri", &raw.san_uri, |p| {
             PatternSet::new(Kind::URI, p).map(Condition::SanUri)
         }),
-        ("san_ip", &raw.san_ip, |p| IpSet::new(p).map(Condition::SanIp)),
+        ("san_ip", &raw.san_ip, |p| {
+            IpSet::new(p).map(Condition::SanIp)
+        }),
     ];
     for (field, value, build) in pattern_fields {
         if let Some(v) = list_of(value) {
             check(ctx, field, build(&v));
         }
     }
-    let exact_fields: [(&str, &Option<OneOrMany<String>>, fn(&str) -> Result<String, AccessError>, fn(std::collections::HashSet<String>) -> Condition); 3] = [
-        ("serial", &raw.serial, access::parse_serial, Condition::Serial),
+    let exact_fields: [(
+        &str,
+        &Option<OneOrMany<String>>,
+        fn(&str) -> Result<String, AccessError>,
+        fn(std::collections::HashSet<String>) -> Condition,
+    ); 3] = [
+        (
+            "serial",
+            &raw.serial,
+            access::parse_serial,
+            Condition::Serial,
+        ),
         (
             "fingerprint_sha256",
             &raw.fingerprint_sha256,
             access::parse_fingerprint,
             Condition::Fingerprint,
         ),
-        ("spki_sha256", &raw.spki_sha256, access::parse_spki, Condition::Spki),
+        (
+            "spki_sha256",
+            &raw.spki_sha256,
+            access::parse_spki,
+            Condition::Spki,
+        ),
     ];
     for (field, value, parse, make) in exact_fields {
         let Some(v) = list_of(value) else { continue };
@@ -192,7 +227,7 @@ fn validate_rule(key: &str, index: usize, raw: &RawAllow, ctx: &mut Ctx<'_>) -> 
         return None;
     }
     ok.then(|| Rule {
-        label: format!("allow[{index}]"),
+        label: label.to_string(),
         conditions,
     })
 }
