@@ -312,7 +312,7 @@ struct Denied {
     /// For the log: the rule set and why.
     reason: String,
     /// The location's `deny_return`, if any.
-    deny_return: Option<ReturnSpec>,
+    deny_return: Option<Box<ReturnSpec>>,
 }
 
 /// The access policy's decision for this request at `location` (index
@@ -374,7 +374,7 @@ fn authorize(
     } else {
         Err(Denied {
             reason: describe(),
-            deny_return: location.deny_return.clone(),
+            deny_return: location.deny_return.clone().map(Box::new),
         })
     }
 }

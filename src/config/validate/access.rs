@@ -87,6 +87,13 @@ fn validate_rules(key: &str, raw: &[RawAllow], ctx: &mut Ctx<'_>) -> Arc<[Rule]>
         .collect()
 }
 
+/// Builds a pattern condition from its list.
+type BuildPatterns = fn(&[String]) -> Result<Condition, AccessError>;
+/// Checks and normalizes one exact value.
+type ParseExact = fn(&str) -> Result<String, AccessError>;
+/// Makes the condition of a set of exact values.
+type MakeExact = fn(std::collections::HashSet<String>) -> Condition;
+
 fn list_of(v: &Option<OneOrMany<String>>) -> Option<Vec<String>> {
     v.clone().map(OneOrMany::into_vec)
 }
@@ -139,11 +146,7 @@ fn validate_rule(key: &str, label: &str, raw: &RawAllow, ctx: &mut Ctx<'_>) -> O
             attr_failed = true;
         }
     }
-    let pattern_fields: [(
-        &str,
-        &Option<OneOrMany<String>>,
-        fn(&[String]) -> Result<Condition, AccessError>,
-    ); 4] = [
+    let pattern_fields: [(&str, &Option<OneOrMany<String>>, BuildPatterns); 4] = [
         ("san_dns", &raw.san_dns, |p| {
             PatternSet::new(Kind::DNS, p).map(Condition::SanDns)
         }),
@@ -162,12 +165,7 @@ fn validate_rule(key: &str, label: &str, raw: &RawAllow, ctx: &mut Ctx<'_>) -> O
             check(ctx, field, build(&v));
         }
     }
-    let exact_fields: [(
-        &str,
-        &Option<OneOrMany<String>>,
-        fn(&str) -> Result<String, AccessError>,
-        fn(std::collections::HashSet<String>) -> Condition,
-    ); 3] = [
+    let exact_fields: [(&str, &Option<OneOrMany<String>>, ParseExact, MakeExact); 3] = [
         (
             "serial",
             &raw.serial,
