@@ -172,6 +172,9 @@ pub struct Record {
     pub fingerprint: String,
     pub user_agent: String,
     pub referer: String,
+    /// The access-policy decision, on a location with a policy:
+    /// `server[0]/location /admin: denied: no allow rule matched`.
+    pub policy: Option<String>,
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -233,6 +236,9 @@ impl Record {
         if let Some(t) = self.upstream_time {
             v["upstream_time"] = serde_json::Value::from(t.as_secs_f64());
         }
+        if let Some(policy) = &self.policy {
+            v["policy"] = serde_json::Value::from(policy.as_str());
+        }
         v.to_string()
     }
 
@@ -244,7 +250,7 @@ impl Record {
                 s.to_string()
             }
         };
-        format!(
+        let mut line = format!(
             "{} - - [{}] {} {} {} {} {} rt={:.3} uct={} ua={} tls={} reused={} verify={} dn={} serial={} fp={}",
             self.client
                 .map(|c| c.ip().to_string())
@@ -268,7 +274,12 @@ impl Record {
             quote(&dash(&self.subject_dn)),
             dash(&self.serial),
             dash(&self.fingerprint),
-        )
+        );
+        if let Some(policy) = &self.policy {
+            line.push_str(" policy=");
+            line.push_str(&quote(policy));
+        }
+        line
     }
 }
 

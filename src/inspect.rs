@@ -6,7 +6,9 @@
 //!
 //! Output: one `$variable value` line per variable, then, given a CA bundle
 //! or a configuration, `$ssl_client_verify` (`SUCCESS` or `FAILED:<reason>`),
-//! what the gateway would do with the request, and the verified path.
+//! what the gateway would do with the request, and the verified path; with a
+//! configuration whose locations have access rules, for each location
+//! whether the certificate would be admitted and by which rule.
 //! Exit status: 0, 1 if a verification failed, 2 if the input is unusable.
 
 use std::path::{Path, PathBuf};
@@ -178,6 +180,7 @@ fn inspect(args: &InspectArgs) -> Result<bool, InspectError> {
                 }
             );
             all_ok &= print_verification(&chain, auth, now);
+            print_access(server, &verify::verify_peer(Some(&chain), auth, now));
         }
         if shown == 0 {
             return Err(InspectError::NoServer {
@@ -356,6 +359,35 @@ fn print_verification(chain: &[CertificateDer<'static>], auth: &ClientAuth, now:
             println!("# (OpenSSL error {}: {})", e.code(), e.text());
             false
         }
+    }
+}
+
+/// For each location of `server`, whether `peer` would be admitted and by
+/// which rule (printed when some location has an access policy and the
+/// request gets that far).
+fn print_access(server: &crate::config::Server, peer: &verify::PeerIdentity) {
+    if server.locations.iter().all(|l| l.access.is_open()) {
+        return;
+    }
+    if peer.admission(server.client_auth.mode) != Admission::Allow {
+        return;
+    }
+    println!("# access policy:");
+    for location in &server.locations {
+        let decision = location.access.decide(peer);
+        let answer = if decision.admitted() {
+            "admitted".to_string()
+        } else {
+            match &location.deny_return {
+                Some(r) => format!("{} (deny_return)", r.status.as_u16()),
+                None => "403 Forbidden".to_string(),
+            }
+        };
+        println!(
+            "#   {}: {answer}: {}",
+            location.label,
+            location.access.describe(decision)
+        );
     }
 }
 

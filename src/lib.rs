@@ -25,6 +25,9 @@
 //!   [`identity::dn::rfc2253`]), kept in the connection's
 //!   [`facts::ConnFacts`], rendered into a header by [`template`] and set by
 //!   [`headers::upstream_headers`];
+//! * who may reach a location: the rules in [`verify::access`] (built by
+//!   the configuration), decided in `service` once per connection, location
+//!   and configuration generation and cached in [`conn::ConnCtx`];
 //! * a rejection's status, page, `Connection: close` and log line:
 //!   [`respond::Reject`], in one place.
 //!

@@ -99,7 +99,9 @@ pub async fn bind(generation: &Generation) -> Result<Vec<TcpListener>, BindError
 
 /// Shared state of the running gateway.
 pub struct Shared {
-    pub generation: ArcSwap<Generation>,
+    /// The configuration serving new connections (shared with each
+    /// connection: its access policy follows a reload at once).
+    pub generation: Arc<ArcSwap<Generation>>,
     pub metrics: Arc<Metrics>,
     pub access_log: Arc<AccessLogger>,
     pub shutdown: watch::Receiver<bool>,
@@ -329,6 +331,7 @@ async fn accept(
         facts,
         server,
         generation.clone(),
+        shared.generation.clone(),
         group_index,
         shared.metrics.clone(),
         shared.access_log.clone(),

@@ -316,7 +316,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     ));
     let shared = Arc::new(Shared {
         connection_slots,
-        generation: ArcSwap::from_pointee(generation),
+        generation: Arc::new(ArcSwap::from_pointee(generation)),
         metrics,
         access_log,
         shutdown: shutdown_rx,

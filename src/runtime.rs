@@ -17,9 +17,10 @@ use std::collections::HashMap;
 use tokio::sync::watch;
 
 use crate::config::{Action, Config, Global, Location, Match, ProxySpec, ReturnSpec, Server};
-use crate::metrics::{LocationMetrics, Metrics};
+use crate::metrics::{LocationMetrics, Metrics, PolicyCounters};
 use crate::proxy::Upstream;
 use crate::tls::SessionState;
+use crate::verify::access::AccessPolicy;
 
 /// One `[[server]]`, ready to serve.
 #[derive(Debug)]
@@ -57,6 +58,18 @@ impl ServerRuntime {
         cell.get_or_init(|| LocationMetrics::new(metrics, &self.config.label, label))
     }
 
+    /// The `policy_decisions_total` series of `location` (one of this
+    /// server's), resolved on first use.
+    pub fn policy_metrics<'a>(
+        &self,
+        location: &'a LocationRuntime,
+        metrics: &Metrics,
+    ) -> &'a PolicyCounters {
+        location
+            .policy_metrics
+            .get_or_init(|| PolicyCounters::new(metrics, &self.config.label, &location.label))
+    }
+
     /// `$server_name`: the first name of the block (empty if none).
     pub fn primary_name(&self) -> &str {
         &self.server_name
@@ -76,6 +89,12 @@ pub struct LocationRuntime {
     pub matcher: Match,
     pub handler: Handler,
     pub metrics: OnceLock<LocationMetrics>,
+    /// `require_verified` and `allow` rules.
+    pub access: AccessPolicy,
+    /// `deny_return` (`None`: nginx's 403 page).
+    pub deny_return: Option<ReturnSpec>,
+    /// `policy_decisions_total` of this location, resolved on first use.
+    pub policy_metrics: OnceLock<PolicyCounters>,
 }
 
 /// What a location does with a request. A proxy location always has its
@@ -95,6 +114,8 @@ impl LocationRuntime {
             label,
             matcher,
             action,
+            access,
+            deny_return,
         } = location;
         let handler = match action {
             Action::Return(spec) => Handler::Return(spec),
@@ -108,6 +129,9 @@ impl LocationRuntime {
             matcher,
             handler,
             metrics: OnceLock::new(),
+            access,
+            deny_return,
+            policy_metrics: OnceLock::new(),
         })
     }
 }

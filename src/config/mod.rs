@@ -23,6 +23,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use rustls::sign::CertifiedKey;
 
 use crate::template::Template;
+use crate::verify::access::AccessPolicy;
 use crate::verify::policy::ClientAuth;
 
 /// A fully validated configuration.
@@ -209,6 +210,10 @@ pub struct Location {
     pub label: String,
     pub matcher: Match,
     pub action: Action,
+    /// `require_verified` and `allow` rules (after inheritance).
+    pub access: AccessPolicy,
+    /// `deny_return`: the answer when `access` denies (`None`: nginx's 403 page).
+    pub deny_return: Option<ReturnSpec>,
 }
 
 #[derive(Debug)]
@@ -218,7 +223,7 @@ pub enum Action {
 }
 
 /// `return = { status, text | url }`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReturnSpec {
     pub status: StatusCode,
     /// Body text (may use variables); `None` sends the gateway's HTML page.

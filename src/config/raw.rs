@@ -102,6 +102,13 @@ pub struct RawServer {
     pub proxy_ssl_server_name: Option<bool>,
     pub proxy_ssl_protocols: Option<Vec<String>>,
     pub proxy_ssl_session_reuse: Option<bool>,
+    /// Inherited by every location that does not set it.
+    pub require_verified: Option<bool>,
+    /// Inherited by every location that has no `allow` rule of its own.
+    #[serde(default)]
+    pub allow: Vec<RawAllow>,
+    /// Inherited by every location that has no `deny_return` of its own.
+    pub deny_return: Option<RawReturn>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,9 +155,31 @@ pub struct RawLocation {
     pub proxy_ssl_server_name: Option<bool>,
     pub proxy_ssl_protocols: Option<Vec<String>>,
     pub proxy_ssl_session_reuse: Option<bool>,
+    /// `$ssl_client_verify` must be `SUCCESS` (403 otherwise).
+    pub require_verified: Option<bool>,
+    /// Access rules: any rule admits; all conditions of a rule must hold.
+    #[serde(default)]
+    pub allow: Vec<RawAllow>,
+    /// The answer to a request the access policy denies (default: 403 page).
+    pub deny_return: Option<RawReturn>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// One `[[server.location.allow]]` rule ([`crate::verify::access`]).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawAllow {
+    pub subject: Option<IndexMap<String, OneOrMany<String>>>,
+    pub issuer: Option<IndexMap<String, OneOrMany<String>>>,
+    pub san_dns: Option<OneOrMany<String>>,
+    pub san_email: Option<OneOrMany<String>>,
+    pub san_uri: Option<OneOrMany<String>>,
+    pub san_ip: Option<OneOrMany<String>>,
+    pub serial: Option<OneOrMany<String>>,
+    pub fingerprint_sha256: Option<OneOrMany<String>>,
+    pub spki_sha256: Option<OneOrMany<String>>,
+    pub list: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct RawReturn {
     pub status: Option<i64>,
     pub text: Option<String>,

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod advice;
+pub mod access;
 pub mod cache;
 pub mod handshake;
 mod names;

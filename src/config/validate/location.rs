@@ -96,6 +96,7 @@ pub(super) struct Inherited<'a> {
     pub(super) send: Duration,
     /// The server's `proxy_ssl_*` keys.
     pub(super) proxy_ssl: ProxySslKeys,
+    pub(super) access: super::access::InheritedAccess,
 }
 
 pub(super) fn validate_headers(
@@ -184,6 +185,14 @@ pub(super) fn validate_location(
             ctx.error(format!("{key}.{name}"), "must be more than 0");
         }
     }
+    let (access, deny_return) = super::access::location_access(
+        key,
+        raw.require_verified,
+        &raw.allow,
+        raw.deny_return,
+        &inherited.access,
+        ctx,
+    );
     let action = match (raw.return_, raw.proxy_pass) {
         (Some(_), Some(_)) => {
             ctx.error(key, "set either `return` or `proxy_pass`, not both");
@@ -261,6 +270,8 @@ pub(super) fn validate_location(
         label,
         matcher,
         action: action?,
+        access,
+        deny_return,
     })
 }
 

@@ -9,6 +9,7 @@
 //! [`servers`] (checks across server blocks). This file holds the walk over
 //! the whole file, the global keys, and per-server limits.
 
+mod access;
 mod addr;
 mod files;
 mod location;
@@ -285,12 +286,20 @@ fn validate_server(
         raw.proxy_send_timeout.as_ref(),
         defaults::PROXY_SEND_TIMEOUT,
     );
+    let access = access::InheritedAccess::of_server(
+        &label,
+        raw.require_verified,
+        &raw.allow,
+        raw.deny_return,
+        ctx,
+    );
     let inherited = Inherited {
         headers: server_headers.as_deref(),
         connect,
         read,
         send,
         proxy_ssl,
+        access,
     };
 
     let mut locations: Vec<Location> = Vec::new();
@@ -310,6 +319,18 @@ fn validate_server(
         }
     }
 
+    if let Some(auth) = &client_auth
+        && auth.mode == crate::verify::VerifyMode::Off
+    {
+        for (j, l) in locations.iter().enumerate() {
+            if !l.access.is_open() {
+                ctx.error(
+                    format!("{label}.location[{j}]"),
+                    "require_verified and allow rules need a verified client certificate, but this server's verify_client is off: no request could ever be admitted (set verify_client = \"optional\" or \"on\")",
+                );
+            }
+        }
+    }
     let (tls, client_auth) = (tls?, client_auth?);
     if !ok {
         return None;
