@@ -1,0 +1,1264 @@
+//! From nginx directives to the gateway's configuration.
+//!
+//! Every `server` with an `ssl` listener becomes a `[[server]]`; what it
+//! inherits from `http` is merged in as nginx merges it (a level that has any
+//! occurrence of a directive replaces the parent's, which is nginx's rule for
+//! `proxy_set_header` and, for single-valued directives, the only possible
+//! one). Each directive is then looked up in [`rules::RULES`]; the ones that
+//! cannot be carried over become one [`Warning`] each (reported once even
+//! when several servers inherit the directive).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use super::emit::{self, Document, Keys, Value};
+use super::load::Loaded;
+use super::parser::Directive;
+use super::rules::{self, Conv, Feature, Place};
+use crate::config::raw::{RawDuration, RawSize};
+use crate::template::{Target, Template};
+
+/// The gateway accepts `verify_depth` up to this (docs/configuration.md).
+const MAX_VERIFY_DEPTH: i64 = 6;
+/// nginx: "one megabyte of the cache can store about 4000 sessions".
+const SESSIONS_PER_MIB: u64 = 4000;
+/// nginx's `builtin` cache size when none is given.
+const BUILTIN_SESSIONS: i64 = 20480;
+/// Answer of a location whose handler could not be carried: closed rather
+/// than falling through to another location.
+const FAIL_CLOSED_STATUS: i64 = 502;
+
+/// One directive not carried over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// `file:line`
+    pub at: String,
+    pub directive: String,
+    pub why: String,
+    pub todo: String,
+    /// Dropping it weakens who gets through or what a backend sees.
+    pub security: bool,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}{}: not carried over: {}; {}",
+            self.at,
+            if self.security { "[security] " } else { "" },
+            self.directive,
+            self.why,
+            self.todo
+        )
+    }
+}
+
+/// The result of a conversion.
+#[derive(Debug)]
+pub struct Conversion {
+    pub toml: String,
+    pub warnings: Vec<Warning>,
+    /// How many `[[server]]` blocks were written.
+    pub servers: usize,
+}
+
+/// Why nothing could be converted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error(
+        "no server block with an `ssl` listener and a certificate was found: nothing to convert"
+    )]
+    NothingToConvert,
+}
+
+/// Converts `loaded`; relative paths in the output are relative to
+/// `out_dir` when the file lies under it, else absolute.
+///
+/// # Errors
+/// No server could be converted.
+pub fn convert(loaded: &Loaded, out_dir: Option<&Path>) -> Result<Conversion, ConvertError> {
+    let mut cx = Cx {
+        loaded,
+        out_dir,
+        warnings: Vec::new(),
+        seen: HashSet::new(),
+        upstream_blocks: IndexMap::new(),
+        upstreams: IndexMap::new(),
+        verify_on: false,
+    };
+    let mut http: Vec<&Directive> = Vec::new();
+    let mut servers: Vec<&Directive> = Vec::new();
+    for d in &loaded.directives {
+        match d.name.as_str() {
+            "http" => {
+                for inner in d.block.iter().flatten() {
+                    match inner.name.as_str() {
+                        "server" => servers.push(inner),
+                        "upstream" => {
+                            if let Some(name) = inner.args.first() {
+                                cx.upstream_blocks.entry(name.clone()).or_insert(inner);
+                            }
+                        }
+                        _ => http.push(inner),
+                    }
+                }
+            }
+            _ => cx.main_level(d),
+        }
+    }
+    let mut doc = Document::default();
+    let main = loaded
+        .files
+        .first()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    doc.header = vec![
+        format!("Converted by `mtls-gateway import-nginx` from {main}."),
+        "Check it with `mtls-gateway check --config FILE` before use.".into(),
+    ];
+    for d in &http {
+        if d.name == "access_log" {
+            cx.access_log(d, &mut doc.top);
+        }
+    }
+    // nginx makes an address TLS for every server if any listen on it says `ssl`.
+    let mut ssl_addrs: HashSet<String> = HashSet::new();
+    for s in &servers {
+        for l in own(s).filter(|d| d.name == "listen") {
+            if l.args.iter().skip(1).any(|a| a == "ssl")
+                && let Some(Ok(addr)) = l.args.first().map(|a| listen_addr(a))
+            {
+                ssl_addrs.insert(addr);
+            }
+        }
+    }
+    let http_scope: Vec<&Directive> = http
+        .iter()
+        .copied()
+        .filter(|d| d.name != "access_log")
+        .collect();
+    let mut converted: Vec<(emit::Server, Vec<String>)> = Vec::new();
+    for s in &servers {
+        if let Some(server) = cx.server(s, &http_scope, &ssl_addrs) {
+            converted.push(server);
+        }
+    }
+    if converted.is_empty() {
+        return Err(ConvertError::NothingToConvert);
+    }
+    // nginx's default server of an address is the one marked
+    // `default_server`, else the first; the gateway's is the first.
+    converted.sort_by_key(|(_, defaults)| defaults.is_empty());
+    cx.unique_names(&mut converted);
+    let servers_written = converted.len();
+    doc.servers = converted.into_iter().map(|(s, _)| s).collect();
+    doc.upstreams = std::mem::take(&mut cx.upstreams);
+    Ok(Conversion {
+        toml: doc.render(),
+        warnings: cx.warnings,
+        servers: servers_written,
+    })
+}
+
+/// The directives of a block (none for a simple directive).
+fn own(d: &Directive) -> impl Iterator<Item = &Directive> {
+    d.block.iter().flatten()
+}
+
+/// nginx's inheritance: the parent's directives, minus every name the child
+/// sets itself, then the child's. The flag says whether the item is the
+/// child's own.
+fn merge<'a>(
+    parent: &[(&'a Directive, bool)],
+    child: impl Iterator<Item = &'a Directive>,
+) -> Vec<(&'a Directive, bool)> {
+    let child: Vec<&Directive> = child.collect();
+    let names: HashSet<&str> = child.iter().map(|d| d.name.as_str()).collect();
+    let mut out: Vec<(&Directive, bool)> = parent
+        .iter()
+        .filter(|(d, _)| !names.contains(d.name.as_str()))
+        .map(|(d, _)| (*d, false))
+        .collect();
+    out.extend(child.into_iter().map(|d| (d, true)));
+    out
+}
+
+/// A listen address as the gateway writes it.
+fn listen_addr(arg: &str) -> Result<String, &'static str> {
+    if arg.starts_with("unix:") {
+        return Err("UNIX-domain sockets are not supported");
+    }
+    if arg.contains('$') {
+        return Err("variables are not allowed here");
+    }
+    if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(format!("0.0.0.0:{arg}"));
+    }
+    if let Some(port) = arg.strip_prefix("*:") {
+        return Ok(format!("0.0.0.0:{port}"));
+    }
+    if arg.starts_with('[') {
+        return Ok(if arg.ends_with(']') {
+            format!("{arg}:80")
+        } else {
+            arg.to_string()
+        });
+    }
+    if arg.contains(':') {
+        return Ok(arg.to_string());
+    }
+    if arg == "*" {
+        return Ok("0.0.0.0:80".into());
+    }
+    Ok(format!("{arg}:80"))
+}
+
+/// What a location answers with.
+enum Handler {
+    Return(Value),
+    Proxy(String),
+}
+
+struct Cx<'a> {
+    loaded: &'a Loaded,
+    out_dir: Option<&'a Path>,
+    warnings: Vec<Warning>,
+    seen: HashSet<(usize, u32, String)>,
+    upstream_blocks: IndexMap<String, &'a Directive>,
+    upstreams: IndexMap<String, emit::Upstream>,
+    /// The server being converted has `ssl_verify_client on`.
+    verify_on: bool,
+}
+
+impl<'a> Cx<'a> {
+    fn at(&self, d: &Directive) -> String {
+        let file = self
+            .loaded
+            .files
+            .get(d.file)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        format!("{file}:{}", d.line)
+    }
+
+    /// Records a warning, once per directive.
+    fn warn(
+        &mut self,
+        d: &Directive,
+        why: impl Into<String>,
+        todo: impl Into<String>,
+        security: bool,
+    ) {
+        if !self.seen.insert((d.file, d.line, d.name.clone())) {
+            return;
+        }
+        let mut directive = d.name.clone();
+        for a in d.args.iter().take(3) {
+            directive.push(' ');
+            directive.push_str(a);
+        }
+        if d.args.len() > 3 {
+            directive.push_str(" ...");
+        }
+        self.warnings.push(Warning {
+            at: self.at(d),
+            directive,
+            why: why.into(),
+            todo: todo.into(),
+            security,
+        });
+    }
+
+    fn unknown(&mut self, d: &Directive) {
+        let security = rules::unknown_is_security(&d.name);
+        self.warn(
+            d,
+            "import-nginx does not know this directive",
+            "check whether the gateway needs an equivalent (docs/configuration.md)",
+            security,
+        );
+    }
+
+    /// A path as nginx resolves it (against the prefix), written relative to
+    /// the output's folder when it lies under it.
+    fn path(&self, p: &str) -> String {
+        let full: PathBuf = self.loaded.prefix.join(p);
+        if let Some(dir) = self.out_dir
+            && let Ok(rel) = full.strip_prefix(dir)
+        {
+            return rel.display().to_string();
+        }
+        full.display().to_string()
+    }
+
+    fn main_level(&mut self, d: &Directive) {
+        match rules::find(&d.name).map(|r| r.place) {
+            Some(Place::Silent) => {}
+            Some(Place::Drop(why, todo)) => self.warn(d, why, todo, false),
+            _ => self.unknown(d),
+        }
+    }
+
+    fn access_log(&mut self, d: &Directive, top: &mut Keys) {
+        match d.args.as_slice() {
+            [off] if off == "off" => top.set("access_log", Value::Str("off".into())),
+            [path] => {
+                top.set("access_log", Value::Str(self.path(path)));
+                top.set("access_log_format", Value::Str("combined".into()));
+            }
+            [path, format] if format == "combined" => {
+                top.set("access_log", Value::Str(self.path(path)));
+                top.set("access_log_format", Value::Str("combined".into()));
+            }
+            _ => self.warn(
+                d,
+                "the gateway writes nginx's `combined` format or JSON, without buffering options",
+                "set `access_log` and `access_log_format` at the top of the output",
+                false,
+            ),
+        }
+    }
+
+    /// The value of a table-driven directive, or `None` after a warning.
+    fn value(&mut self, d: &Directive, conv: Conv) -> Option<Value> {
+        let one = match d.args.as_slice() {
+            [a] => Some(a.as_str()),
+            _ => None,
+        };
+        let bad = |cx: &mut Self, why: String| {
+            cx.warn(d, why, "set the key by hand", false);
+            None
+        };
+        match conv {
+            Conv::Duration => {
+                let a = one?;
+                match crate::config::duration::parse(&RawDuration::Text(a.into())) {
+                    Ok(_) => Some(Value::Str(a.into())),
+                    Err(e) => bad(self, e.to_string()),
+                }
+            }
+            Conv::Size => {
+                let a = one?;
+                match crate::config::size::parse(&RawSize::Text(a.into())) {
+                    Ok(_) => Some(Value::Str(a.into())),
+                    Err(e) => bad(self, e.to_string()),
+                }
+            }
+            Conv::Int => match one.map(str::parse::<i64>) {
+                Some(Ok(n)) => Some(Value::Int(n)),
+                _ => bad(self, "expected one number".into()),
+            },
+            Conv::OnOff => match one {
+                Some("on") => Some(Value::Bool(true)),
+                Some("off") => Some(Value::Bool(false)),
+                _ => bad(self, "expected `on` or `off`".into()),
+            },
+            Conv::Str => match one {
+                Some(a) if !a.contains('$') => Some(Value::Str(a.into())),
+                _ => bad(self, "expected one value without variables".into()),
+            },
+            Conv::Path => match one {
+                Some(a)
+                    if !a.contains('$') && !a.starts_with("data:") && !a.starts_with("engine:") =>
+                {
+                    Some(Value::Str(self.path(a)))
+                }
+                _ => bad(
+                    self,
+                    "only a plain file path is supported (no variables, data: or engine:)".into(),
+                ),
+            },
+            Conv::PathList => Some(Value::List(d.args.iter().map(|a| self.path(a)).collect())),
+            Conv::StrList => Some(Value::List(d.args.clone())),
+        }
+    }
+
+    /// Applies a table rule that writes one key; `None` when the directive
+    /// is not table-driven.
+    fn table_key(&mut self, d: &Directive) -> Option<(Place, Option<Value>)> {
+        let rule = rules::find(&d.name)?;
+        let (Place::Server(_, conv)
+        | Place::Tls(_, conv)
+        | Place::ClientAuth(_, conv)
+        | Place::Location(_, conv)) = rule.place
+        else {
+            return None;
+        };
+        if let Some(feature) = rule.feature
+            && !rules::supported(feature)
+        {
+            self.needs(d, feature, rule.security);
+            return Some((rule.place, None));
+        }
+        Some((rule.place, self.value(d, conv)))
+    }
+
+    fn needs(&mut self, d: &Directive, feature: Feature, security: bool) {
+        self.warn(
+            d,
+            format!("needs a gateway that supports {}", feature.keys()),
+            "upgrade the gateway, then run import-nginx again",
+            security,
+        );
+    }
+
+    /// One server block; `None` (after a warning) when it has no TLS
+    /// listener or no certificate. Also returns the addresses on which it is
+    /// the `default_server`.
+    fn server(
+        &mut self,
+        s: &'a Directive,
+        http: &[&'a Directive],
+        ssl_addrs: &HashSet<String>,
+    ) -> Option<(emit::Server, Vec<String>)> {
+        let mut out = emit::Server {
+            source: self.at(s),
+            ..Default::default()
+        };
+        let mut listen = Vec::new();
+        let mut defaults = Vec::new();
+        for l in own(s).filter(|d| d.name == "listen") {
+            let Some(first) = l.args.first() else {
+                continue;
+            };
+            let addr = match listen_addr(first) {
+                Ok(a) => a,
+                Err(why) => {
+                    self.warn(l, why, "listen on a TCP address", false);
+                    continue;
+                }
+            };
+            if !ssl_addrs.contains(&addr) {
+                self.warn(
+                    l,
+                    "a plain-HTTP listener (the gateway serves TLS only)",
+                    "keep a plain-HTTP server elsewhere if you need one (e.g. a redirect to https)",
+                    false,
+                );
+                continue;
+            }
+            let mut ignored = Vec::new();
+            for p in l.args.iter().skip(1) {
+                match p.as_str() {
+                    "ssl" | "http2" => {}
+                    "default_server" | "default" => defaults.push(addr.clone()),
+                    "proxy_protocol" => {
+                        if rules::supported(Feature::ProxyProtocol) {
+                            out.keys.set("proxy_protocol", Value::Bool(true));
+                        } else {
+                            ignored.push(format!(
+                                "{p} (needs a gateway that supports {})",
+                                Feature::ProxyProtocol.keys()
+                            ));
+                        }
+                    }
+                    other => ignored.push(other.to_string()),
+                }
+            }
+            if !ignored.is_empty() {
+                self.warn(
+                    l,
+                    format!("listen parameters not supported: {}", ignored.join(", ")),
+                    "nothing, or tune the socket outside the gateway",
+                    false,
+                );
+            }
+            if !listen.contains(&addr) {
+                listen.push(addr);
+            }
+        }
+        if listen.is_empty() {
+            self.warn(
+                s,
+                "a server without an ssl listener is not converted (the gateway serves TLS only)",
+                "nothing, if it only redirected to https",
+                false,
+            );
+            return None;
+        }
+        out.keys.set("listen", Value::List(listen));
+        let mut names = Vec::new();
+        for n in own(s).filter(|d| d.name == "server_name") {
+            for name in &n.args {
+                if name.starts_with('~') || name.contains('$') {
+                    self.warn(
+                        n,
+                        format!("regular-expression or variable server name {name:?}"),
+                        "list the names; a client sending this name now reaches the address's default server and its client_auth",
+                        true,
+                    );
+                } else {
+                    names.push(name.clone());
+                }
+            }
+        }
+        if !names.is_empty() {
+            out.keys.set("server_name", Value::List(names));
+        }
+
+        let http_items: Vec<(&Directive, bool)> = http.iter().map(|d| (*d, false)).collect();
+        let scope = merge(
+            &http_items,
+            own(s).filter(|d| !matches!(d.name.as_str(), "listen" | "server_name")),
+        );
+        self.verify_on = scope.iter().any(|(d, _)| {
+            d.name == "ssl_verify_client" && d.args.first().is_some_and(|a| a == "on")
+        });
+        let mut locations: Vec<&Directive> = Vec::new();
+        let mut server_return: Option<Value> = None;
+        let mut require_verified = false;
+        let mut real_ip_proxy_protocol = false;
+        let mut psh: Option<Vec<(String, String)>> = None;
+        let mut body_size: Option<String> = None;
+        for (d, _) in &scope {
+            let d: &Directive = d;
+            match d.name.as_str() {
+                "location" => locations.push(d),
+                "return" => server_return = self.return_value(d),
+                "if" => {
+                    if self.verify_idiom(d) {
+                        require_verified = !self.verify_on;
+                    }
+                }
+                "proxy_set_header" => {
+                    if let Some(h) = self.header(d) {
+                        psh.get_or_insert_with(Vec::new).push(h);
+                    }
+                }
+                "proxy_redirect" => self.proxy_redirect(d),
+                "ssl_session_cache" => {
+                    if let Some(n) = self.session_cache(d) {
+                        out.tls.set("session_cache", Value::Int(n));
+                    }
+                }
+                "ssl_protocols" => self.protocols(d, &mut out.tls),
+                "ssl_verify_depth" => match d.args.first().map(|a| a.parse::<i64>()) {
+                    Some(Ok(n)) if (0..=MAX_VERIFY_DEPTH).contains(&n) => {
+                        out.client_auth.set("verify_depth", Value::Int(n));
+                    }
+                    Some(Ok(n)) if n > MAX_VERIFY_DEPTH => {
+                        out.client_auth
+                            .set("verify_depth", Value::Int(MAX_VERIFY_DEPTH));
+                        self.warn(
+                            d,
+                            format!("the gateway accepts at most {MAX_VERIFY_DEPTH} intermediates; written as {MAX_VERIFY_DEPTH}"),
+                            "nothing, unless your clients send longer chains (they will be refused)",
+                            false,
+                        );
+                    }
+                    _ => self.warn(d, "expected one number", "set `verify_depth` by hand", true),
+                },
+                "client_max_body_size" => {
+                    if let Some(v) = self.value(d, Conv::Size) {
+                        if let Value::Str(s) = &v {
+                            body_size = Some(s.clone());
+                        }
+                        out.keys.set("client_max_body_size", v);
+                    }
+                }
+                "client_header_timeout" => {
+                    if let Some(v) = self.value(d, Conv::Duration) {
+                        out.tls.set("handshake_timeout", v.clone());
+                        out.keys.set("client_header_timeout", v);
+                    }
+                }
+                "real_ip_header" => {
+                    if d.args.first().is_some_and(|a| a == "proxy_protocol")
+                        && rules::supported(Feature::ProxyProtocol)
+                    {
+                        real_ip_proxy_protocol = true;
+                    } else if d.args.first().is_some_and(|a| a == "proxy_protocol") {
+                        self.needs(d, Feature::ProxyProtocol, false);
+                    } else {
+                        self.warn(
+                            d,
+                            "the gateway takes the client address only from the connection or a PROXY protocol header",
+                            "nothing; the backend sees the balancer's address in X-Real-IP",
+                            false,
+                        );
+                    }
+                }
+                "allow" | "deny" => self.warn(
+                    d,
+                    "access rules by client address are not supported",
+                    "filter by address in front of the gateway or in the backend",
+                    true,
+                ),
+                "proxy_pass" => self.warn(d, "proxy_pass belongs in a location", "move it", false),
+                // Location keys are written on each location.
+                _ if matches!(
+                    rules::find(&d.name).map(|r| r.place),
+                    Some(Place::Location(..))
+                ) => {}
+                _ => self.server_directive(d, &mut out),
+            }
+        }
+        if !real_ip_proxy_protocol {
+            // Without `real_ip_header proxy_protocol` nginx takes the address
+            // from a header, which the gateway does not do (real_ip_header
+            // has its warning).
+            out.keys.0.shift_remove("set_real_ip_from");
+        }
+        if out.tls.0.get("certificate").is_none() || out.tls.0.get("certificate_key").is_none() {
+            self.warn(
+                s,
+                "this ssl server has no ssl_certificate/ssl_certificate_key the gateway can use",
+                "add [server.tls] certificate and certificate_key",
+                false,
+            );
+            return None;
+        }
+        out.proxy_set_header = psh;
+        let server_items: Vec<(&Directive, bool)> =
+            scope.iter().map(|(d, _)| (*d, false)).collect();
+        if let Some(ret) = server_return {
+            // A server-level return answers every request before any location.
+            let mut l = emit::Location {
+                source: out.source.clone(),
+                ..Default::default()
+            };
+            l.keys.set("prefix", Value::Str("/".into()));
+            l.keys.set("return", ret);
+            out.locations.push(l);
+        } else {
+            for l in locations {
+                self.location(
+                    l,
+                    &server_items,
+                    require_verified,
+                    body_size.as_deref(),
+                    &mut out.locations,
+                );
+            }
+        }
+        if out.locations.is_empty() {
+            // nginx serves its default location from files here.
+            let mut l = emit::Location {
+                source: out.source.clone(),
+                ..Default::default()
+            };
+            l.keys.set("prefix", Value::Str("/".into()));
+            l.keys.set(
+                "return",
+                Value::Table(vec![("status".into(), Value::Int(404))]),
+            );
+            out.locations.push(l);
+            self.warn(
+                s,
+                "no location could be converted: nginx would serve files from its root",
+                "the gateway answers 404 on every path; add a proxy location",
+                false,
+            );
+        }
+        Some((out, defaults))
+    }
+
+    /// A server-scope directive driven by the table.
+    fn server_directive(&mut self, d: &Directive, out: &mut emit::Server) {
+        let Some(rule) = rules::find(&d.name) else {
+            self.unknown(d);
+            return;
+        };
+        match rule.place {
+            Place::Silent | Place::Special => {}
+            Place::Drop(why, todo) => self.warn(d, why, todo, rule.security),
+            Place::Server(key, _) | Place::Tls(key, _) | Place::ClientAuth(key, _) => {
+                if let Some((place, Some(v))) = self.table_key(d) {
+                    let target = match place {
+                        Place::Tls(..) => &mut out.tls,
+                        Place::ClientAuth(..) => &mut out.client_auth,
+                        _ => &mut out.keys,
+                    };
+                    target.set(key, v);
+                }
+            }
+            Place::Location(..) => {}
+        }
+    }
+
+    /// `if ($ssl_client_verify != SUCCESS) { return 403; }`: `true` when it
+    /// is that idiom and can be carried; a security warning otherwise.
+    fn verify_idiom(&mut self, d: &Directive) -> bool {
+        // The condition's words with spaces removed: `($ssl_client_verify
+        // != "SUCCESS")` and `( $ssl_client_verify != SUCCESS )` alike (the
+        // lexer has already removed the quotes).
+        let cond: String = d.args.concat();
+        let idiom_cond = cond == "($ssl_client_verify!=SUCCESS)";
+        let body: Vec<&Directive> = own(d).collect();
+        let idiom_body = matches!(body.as_slice(), [r] if r.name == "return" && r.args == ["403"]);
+        if !(idiom_cond && idiom_body) {
+            self.warn(
+                d,
+                "`if` blocks other than `if ($ssl_client_verify != SUCCESS) { return 403; }` are not supported",
+                "express the condition in the backend, or with the gateway's verify_client modes",
+                true,
+            );
+            return false;
+        }
+        if self.verify_on {
+            // Every request that gets through has SUCCESS: the block is a no-op.
+            return true;
+        }
+        if !rules::supported(Feature::RequireVerified) {
+            self.needs(d, Feature::RequireVerified, true);
+            return false;
+        }
+        true
+    }
+
+    fn return_value(&mut self, d: &Directive) -> Option<Value> {
+        let args: Vec<&str> = d.args.iter().map(String::as_str).collect();
+        let (status, rest) = match args.as_slice() {
+            [url]
+                if url.starts_with("http://")
+                    || url.starts_with("https://")
+                    || url.starts_with("$scheme") =>
+            {
+                (302, Some(*url))
+            }
+            [code] => (code.parse().unwrap_or(0), None),
+            [code, rest] => (code.parse().unwrap_or(0), Some(*rest)),
+            _ => (0, None),
+        };
+        if !(200..=999).contains(&status) || status == 444 {
+            self.warn(
+                d,
+                "the gateway returns an HTTP status from 200 to 999 (nginx's 444 closes the connection)",
+                "write `return` by hand",
+                false,
+            );
+            return None;
+        }
+        let mut pairs = vec![("status".to_string(), Value::Int(status))];
+        let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
+        if let Some(text) = rest {
+            let target = if redirect {
+                Target::Header
+            } else {
+                Target::Body
+            };
+            if let Err(e) = Template::parse(text, target) {
+                self.warn(
+                    d,
+                    format!("the text cannot be carried: {e}"),
+                    "write `return` by hand",
+                    false,
+                );
+                return None;
+            }
+            pairs.push((
+                if redirect { "url" } else { "text" }.to_string(),
+                Value::Str(text.into()),
+            ));
+        } else if redirect {
+            self.warn(
+                d,
+                "a redirect without a URL",
+                "write `return` by hand",
+                false,
+            );
+            return None;
+        }
+        Some(Value::Table(pairs))
+    }
+
+    fn header(&mut self, d: &Directive) -> Option<(String, String)> {
+        let [name, value] = d.args.as_slice() else {
+            self.warn(
+                d,
+                "expected a name and a value",
+                "set the header by hand",
+                true,
+            );
+            return None;
+        };
+        let identity = value.contains("$ssl_client") || value.contains("${ssl_client");
+        let lower = name.to_ascii_lowercase();
+        if crate::config::CONNECTION_HEADERS.contains(&lower.as_str()) {
+            if !value.is_empty() {
+                self.warn(
+                    d,
+                    "the gateway sets the connection headers to the upstream itself (WebSocket upgrades are not proxied)",
+                    "nothing",
+                    false,
+                );
+            }
+            return None;
+        }
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            self.warn(d, "not a valid header name", "fix the name", identity);
+            return None;
+        }
+        if let Err(e) = Template::parse(value, Target::Header) {
+            self.warn(
+                d,
+                format!("the value cannot be carried: {e}"),
+                "compute it in the backend, or use one of the gateway's variables (docs/configuration.md)",
+                true,
+            );
+            return None;
+        }
+        Some((name.clone(), value.clone()))
+    }
+
+    fn proxy_redirect(&mut self, d: &Directive) {
+        if !matches!(d.args.first().map(String::as_str), Some("off" | "default")) {
+            self.warn(
+                d,
+                "the gateway never rewrites Location headers",
+                "make the backend send the public URL",
+                false,
+            );
+        }
+    }
+
+    fn session_cache(&mut self, d: &Directive) -> Option<i64> {
+        let mut sessions: Option<i64> = None;
+        for a in &d.args {
+            if a == "off" || a == "none" {
+                return Some(0);
+            }
+            if a == "builtin" {
+                sessions.get_or_insert(BUILTIN_SESSIONS);
+            } else if let Some(n) = a.strip_prefix("builtin:") {
+                if let Ok(n) = n.parse() {
+                    sessions.get_or_insert(n);
+                }
+            } else if let Some(rest) = a.strip_prefix("shared:") {
+                let size = rest.rsplit_once(':').map(|(_, s)| s).unwrap_or("");
+                if let Ok(bytes) = crate::config::size::parse(&RawSize::Text(size.into())) {
+                    let n = bytes.saturating_mul(SESSIONS_PER_MIB) / (1024 * 1024);
+                    // The shared cache is what nginx's workers use between them.
+                    sessions = Some(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+        }
+        if sessions.is_none() {
+            self.warn(
+                d,
+                "unrecognised cache specification",
+                "set `session_cache` (a number of sessions) by hand",
+                false,
+            );
+        }
+        sessions
+    }
+
+    fn protocols(&mut self, d: &Directive, tls: &mut Keys) {
+        let (kept, dropped): (Vec<&String>, Vec<&String>) = d
+            .args
+            .iter()
+            .partition(|p| matches!(p.as_str(), "TLSv1.2" | "TLSv1.3"));
+        if !dropped.is_empty() {
+            let dropped: Vec<&str> = dropped.iter().map(|s| s.as_str()).collect();
+            self.warn(
+                d,
+                format!("the gateway does not implement {}", dropped.join(", ")),
+                "clients limited to these versions cannot connect; upgrade them",
+                false,
+            );
+        }
+        if !kept.is_empty() {
+            tls.set(
+                "protocols",
+                Value::List(kept.into_iter().cloned().collect()),
+            );
+        }
+    }
+
+    /// One location (and its nested ones, flattened) into `out`.
+    fn location(
+        &mut self,
+        d: &'a Directive,
+        parent: &[(&'a Directive, bool)],
+        require_verified: bool,
+        server_body_size: Option<&str>,
+        out: &mut Vec<emit::Location>,
+    ) {
+        let args: Vec<&str> = d.args.iter().map(String::as_str).collect();
+        let (kind, path) = match args.as_slice() {
+            ["=", p] => ("exact", p.to_string()),
+            ["^~", p] => ("prefix", p.to_string()),
+            [p] if p.starts_with("^~") => ("prefix", p.trim_start_matches("^~").to_string()),
+            [p] if p.starts_with('=') => ("exact", p.trim_start_matches('=').to_string()),
+            [p] if p.starts_with('@') => {
+                self.warn(
+                    d,
+                    "named locations are not supported (nothing can jump to them)",
+                    "nothing",
+                    false,
+                );
+                return;
+            }
+            [p] if !p.starts_with('~') => ("prefix", p.to_string()),
+            _ => {
+                self.warn(
+                    d,
+                    "regular-expression locations are not supported; requests they matched now reach the longest matching prefix location",
+                    "write prefix or exact locations for these paths",
+                    true,
+                );
+                return;
+            }
+        };
+        let mut l = emit::Location {
+            source: self.at(d),
+            ..Default::default()
+        };
+        l.keys.set(kind, Value::Str(path));
+        let scope = merge(parent, own(d).filter(|i| i.name != "location"));
+        let mut handler: Option<Handler> = None;
+        let mut require = require_verified;
+        let mut psh: Option<Vec<(String, String)>> = None;
+        let mut location_keys = Keys::default();
+        let mut denies_all = false;
+        let mut access_rules: Vec<&Directive> = Vec::new();
+        let mut serves_files: Option<&Directive> = None;
+        for (item, is_own) in &scope {
+            let item: &Directive = item;
+            if !is_own {
+                // Inherited: only the location keys matter here; the rest
+                // was judged at the server (or parent location).
+                if matches!(
+                    rules::find(&item.name).map(|r| r.place),
+                    Some(Place::Location(..))
+                ) && let Some((Place::Location(key, _), Some(v))) = self.table_key(item)
+                {
+                    location_keys.set(key, v);
+                }
+                continue;
+            }
+            match item.name.as_str() {
+                "return" => {
+                    if handler.is_none() || matches!(handler, Some(Handler::Proxy(_))) {
+                        match self.return_value(item) {
+                            Some(v) => handler = Some(Handler::Return(v)),
+                            None => {
+                                handler = Some(Handler::Return(Value::Table(vec![(
+                                    "status".into(),
+                                    Value::Int(FAIL_CLOSED_STATUS),
+                                )])))
+                            }
+                        }
+                    }
+                }
+                "proxy_pass" => {
+                    if handler.is_none() {
+                        handler = Some(self.proxy_pass(item, kind, &l));
+                    }
+                }
+                "if" => {
+                    if self.verify_idiom(item) {
+                        require = !self.verify_on;
+                    }
+                }
+                "proxy_set_header" => {
+                    if let Some(h) = self.header(item) {
+                        psh.get_or_insert_with(Vec::new).push(h);
+                    }
+                }
+                "proxy_redirect" => self.proxy_redirect(item),
+                "deny" if item.args.first().is_some_and(|a| a == "all") => denies_all = true,
+                "allow" | "deny" => access_rules.push(item),
+                "client_max_body_size" => {
+                    if item.args.first().map(String::as_str) != server_body_size {
+                        self.warn(
+                            item,
+                            "the gateway sets client_max_body_size per server, not per location",
+                            "set it on the server (it then applies to every location)",
+                            false,
+                        );
+                    }
+                }
+                "root" | "alias" | "try_files" | "index" | "autoindex" => {
+                    serves_files.get_or_insert(item);
+                    self.server_directive(item, &mut emit::Server::default());
+                }
+                _ => match rules::find(&item.name).map(|r| r.place) {
+                    Some(Place::Location(..)) => {
+                        if let Some((Place::Location(key, _), Some(v))) = self.table_key(item) {
+                            location_keys.set(key, v);
+                        }
+                    }
+                    Some(Place::Server(..) | Place::Tls(..) | Place::ClientAuth(..)) => self.warn(
+                        item,
+                        "the gateway sets this per server, not per location",
+                        "set it on the server",
+                        false,
+                    ),
+                    _ => self.server_directive(item, &mut emit::Server::default()),
+                },
+            }
+        }
+        if denies_all && access_rules.is_empty() {
+            handler = Some(Handler::Return(Value::Table(vec![(
+                "status".into(),
+                Value::Int(403),
+            )])));
+        } else {
+            for r in access_rules {
+                self.warn(
+                    r,
+                    "access rules by client address are not supported",
+                    "filter by address in front of the gateway or in the backend",
+                    true,
+                );
+            }
+            if denies_all {
+                // `deny all` mixed with `allow` rules: closed is the safe side.
+                handler = Some(Handler::Return(Value::Table(vec![(
+                    "status".into(),
+                    Value::Int(403),
+                )])));
+            }
+        }
+        let handler = handler.unwrap_or_else(|| {
+            if serves_files.is_none() {
+                self.warn(
+                    d,
+                    "this location has no proxy_pass or return: nginx would serve files from its root",
+                    "the gateway answers 404 here; add proxy_pass or return",
+                    false,
+                );
+            }
+            Handler::Return(Value::Table(vec![("status".into(), Value::Int(404))]))
+        });
+        match handler {
+            Handler::Return(v) => {
+                l.keys.set("return", v);
+            }
+            Handler::Proxy(target) => {
+                l.keys.set("proxy_pass", Value::Str(target));
+                for (k, v) in location_keys.0 {
+                    l.keys.set(&k, v);
+                }
+                l.proxy_set_header = psh;
+            }
+        }
+        if require && rules::supported(Feature::RequireVerified) {
+            l.keys.set("require_verified", Value::Bool(true));
+        }
+        out.push(l);
+        let nested_parent: Vec<(&Directive, bool)> = scope
+            .iter()
+            .filter(|(i, _)| {
+                !matches!(
+                    i.name.as_str(),
+                    "return" | "proxy_pass" | "if" | "allow" | "deny"
+                )
+            })
+            .map(|(i, _)| (*i, false))
+            .collect();
+        for nested in own(d).filter(|i| i.name == "location") {
+            self.location(nested, &nested_parent, require, server_body_size, out);
+        }
+    }
+
+    /// The `proxy_pass` target, or a fail-closed answer after a warning.
+    fn proxy_pass(&mut self, d: &Directive, kind: &str, l: &emit::Location) -> Handler {
+        let closed = Handler::Return(Value::Table(vec![(
+            "status".into(),
+            Value::Int(FAIL_CLOSED_STATUS),
+        )]));
+        let Some(target) = d.args.first() else {
+            return closed;
+        };
+        let (scheme, rest) = if let Some(r) = target.strip_prefix("http://") {
+            ("http", r)
+        } else if let Some(r) = target.strip_prefix("https://") {
+            ("https", r)
+        } else {
+            self.warn(
+                d,
+                "only http:// and https:// upstreams are supported",
+                "the location answers 502",
+                false,
+            );
+            return closed;
+        };
+        if scheme == "https" && !rules::supported(Feature::UpstreamTls) {
+            self.needs(d, Feature::UpstreamTls, false);
+            return closed;
+        }
+        let (authority, uri) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let path = match l.keys.0.get("prefix").or_else(|| l.keys.0.get("exact")) {
+            Some(Value::Str(p)) => p.as_str(),
+            _ => "",
+        };
+        let _ = kind;
+        if !uri.is_empty() && !(uri == "/" && path == "/") {
+            self.warn(
+                d,
+                "a URI part in proxy_pass (nginx replaces the location's prefix with it) is not supported",
+                "the location answers 502; make the backend accept the original path and write proxy_pass without a URI",
+                false,
+            );
+            return closed;
+        }
+        if authority.contains('$') || authority.starts_with("unix:") {
+            self.warn(
+                d,
+                "variables and UNIX sockets in proxy_pass are not supported",
+                "the location answers 502",
+                false,
+            );
+            return closed;
+        }
+        if let Some(block) = self.upstream_blocks.get(authority).copied() {
+            if self.upstream(authority, block) {
+                return Handler::Proxy(format!("{scheme}://{authority}"));
+            }
+            return closed;
+        }
+        let has_port = authority.starts_with('[') && authority.contains("]:")
+            || (!authority.starts_with('[') && authority.contains(':'));
+        if has_port {
+            Handler::Proxy(format!("{scheme}://{authority}"))
+        } else {
+            let port = if scheme == "https" { 443 } else { 80 };
+            Handler::Proxy(format!("{scheme}://{authority}:{port}"))
+        }
+    }
+
+    /// Converts an upstream block once; `false` if it has no usable server.
+    fn upstream(&mut self, name: &str, block: &'a Directive) -> bool {
+        if self.upstreams.contains_key(name) {
+            return true;
+        }
+        let mut u = emit::Upstream {
+            source: self.at(block),
+            ..Default::default()
+        };
+        let mut servers = Vec::new();
+        for d in own(block) {
+            match d.name.as_str() {
+                "server" => {
+                    let Some(addr) = d.args.first() else { continue };
+                    let params: Vec<&str> = d.args.iter().skip(1).map(String::as_str).collect();
+                    if params.contains(&"down") {
+                        continue;
+                    }
+                    if params.contains(&"backup") {
+                        self.warn(
+                            d,
+                            "backup servers are not supported",
+                            "nothing; the gateway never sends to it",
+                            false,
+                        );
+                        continue;
+                    }
+                    if addr.starts_with("unix:") {
+                        self.warn(
+                            d,
+                            "UNIX-domain sockets are not supported",
+                            "listen on loopback TCP in the backend",
+                            false,
+                        );
+                        continue;
+                    }
+                    let ignored: Vec<&str> = params
+                        .into_iter()
+                        .filter(|p| !p.starts_with("weight=1"))
+                        .collect();
+                    if !ignored.is_empty() {
+                        self.warn(
+                            d,
+                            format!("server parameters not supported: {}", ignored.join(" ")),
+                            "nothing; servers are used round-robin and skipped for the next connection when they fail",
+                            false,
+                        );
+                    }
+                    let has_port = if addr.starts_with('[') {
+                        addr.contains("]:")
+                    } else {
+                        addr.contains(':')
+                    };
+                    servers.push(if has_port {
+                        addr.clone()
+                    } else {
+                        format!("{addr}:80")
+                    });
+                }
+                "keepalive" => {
+                    if let Some(v) = self.value(d, Conv::Int) {
+                        u.keys.set("keepalive", v);
+                    }
+                }
+                "keepalive_timeout" => {
+                    if let Some(v) = self.value(d, Conv::Duration) {
+                        u.keys.set("keepalive_timeout", v);
+                    }
+                }
+                "zone" => {}
+                _ => self.warn(
+                    d,
+                    "the gateway balances round-robin with keep-alive pools only",
+                    "nothing",
+                    false,
+                ),
+            }
+        }
+        if servers.is_empty() {
+            self.warn(
+                block,
+                "no usable server in this upstream",
+                "its locations answer 502",
+                false,
+            );
+            return false;
+        }
+        u.keys
+            .0
+            .shift_insert(0, "server".into(), Value::List(servers));
+        self.upstreams.insert(name.to_string(), u);
+        true
+    }
+
+    /// nginx ignores a server name repeated on one address (with a
+    /// warning); the gateway refuses it, so later copies are dropped here.
+    fn unique_names(&mut self, servers: &mut [(emit::Server, Vec<String>)]) {
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        for (s, _) in servers.iter_mut() {
+            let listen = match s.keys.0.get("listen") {
+                Some(Value::List(l)) => l.clone(),
+                _ => continue,
+            };
+            let Some(Value::List(names)) = s.keys.0.get_mut("server_name") else {
+                continue;
+            };
+            let mut dropped = Vec::new();
+            names.retain(|n| {
+                let lower = n.to_ascii_lowercase();
+                if lower.is_empty() || lower == "_" {
+                    return true;
+                }
+                let fresh = listen
+                    .iter()
+                    .all(|a| !seen.contains(&(a.clone(), lower.clone())));
+                if fresh {
+                    for a in &listen {
+                        seen.insert((a.clone(), lower.clone()));
+                    }
+                } else {
+                    dropped.push(n.clone());
+                }
+                fresh
+            });
+            if !dropped.is_empty() {
+                self.warnings.push(Warning {
+                    at: s.source.clone(),
+                    directive: format!("server_name {}", dropped.join(" ")),
+                    why: "the name is already used by an earlier server on the same address (nginx ignores it too)".into(),
+                    todo: "nothing".into(),
+                    security: false,
+                });
+            }
+        }
+    }
+}
