@@ -26,6 +26,8 @@ const MAX_VERIFY_DEPTH: i64 = 6;
 const SESSIONS_PER_MIB: u64 = 4000;
 /// nginx's `builtin` cache size when none is given.
 const BUILTIN_SESSIONS: i64 = 20480;
+/// Arguments shown in a warning's directive (enough for `if (...)`).
+const MAX_SHOWN_ARGS: usize = 6;
 /// Answer of a location whose handler could not be carried: closed rather
 /// than falling through to another location.
 const FAIL_CLOSED_STATUS: i64 = 502;
@@ -255,12 +257,16 @@ impl<'a> Cx<'a> {
         if !self.seen.insert((d.file, d.line, d.name.clone())) {
             return;
         }
+        // The directive as written (a long one shortened), `)` glued back
+        // to the word before it as in `if (...)`.
         let mut directive = d.name.clone();
-        for a in d.args.iter().take(3) {
-            directive.push(' ');
+        for a in d.args.iter().take(MAX_SHOWN_ARGS) {
+            if a != ")" {
+                directive.push(' ');
+            }
             directive.push_str(a);
         }
-        if d.args.len() > 3 {
+        if d.args.len() > MAX_SHOWN_ARGS {
             directive.push_str(" ...");
         }
         self.warnings.push(Warning {
@@ -420,6 +426,22 @@ impl<'a> Cx<'a> {
         };
         let mut listen = Vec::new();
         let mut defaults = Vec::new();
+        let is_ssl = |l: &Directive| {
+            l.args
+                .first()
+                .and_then(|a| listen_addr(a).ok())
+                .is_some_and(|a| ssl_addrs.contains(&a))
+        };
+        if !own(s).any(|d| d.name == "listen" && is_ssl(d)) {
+            // One warning for the whole server, not one per directive in it.
+            self.warn(
+                s,
+                "a server without an ssl listener is not converted (the gateway serves TLS only)",
+                "nothing, if it only redirected to https",
+                false,
+            );
+            return None;
+        }
         for l in own(s).filter(|d| d.name == "listen") {
             let Some(first) = l.args.first() else {
                 continue;
@@ -471,12 +493,7 @@ impl<'a> Cx<'a> {
             }
         }
         if listen.is_empty() {
-            self.warn(
-                s,
-                "a server without an ssl listener is not converted (the gateway serves TLS only)",
-                "nothing, if it only redirected to https",
-                false,
-            );
+            // Its ssl listeners were all unusable (each has its warning).
             return None;
         }
         out.keys.set("listen", Value::List(listen));
