@@ -220,7 +220,11 @@ fn several_servers_upstreams_and_includes() {
             "server 127.0.0.1:9003 backup",
         ),
         (conf_d.join("b.conf"), 6, "add_header X-Frame-Options DENY"),
-        (conf_d.join("b.conf"), 10, "server: not carried over: a server without an ssl listener"),
+        (
+            conf_d.join("b.conf"),
+            10,
+            "server: not carried over: a server without an ssl listener",
+        ),
     ];
     for (file, line, directive) in expect {
         let prefix = format!("{}:{line}: {directive}", file.display());
@@ -776,4 +780,48 @@ fn the_converted_config_answers_like_nginx() {
         differences.join("\n"),
         gw.logs()
     );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text made of nginx's significant characters and words, so that
+    /// random input reaches blocks, quotes, escapes and known directives.
+    fn nginx_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("http".to_string()),
+            Just("server".to_string()),
+            Just("location".to_string()),
+            Just("listen 443 ssl".to_string()),
+            Just("ssl_certificate a.pem".to_string()),
+            Just("ssl_certificate_key k.pem".to_string()),
+            Just("proxy_pass http://u".to_string()),
+            Just("upstream u".to_string()),
+            Just("return 200".to_string()),
+            Just("if ($ssl_client_verify != SUCCESS)".to_string()),
+            Just("proxy_set_header X $ssl_client_s_dn".to_string()),
+            Just("include x.conf".to_string()),
+            "[ {};\"'\\\\#$\n=~^@a-z0-9./:()*]{0,12}",
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|p| p.join(" "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Never a panic; when something is written, it is TOML.
+        #[test]
+        fn any_text_converts_or_fails_cleanly(text in nginx_like()) {
+            if let Ok(c) = mtls_gateway::import::convert_text(&text, Path::new("/x/nginx.conf")) {
+                prop_assert!(toml::from_str::<toml::Value>(&c.toml).is_ok(), "{}", c.toml);
+                prop_assert!(c.servers > 0);
+            }
+        }
+
+        #[test]
+        fn any_bytes_are_refused_or_parsed(text in "\\PC{0,200}") {
+            let _ = mtls_gateway::import::convert_text(&text, Path::new("/x/nginx.conf"));
+        }
+    }
 }

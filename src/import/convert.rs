@@ -689,7 +689,20 @@ impl<'a> Cx<'a> {
                         Place::ClientAuth(..) => &mut out.client_auth,
                         _ => &mut out.keys,
                     };
-                    target.set(key, v);
+                    match (target.0.get_mut(key), v) {
+                        // Repeated list directives add up
+                        // (`ssl_session_ticket_key`, `set_real_ip_from`).
+                        (Some(Value::List(have)), Value::List(more)) => have.extend(more),
+                        // nginx takes a second ssl_certificate as another key
+                        // type; the gateway has one certificate per server.
+                        (Some(_), _) => self.warn(
+                            d,
+                            "the gateway takes one value per server; the first is kept",
+                            "nothing, or choose the one to keep",
+                            false,
+                        ),
+                        (None, v) => target.set(key, v),
+                    }
                 }
             }
             Place::Location(..) => {}

@@ -78,6 +78,32 @@ pub fn import(args: &ImportArgs) -> Result<Conversion, ImportError> {
     })
 }
 
+/// Parses and converts one file's text without touching the file system
+/// (an `include` is not followed: it becomes a warning). A pure function,
+/// for the fuzz target and the property tests.
+///
+/// # Errors
+/// A syntax error, or nothing to convert.
+pub fn convert_text(text: &str, path: &std::path::Path) -> Result<Conversion, ImportError> {
+    let syntax = |source| load::LoadError::Syntax {
+        path: path.to_path_buf(),
+        source,
+    };
+    let directives = parser::parse(text, 0).map_err(syntax)?;
+    let loaded = load::Loaded {
+        files: vec![path.to_path_buf()],
+        directives,
+        prefix: path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    convert::convert(&loaded, None).map_err(|source| ImportError::Convert {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// The exit status for a conversion's warnings.
 pub fn exit_status(warnings: &[Warning]) -> u8 {
     if warnings.iter().any(|w| w.security) {
