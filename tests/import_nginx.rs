@@ -633,7 +633,9 @@ fn the_converted_config_answers_like_nginx() {
         "X_SSL_Client_Serial: 01",
     ];
     type Identity<'a> = Option<(&'a Path, &'a Path)>;
-    let cases: Vec<(&str, usize, &str, Identity, &[&str], bool)> = vec![
+    /// (name, server index, path, client certificate, curl arguments, compare?)
+    type Case<'a> = (&'a str, usize, &'a str, Identity<'a>, &'a [&'a str], bool);
+    let cases: Vec<Case> = vec![
         ("no certificate", 0, "/api/mtls", None, &[], true),
         (
             "good certificate",

@@ -977,7 +977,7 @@ impl<'a> Cx<'a> {
                 }
                 "proxy_pass" => {
                     if handler.is_none() {
-                        handler = Some(self.proxy_pass(item, kind, &l));
+                        handler = Some(self.proxy_pass(item, &l));
                     }
                 }
                 "if" => {
@@ -1088,7 +1088,7 @@ impl<'a> Cx<'a> {
     }
 
     /// The `proxy_pass` target, or a fail-closed answer after a warning.
-    fn proxy_pass(&mut self, d: &Directive, kind: &str, l: &emit::Location) -> Handler {
+    fn proxy_pass(&mut self, d: &Directive, l: &emit::Location) -> Handler {
         let closed = Handler::Return(Value::Table(vec![(
             "status".into(),
             Value::Int(FAIL_CLOSED_STATUS),
@@ -1121,8 +1121,9 @@ impl<'a> Cx<'a> {
             Some(Value::Str(p)) => p.as_str(),
             _ => "",
         };
-        let _ = kind;
-        if !uri.is_empty() && !(uri == "/" && path == "/") {
+        // `location / { proxy_pass http://b/; }` maps every path to itself.
+        let same_path = uri.is_empty() || (uri == "/" && path == "/");
+        if !same_path {
             self.warn(
                 d,
                 "a URI part in proxy_pass (nginx replaces the location's prefix with it) is not supported",
