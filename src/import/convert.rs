@@ -154,6 +154,7 @@ pub fn convert(loaded: &Loaded, out_dir: Option<&Path>) -> Result<Conversion, Co
     // nginx's default server of an address is the one marked
     // `default_server`, else the first; the gateway's is the first.
     converted.sort_by_key(|(_, defaults)| defaults.is_empty());
+    cx.dual_stack(&mut converted);
     cx.unique_names(&mut converted);
     let servers_written = converted.len();
     doc.servers = converted.into_iter().map(|(s, _)| s).collect();
@@ -340,14 +341,18 @@ impl<'a> Cx<'a> {
         };
         match conv {
             Conv::Duration => {
-                let a = one?;
+                let Some(a) = one else {
+                    return bad(self, "expected one value".into());
+                };
                 match crate::config::duration::parse(&RawDuration::Text(a.into())) {
                     Ok(_) => Some(Value::Str(a.into())),
                     Err(e) => bad(self, e.to_string()),
                 }
             }
             Conv::Size => {
-                let a = one?;
+                let Some(a) = one else {
+                    return bad(self, "expected one value".into());
+                };
                 match crate::config::size::parse(&RawSize::Text(a.into())) {
                     Ok(_) => Some(Value::Str(a.into())),
                     Err(e) => bad(self, e.to_string()),
@@ -680,6 +685,12 @@ impl<'a> Cx<'a> {
             return;
         };
         match rule.place {
+            Place::Special if d.name == "access_log" => self.warn(
+                d,
+                "the gateway writes one access log for all servers",
+                "set `access_log` at the top of the output",
+                false,
+            ),
             Place::Silent | Place::Special => {}
             Place::Drop(why, todo) => self.warn(d, why, todo, rule.security),
             Place::Server(key, _) | Place::Tls(key, _) | Place::ClientAuth(key, _) => {
@@ -1251,6 +1262,55 @@ impl<'a> Cx<'a> {
         true
     }
 
+    /// nginx binds `[::]:P` IPv6-only beside `0.0.0.0:P`; the gateway's
+    /// `[::]` listener is dual-stack (Linux's default), so binding both
+    /// fails. One `[::]:P` listener then serves both families.
+    fn dual_stack(&mut self, servers: &mut [(emit::Server, Vec<String>)]) {
+        let listens = |s: &emit::Server| match s.keys.0.get("listen") {
+            Some(Value::List(l)) => l.clone(),
+            _ => Vec::new(),
+        };
+        let all: HashSet<String> = servers.iter().flat_map(|(s, _)| listens(s)).collect();
+        for (s, defaults) in servers.iter_mut() {
+            let mut merged = Vec::new();
+            let mut changed = Vec::new();
+            for a in listens(s) {
+                let v6 = a
+                    .strip_prefix("0.0.0.0:")
+                    .map(|port| format!("[::]:{port}"))
+                    .filter(|v6| all.contains(v6));
+                let a = match v6 {
+                    Some(v6) => {
+                        changed.push(a);
+                        v6
+                    }
+                    None => a,
+                };
+                if !merged.contains(&a) {
+                    merged.push(a);
+                }
+            }
+            for d in defaults.iter_mut() {
+                if let Some(port) = d.strip_prefix("0.0.0.0:")
+                    && all.contains(&format!("[::]:{port}"))
+                {
+                    *d = format!("[::]:{port}");
+                }
+            }
+            if changed.is_empty() {
+                continue;
+            }
+            s.keys.set("listen", Value::List(merged));
+            self.warnings.push(Warning {
+                at: s.source.clone(),
+                directive: format!("listen {}", changed.join(", ")),
+                why: "the gateway's [::] listener also accepts IPv4 (dual-stack), so the IPv4 wildcard is served by it; IPv4 clients appear as ::ffff:a.b.c.d in $remote_addr".into(),
+                todo: "nothing, or listen on IPv4 only if the backend needs plain IPv4 addresses".into(),
+                security: false,
+            });
+        }
+    }
+
     /// nginx ignores a server name repeated on one address (with a
     /// warning); the gateway refuses it, so later copies are dropped here.
     fn unique_names(&mut self, servers: &mut [(emit::Server, Vec<String>)]) {
@@ -1290,6 +1350,128 @@ impl<'a> Cx<'a> {
                     security: false,
                 });
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::super::convert_text;
+    use std::path::Path;
+
+    /// A TLS server around `body`, converted: (TOML, warnings as text).
+    fn server(body: &str) -> (String, Vec<String>) {
+        let text = format!(
+            "http {{ server {{\n listen 443 ssl;\n ssl_certificate s.pem;\n ssl_certificate_key k.pem;\n{body}\n}} }}"
+        );
+        let c = convert_text(&text, Path::new("/etc/nginx/nginx.conf")).unwrap();
+        (c.toml, c.warnings.iter().map(|w| w.to_string()).collect())
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_wildcards_become_one_dual_stack_listener() {
+        let (toml, w) = server(" listen [::]:443 ssl;\n location / { return 200; }");
+        assert!(toml.contains("listen = [\"[::]:443\"]"), "{toml}");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("listen 0.0.0.0:443"), "{w:?}");
+    }
+
+    #[test]
+    fn a_directive_with_the_wrong_arity_is_warned_not_lost() {
+        let (toml, w) = server(" keepalive_timeout 65 60;\n location / { return 200; }");
+        assert!(!toml.contains("keepalive_timeout"), "{toml}");
+        assert!(
+            w.iter()
+                .any(|l| l.starts_with("/etc/nginx/nginx.conf:5: keepalive_timeout 65 60")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn per_server_access_logs_are_warned() {
+        let (_, w) = server(" access_log /var/log/a.log;\n location / { return 200; }");
+        assert!(w.iter().any(|l| l.contains("access_log")), "{w:?}");
+    }
+
+    #[test]
+    fn a_server_level_return_answers_every_path() {
+        let (toml, w) = server(" return 403;\n location /api { proxy_pass http://127.0.0.1:9; }");
+        assert!(w.is_empty(), "{w:?}");
+        assert!(
+            toml.contains("prefix = \"/\"\nreturn = { status = 403 }"),
+            "{toml}"
+        );
+        assert!(!toml.contains("/api"), "{toml}");
+    }
+
+    #[test]
+    fn nested_locations_are_flattened_with_what_they_inherit() {
+        let (toml, w) = server(
+            " location /a {\n  proxy_read_timeout 5s;\n  proxy_pass http://127.0.0.1:9;\n  \
+             location /a/b { proxy_pass http://127.0.0.1:10; }\n }",
+        );
+        assert!(w.is_empty(), "{w:?}");
+        let b = &toml[toml.find("prefix = \"/a/b\"").unwrap()..];
+        assert!(b.contains("proxy_pass = \"http://127.0.0.1:10\""), "{b}");
+        assert!(b.contains("proxy_read_timeout = \"5s\""), "{b}");
+    }
+
+    #[test]
+    fn a_proxy_pass_that_cannot_be_carried_closes_its_location() {
+        let (toml, w) = server(" location /api/ { proxy_pass http://127.0.0.1:9/v1/; }");
+        assert!(
+            toml.contains("prefix = \"/api/\"\nreturn = { status = 502 }"),
+            "{toml}"
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        // The same path is fine.
+        let (toml, w) = server(" location / { proxy_pass http://127.0.0.1:9/; }");
+        assert!(
+            toml.contains("proxy_pass = \"http://127.0.0.1:9\""),
+            "{toml}"
+        );
+        assert!(w.is_empty(), "{w:?}");
+        // A host name without a port gets nginx's default port.
+        let (toml, _) = server(" location / { proxy_pass http://app.internal; }");
+        assert!(
+            toml.contains("proxy_pass = \"http://app.internal:80\""),
+            "{toml}"
+        );
+    }
+
+    #[test]
+    fn headers_the_gateway_cannot_carry_are_warned_by_kind() {
+        let (toml, w) = server(
+            " location / {\n  proxy_set_header Upgrade $http_upgrade;\n  proxy_set_header Connection \"\";\n  \
+             proxy_set_header X-Client $ssl_client_cert_unknown;\n  proxy_pass http://127.0.0.1:9;\n }",
+        );
+        assert!(!toml.contains("Connection"), "{toml}");
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(!w[0].contains("[security]"), "{w:?}");
+        assert!(
+            w[1].contains("[security] proxy_set_header X-Client"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn session_cache_sizes_follow_nginx() {
+        for (spec, sessions) in [
+            ("shared:SSL:10m", "40000"),
+            ("builtin:1000", "1000"),
+            ("builtin", "20480"),
+            ("builtin:1000 shared:SSL:1m", "4000"),
+            ("none", "0"),
+            ("off", "0"),
+        ] {
+            let (toml, _) = server(&format!(
+                " ssl_session_cache {spec};\n location / {{ return 200; }}"
+            ));
+            assert!(
+                toml.contains(&format!("session_cache = {sessions}\n")),
+                "{spec}: {toml}"
+            );
         }
     }
 }
