@@ -82,7 +82,21 @@ pub enum ConvertError {
 /// # Errors
 /// No server could be converted.
 pub fn convert(loaded: &Loaded, out_dir: Option<&Path>) -> Result<Conversion, ConvertError> {
+    convert_with(loaded, out_dir, rules::supported)
+}
+
+/// [`convert`] for a gateway that supports the features `supported` says
+/// (tests check the keys of features still being built this way).
+///
+/// # Errors
+/// No server could be converted.
+pub fn convert_with(
+    loaded: &Loaded,
+    out_dir: Option<&Path>,
+    supported: fn(Feature) -> bool,
+) -> Result<Conversion, ConvertError> {
     let mut cx = Cx {
+        supported,
         loaded,
         out_dir,
         warnings: Vec::new(),
@@ -234,6 +248,7 @@ struct Cx<'a> {
     upstreams: IndexMap<String, emit::Upstream>,
     /// The server being converted has `ssl_verify_client on`.
     verify_on: bool,
+    supported: fn(Feature) -> bool,
 }
 
 impl<'a> Cx<'a> {
@@ -399,7 +414,7 @@ impl<'a> Cx<'a> {
             return None;
         };
         if let Some(feature) = rule.feature
-            && !rules::supported(feature)
+            && !(self.supported)(feature)
         {
             self.needs(d, feature, rule.security);
             return Some((rule.place, None));
@@ -473,7 +488,7 @@ impl<'a> Cx<'a> {
                     "ssl" | "http2" => {}
                     "default_server" | "default" => defaults.push(addr.clone()),
                     "proxy_protocol" => {
-                        if rules::supported(Feature::ProxyProtocol) {
+                        if (self.supported)(Feature::ProxyProtocol) {
                             out.keys.set("proxy_protocol", Value::Bool(true));
                         } else {
                             ignored.push(format!(
@@ -589,7 +604,7 @@ impl<'a> Cx<'a> {
                 }
                 "real_ip_header" => {
                     if d.args.first().is_some_and(|a| a == "proxy_protocol")
-                        && rules::supported(Feature::ProxyProtocol)
+                        && (self.supported)(Feature::ProxyProtocol)
                     {
                         real_ip_proxy_protocol = true;
                     } else if d.args.first().is_some_and(|a| a == "proxy_protocol") {
@@ -743,7 +758,7 @@ impl<'a> Cx<'a> {
             // Every request that gets through has SUCCESS: the block is a no-op.
             return true;
         }
-        if !rules::supported(Feature::RequireVerified) {
+        if !(self.supported)(Feature::RequireVerified) {
             self.needs(d, Feature::RequireVerified, true);
             return false;
         }
@@ -1079,7 +1094,7 @@ impl<'a> Cx<'a> {
                 l.proxy_set_header = psh;
             }
         }
-        if require && rules::supported(Feature::RequireVerified) {
+        if require && (self.supported)(Feature::RequireVerified) {
             l.keys.set("require_verified", Value::Bool(true));
         }
         out.push(l);
@@ -1120,7 +1135,7 @@ impl<'a> Cx<'a> {
             );
             return closed;
         };
-        if scheme == "https" && !rules::supported(Feature::UpstreamTls) {
+        if scheme == "https" && !(self.supported)(Feature::UpstreamTls) {
             self.needs(d, Feature::UpstreamTls, false);
             return closed;
         }
@@ -1358,6 +1373,8 @@ impl<'a> Cx<'a> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::convert_text;
+    use super::super::{load::Loaded, parser};
+    use super::{Feature, convert_with};
     use std::path::Path;
 
     /// A TLS server around `body`, converted: (TOML, warnings as text).
@@ -1473,5 +1490,70 @@ mod tests {
                 "{spec}: {toml}"
             );
         }
+    }
+
+    /// With every feature on, the keys are those of issues 13, 14 and 15.
+    #[test]
+    fn keys_of_features_in_progress_have_their_planned_names() {
+        let text = "http { server {\n listen 443 ssl proxy_protocol;\n ssl_certificate s.pem;\n \
+             ssl_certificate_key k.pem;\n ssl_client_certificate ca.pem;\n ssl_verify_client optional;\n \
+             ssl_ocsp leaf;\n ssl_ocsp_responder http://ocsp.example/;\n \
+             ssl_session_ticket_key t1.key;\n ssl_session_ticket_key t0.key;\n \
+             set_real_ip_from 10.0.0.0/8;\n set_real_ip_from 127.0.0.1/32;\n real_ip_header proxy_protocol;\n \
+             proxy_ssl_verify on;\n location / {\n  if ($ssl_client_verify != SUCCESS) { return 403; }\n  \
+             proxy_pass https://up;\n  proxy_ssl_certificate c.pem;\n  proxy_ssl_certificate_key ck.pem;\n  \
+             proxy_ssl_trusted_certificate ut.pem;\n  proxy_ssl_verify_depth 2;\n  proxy_ssl_name up.internal;\n  \
+             proxy_ssl_server_name on;\n  proxy_ssl_protocols TLSv1.2 TLSv1.3;\n }\n}\n\
+             upstream up { server 10.0.0.5:8443; } }";
+        let loaded = Loaded {
+            files: vec!["/etc/nginx/nginx.conf".into()],
+            directives: parser::parse(text, 0).unwrap(),
+            prefix: "/etc/nginx".into(),
+        };
+        let all = |_: Feature| true;
+        let c = convert_with(&loaded, None, all).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let v: toml::Value = toml::from_str(&c.toml).unwrap();
+        let s = &v["server"][0];
+        assert_eq!(s["proxy_protocol"].as_bool(), Some(true));
+        assert_eq!(
+            s["set_real_ip_from"].as_array().unwrap().len(),
+            2,
+            "{}",
+            c.toml
+        );
+        assert_eq!(s["client_auth"]["ocsp"].as_str(), Some("leaf"));
+        assert_eq!(
+            s["client_auth"]["ocsp_responder"].as_str(),
+            Some("http://ocsp.example/")
+        );
+        assert_eq!(
+            s["tls"]["session_ticket_key"].as_array().unwrap()[0].as_str(),
+            Some("/etc/nginx/t1.key")
+        );
+        let l = &s["location"][0];
+        assert_eq!(l["require_verified"].as_bool(), Some(true));
+        assert_eq!(l["proxy_pass"].as_str(), Some("https://up"));
+        assert_eq!(l["proxy_ssl_verify"].as_bool(), Some(true), "inherited");
+        assert_eq!(
+            l["proxy_ssl_certificate"].as_str(),
+            Some("/etc/nginx/c.pem")
+        );
+        assert_eq!(
+            l["proxy_ssl_certificate_key"].as_str(),
+            Some("/etc/nginx/ck.pem")
+        );
+        assert_eq!(
+            l["proxy_ssl_trusted_certificate"].as_str(),
+            Some("/etc/nginx/ut.pem")
+        );
+        assert_eq!(l["proxy_ssl_verify_depth"].as_integer(), Some(2));
+        assert_eq!(l["proxy_ssl_name"].as_str(), Some("up.internal"));
+        assert_eq!(l["proxy_ssl_server_name"].as_bool(), Some(true));
+        assert_eq!(l["proxy_ssl_protocols"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            v["upstream"]["up"]["server"][0].as_str(),
+            Some("10.0.0.5:8443")
+        );
     }
 }
