@@ -95,6 +95,49 @@ fn the_seed_block_converts_completely_and_passes_check() {
     assert_eq!(code, 0, "{out}\n{toml}");
 }
 
+/// The import of the seed's block is the shipped `config/gateway.toml`,
+/// apart from what that file adds by hand (the `localhost` name, the
+/// default `session_tickets = true`) and where the certificates live.
+#[test]
+fn the_seed_block_imports_as_the_shipped_configuration() {
+    let work = Workdir::new();
+    for f in ["seed.conf", "mime.types"] {
+        std::fs::copy(fixture(f), work.path().join(f)).unwrap();
+    }
+    let (code, toml, err) = import(&work.path().join("seed.conf"), &[]);
+    assert_eq!(code, 0, "{err}");
+    let mut imported: toml::Value = toml::from_str(&toml).unwrap();
+    let shipped_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gateway.toml");
+    let mut shipped: toml::Value =
+        toml::from_str(&std::fs::read_to_string(shipped_path).unwrap()).unwrap();
+    let file_names = |v: &mut toml::Value| {
+        let server = &mut v["server"][0];
+        for (table, key) in [
+            ("tls", "certificate"),
+            ("tls", "certificate_key"),
+            ("client_auth", "client_certificate"),
+        ] {
+            let p = server[table][key].as_str().unwrap().to_string();
+            let name = Path::new(&p)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            server[table][key] = toml::Value::String(name);
+        }
+        let server = server.as_table_mut().unwrap();
+        server.remove("server_name");
+        server["tls"]
+            .as_table_mut()
+            .unwrap()
+            .remove("session_tickets");
+    };
+    file_names(&mut imported);
+    file_names(&mut shipped);
+    assert_eq!(imported, shipped, "imported:\n{toml}");
+}
+
 #[test]
 fn without_output_the_toml_goes_to_stdout_with_absolute_paths() {
     let work = Workdir::new();
