@@ -165,10 +165,8 @@ pub fn convert_with(
     if converted.is_empty() {
         return Err(ConvertError::NothingToConvert);
     }
-    // nginx's default server of an address is the one marked
-    // `default_server`, else the first; the gateway's is the first.
-    converted.sort_by_key(|(_, defaults)| defaults.is_empty());
     cx.dual_stack(&mut converted);
+    let mut converted = cx.order_defaults(converted);
     cx.unique_names(&mut converted);
     let servers_written = converted.len();
     doc.servers = converted.into_iter().map(|(s, _)| s).collect();
@@ -1277,6 +1275,84 @@ impl<'a> Cx<'a> {
         true
     }
 
+    /// nginx's default server of an address is the one whose `listen` says
+    /// `default_server`, else the first; the gateway's is the first server
+    /// listing the address. Orders the servers so that each address's
+    /// first is nginx's default (file order otherwise); where the defaults
+    /// contradict each other, a security warning names the address (its
+    /// clients without SNI, or with an unknown name, get another server's
+    /// client_auth).
+    fn order_defaults(
+        &mut self,
+        servers: Vec<(emit::Server, Vec<String>)>,
+    ) -> Vec<(emit::Server, Vec<String>)> {
+        let listens: Vec<Vec<String>> = servers
+            .iter()
+            .map(|(s, _)| match s.keys.0.get("listen") {
+                Some(Value::List(l)) => l.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let mut desired: IndexMap<&str, usize> = IndexMap::new();
+        for (i, (_, defaults)) in servers.iter().enumerate() {
+            for a in defaults {
+                desired.entry(a.as_str()).or_insert(i);
+            }
+        }
+        for (i, l) in listens.iter().enumerate() {
+            for a in l {
+                desired.entry(a.as_str()).or_insert(i);
+            }
+        }
+        // `before[j]`: servers that must come before server j.
+        let mut before: Vec<HashSet<usize>> = vec![HashSet::new(); servers.len()];
+        for (a, &d) in &desired {
+            for (j, l) in listens.iter().enumerate() {
+                if j != d && l.iter().any(|x| x == a) {
+                    if let Some(set) = before.get_mut(j) {
+                        set.insert(d);
+                    }
+                }
+            }
+        }
+        // Kahn's algorithm, taking the earliest ready server each time so
+        // that file order is kept where nothing forces another.
+        let mut order: Vec<usize> = Vec::with_capacity(servers.len());
+        let mut placed = vec![false; servers.len()];
+        while order.len() < servers.len() {
+            let ready =
+                (0..servers.len()).find(|&j| !placed[j] && before[j].iter().all(|b| placed[*b]));
+            // A cycle: place the earliest remaining server and go on.
+            let Some(next) = ready.or_else(|| (0..servers.len()).find(|&j| !placed[j])) else {
+                break;
+            };
+            placed[next] = true;
+            order.push(next);
+        }
+        for (a, &d) in &desired {
+            let first = order
+                .iter()
+                .copied()
+                .find(|&j| listens[j].iter().any(|x| x == a));
+            if first.is_some_and(|f| f != d) {
+                let at = servers[d].0.source.clone();
+                self.warnings.push(Warning {
+                    at,
+                    directive: format!("listen {a} default_server"),
+                    why: "the default servers of several addresses contradict each other; the gateway's default for this address is another server".into(),
+                    todo: "give this server its own address, or make the defaults agree".into(),
+                    security: true,
+                });
+            }
+        }
+        let mut slots: Vec<Option<(emit::Server, Vec<String>)>> =
+            servers.into_iter().map(Some).collect();
+        order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+            .collect()
+    }
+
     /// nginx binds `[::]:P` IPv6-only beside `0.0.0.0:P`; the gateway's
     /// `[::]` listener is dual-stack (Linux's default), so binding both
     /// fails. One `[::]:P` listener then serves both families.
@@ -1554,6 +1630,41 @@ mod tests {
         assert_eq!(
             v["upstream"]["up"]["server"][0].as_str(),
             Some("10.0.0.5:8443")
+        );
+    }
+
+    fn servers(blocks: &[&str]) -> (String, Vec<String>) {
+        let mut text = String::from("http {\n");
+        for b in blocks {
+            text.push_str(&format!(
+                "server {{ ssl_certificate s.pem; ssl_certificate_key k.pem; location / {{ return 200; }} {b} }}\n"
+            ));
+        }
+        text.push('}');
+        let c = convert_text(&text, Path::new("/etc/nginx/nginx.conf")).unwrap();
+        (c.toml, c.warnings.iter().map(|w| w.to_string()).collect())
+    }
+
+    #[test]
+    fn each_address_keeps_nginx_default_server() {
+        // y is 443's default (first); x is only 8443's: x must not move first.
+        let (toml, w) = servers(&[
+            "server_name y; listen 443 ssl;",
+            "server_name x; listen 443 ssl; listen 8443 ssl default_server;",
+            "server_name z; listen 8443 ssl;",
+        ]);
+        assert!(w.is_empty(), "{w:?}");
+        let pos = |n: &str| toml.find(&format!("server_name = [\"{n}\"]")).unwrap();
+        assert!(pos("y") < pos("x") && pos("x") < pos("z"), "{toml}");
+        // Contradicting defaults cannot both hold: a security warning.
+        let (_, w) = servers(&[
+            "server_name a; listen 1443 ssl default_server; listen 2443 ssl;",
+            "server_name b; listen 1443 ssl; listen 2443 ssl default_server;",
+        ]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("[security] listen 0.0.0.0:2443 default_server"),
+            "{w:?}"
         );
     }
 }
