@@ -1308,10 +1308,11 @@ impl<'a> Cx<'a> {
         let mut before: Vec<HashSet<usize>> = vec![HashSet::new(); servers.len()];
         for (a, &d) in &desired {
             for (j, l) in listens.iter().enumerate() {
-                if j != d && l.iter().any(|x| x == a) {
-                    if let Some(set) = before.get_mut(j) {
-                        set.insert(d);
-                    }
+                if j != d
+                    && l.iter().any(|x| x == a)
+                    && let Some(set) = before.get_mut(j)
+                {
+                    set.insert(d);
                 }
             }
         }
