@@ -552,7 +552,13 @@ impl<'a> Cx<'a> {
             let d: &Directive = d;
             match d.name.as_str() {
                 "location" => locations.push(d),
-                "return" => server_return = self.return_value(d),
+                "return" => {
+                    // A return that cannot be carried still answers every
+                    // request (closed), never letting them reach a location.
+                    server_return = Some(self.return_value(d).unwrap_or_else(|| {
+                        Value::Table(vec![("status".into(), Value::Int(FAIL_CLOSED_STATUS))])
+                    }));
+                }
                 "if" => {
                     if self.verify_idiom(d) {
                         require_verified = !self.verify_on;
@@ -616,12 +622,8 @@ impl<'a> Cx<'a> {
                         );
                     }
                 }
-                "allow" | "deny" => self.warn(
-                    d,
-                    "access rules by client address are not supported",
-                    "filter by address in front of the gateway or in the backend",
-                    true,
-                ),
+                // Judged in each location, which inherits them.
+                "allow" | "deny" => {}
                 "proxy_pass" => self.warn(d, "proxy_pass belongs in a location", "move it", false),
                 // Location keys are written on each location.
                 _ if matches!(
@@ -665,6 +667,7 @@ impl<'a> Cx<'a> {
                     &server_items,
                     require_verified,
                     body_size.as_deref(),
+                    None,
                     &mut out.locations,
                 );
             }
@@ -930,6 +933,7 @@ impl<'a> Cx<'a> {
         parent: &[(&'a Directive, bool)],
         require_verified: bool,
         server_body_size: Option<&str>,
+        parent_headers: Option<&[(String, String)]>,
         out: &mut Vec<emit::Location>,
     ) {
         let args: Vec<&str> = d.args.iter().map(String::as_str).collect();
@@ -973,6 +977,19 @@ impl<'a> Cx<'a> {
         let mut serves_files: Option<&Directive> = None;
         for (item, is_own) in &scope {
             let item: &Directive = item;
+            // Access rules are inherited (from the server and a parent
+            // location) as nginx inherits them.
+            match item.name.as_str() {
+                "deny" if item.args.first().is_some_and(|a| a == "all") => {
+                    denies_all = true;
+                    continue;
+                }
+                "allow" | "deny" => {
+                    access_rules.push(item);
+                    continue;
+                }
+                _ => {}
+            }
             if !is_own {
                 // Inherited: only the location keys matter here; the rest
                 // was judged at the server (or parent location).
@@ -1015,8 +1032,6 @@ impl<'a> Cx<'a> {
                     }
                 }
                 "proxy_redirect" => self.proxy_redirect(item),
-                "deny" if item.args.first().is_some_and(|a| a == "all") => denies_all = true,
-                "allow" | "deny" => access_rules.push(item),
                 "client_max_body_size" => {
                     if item.args.first().map(String::as_str) != server_body_size {
                         self.warn(
@@ -1047,11 +1062,15 @@ impl<'a> Cx<'a> {
                 },
             }
         }
+        // nginx's `return` runs before the access rules: it wins over them.
+        let returns = own(d).any(|i| i.name == "return");
         if denies_all && access_rules.is_empty() {
-            handler = Some(Handler::Return(Value::Table(vec![(
-                "status".into(),
-                Value::Int(403),
-            )])));
+            if !returns {
+                handler = Some(Handler::Return(Value::Table(vec![(
+                    "status".into(),
+                    Value::Int(403),
+                )])));
+            }
         } else {
             for r in access_rules {
                 self.warn(
@@ -1061,7 +1080,7 @@ impl<'a> Cx<'a> {
                     true,
                 );
             }
-            if denies_all {
+            if denies_all && !returns {
                 // `deny all` mixed with `allow` rules: closed is the safe side.
                 handler = Some(Handler::Return(Value::Table(vec![(
                     "status".into(),
@@ -1080,6 +1099,10 @@ impl<'a> Cx<'a> {
             }
             Handler::Return(Value::Table(vec![("status".into(), Value::Int(404))]))
         });
+        // A nested location without proxy_set_header of its own inherits
+        // its parent location's (the gateway's own inheritance is from the
+        // server only).
+        let headers = psh.or_else(|| parent_headers.map(<[_]>::to_vec));
         match handler {
             Handler::Return(v) => {
                 l.keys.set("return", v);
@@ -1089,7 +1112,7 @@ impl<'a> Cx<'a> {
                 for (k, v) in location_keys.0 {
                     l.keys.set(&k, v);
                 }
-                l.proxy_set_header = psh;
+                l.proxy_set_header = headers.clone();
             }
         }
         if require && (self.supported)(Feature::RequireVerified) {
@@ -1098,16 +1121,18 @@ impl<'a> Cx<'a> {
         out.push(l);
         let nested_parent: Vec<(&Directive, bool)> = scope
             .iter()
-            .filter(|(i, _)| {
-                !matches!(
-                    i.name.as_str(),
-                    "return" | "proxy_pass" | "if" | "allow" | "deny"
-                )
-            })
+            .filter(|(i, _)| !matches!(i.name.as_str(), "return" | "proxy_pass" | "if"))
             .map(|(i, _)| (*i, false))
             .collect();
         for nested in own(d).filter(|i| i.name == "location") {
-            self.location(nested, &nested_parent, require, server_body_size, out);
+            self.location(
+                nested,
+                &nested_parent,
+                require,
+                server_body_size,
+                headers.as_deref(),
+                out,
+            );
         }
     }
 
@@ -1667,5 +1692,45 @@ mod tests {
             w[0].contains("[security] listen 0.0.0.0:2443 default_server"),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn a_server_return_that_cannot_be_carried_still_closes_every_path() {
+        let (toml, w) = server(" return 444;\n location /api { proxy_pass http://127.0.0.1:9; }");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            toml.contains("prefix = \"/\"\nreturn = { status = 502 }"),
+            "{toml}"
+        );
+        assert!(!toml.contains("/api"), "{toml}");
+    }
+
+    #[test]
+    fn access_rules_and_headers_are_inherited_by_nested_locations() {
+        let (toml, w) = server(
+            " deny all;\n location /a {\n  proxy_set_header X-A a;\n  proxy_pass http://127.0.0.1:9;\n  \
+             location /a/b { proxy_pass http://127.0.0.1:10; }\n }\n location /open { return 200 \"hi\"; }",
+        );
+        assert!(w.is_empty(), "{w:?}");
+        // The server's `deny all` closes every location, nested ones too;
+        // a `return` runs before access rules in nginx and still answers.
+        assert!(
+            toml.contains("prefix = \"/a\"\nreturn = { status = 403 }"),
+            "{toml}"
+        );
+        assert!(
+            toml.contains("prefix = \"/a/b\"\nreturn = { status = 403 }"),
+            "{toml}"
+        );
+        assert!(
+            toml.contains("prefix = \"/open\"\nreturn = { status = 200, text = \"hi\" }"),
+            "{toml}"
+        );
+        let (toml, _) = server(
+            " location /a {\n  proxy_set_header X-A a;\n  proxy_pass http://127.0.0.1:9;\n  \
+             location /a/b { proxy_pass http://127.0.0.1:10; }\n }",
+        );
+        let b = &toml[toml.find("prefix = \"/a/b\"").unwrap()..];
+        assert!(b.contains("X-A = \"a\""), "{toml}");
     }
 }
