@@ -97,7 +97,8 @@ fn the_seed_block_converts_completely_and_passes_check() {
 
 /// The import of the seed's block is the shipped `config/gateway.toml`,
 /// apart from what that file adds by hand (the `localhost` name, the
-/// default `session_tickets = true`) and where the certificates live.
+/// default `session_tickets = true`, a loopback listener for trying it out)
+/// and where the certificates live.
 #[test]
 fn the_seed_block_imports_as_the_shipped_configuration() {
     let work = Workdir::new();
@@ -128,6 +129,7 @@ fn the_seed_block_imports_as_the_shipped_configuration() {
         }
         let server = server.as_table_mut().unwrap();
         server.remove("server_name");
+        server.remove("listen");
         server["tls"]
             .as_table_mut()
             .unwrap()
@@ -869,4 +871,43 @@ mod properties {
             let _ = mtls_gateway::import::convert_text(&text, Path::new("/x/nginx.conf"));
         }
     }
+}
+
+#[test]
+fn an_https_upstream_with_its_proxy_ssl_lines_passes_check() {
+    if !rules::supported(Feature::UpstreamTls) {
+        return;
+    }
+    let work = Workdir::new();
+    let root = Ca::root("Root");
+    let server = root.server(&["localhost"]);
+    let upstream_ca = Ca::root("Upstream CA");
+    let gateway_client = upstream_ca.client("gateway");
+    work.write("server.pem", server.chain(0));
+    work.write("server-key.pem", &server.key_pem);
+    work.write("ca.pem", root.pem());
+    work.write("up-ca.pem", upstream_ca.pem());
+    work.write("gw.pem", &gateway_client.cert_pem);
+    work.write("gw-key.pem", &gateway_client.key_pem);
+    let conf = work.write(
+        "nginx.conf",
+        "http {\n upstream app { server 127.0.0.1:9443; }\n server {\n  listen 443 ssl;\n  \
+         ssl_certificate server.pem;\n  ssl_certificate_key server-key.pem;\n  \
+         ssl_client_certificate ca.pem;\n  ssl_verify_client on;\n  \
+         proxy_ssl_certificate gw.pem;\n  proxy_ssl_certificate_key gw-key.pem;\n  \
+         location / {\n   proxy_pass https://app;\n   proxy_ssl_trusted_certificate up-ca.pem;\n   \
+         proxy_ssl_verify on;\n   proxy_ssl_name upstream.test;\n   proxy_ssl_server_name on;\n  }\n \
+         location /plain { proxy_pass http://127.0.0.1:9000; }\n }\n}\n",
+    );
+    let out = work.path().join("gateway.toml");
+    let (code, _, err) = import(&conf, &["-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let toml = std::fs::read_to_string(&out).unwrap();
+    assert!(toml.contains("proxy_pass = \"https://app\""), "{toml}");
+    assert!(
+        toml.contains("proxy_ssl_certificate = \"gw.pem\""),
+        "{toml}"
+    );
+    let (code, out) = check(&out);
+    assert_eq!(code, 0, "{out}\n{toml}");
 }

@@ -1108,9 +1108,27 @@ impl<'a> Cx<'a> {
                 l.keys.set("return", v);
             }
             Handler::Proxy(target) => {
+                let tls = target.starts_with("https://");
                 l.keys.set("proxy_pass", Value::Str(target));
                 for (k, v) in location_keys.0 {
-                    l.keys.set(&k, v);
+                    // nginx ignores proxy_ssl_* for http:// (the gateway
+                    // refuses them there).
+                    if tls || !k.starts_with("proxy_ssl_") {
+                        l.keys.set(&k, v);
+                    }
+                }
+                if tls && !l.keys.0.contains_key("proxy_ssl_verify") {
+                    // nginx's default is off, the gateway's on: keep what
+                    // nginx did, and say so.
+                    l.keys.set("proxy_ssl_verify", Value::Bool(false));
+                    if let Some(p) = own(d).find(|i| i.name == "proxy_pass") {
+                        self.warn(
+                            p,
+                            "nginx did not verify this upstream's certificate (proxy_ssl_verify is off by default there); written as proxy_ssl_verify = false",
+                            "set proxy_ssl_trusted_certificate and remove proxy_ssl_verify = false (the gateway verifies by default)",
+                            false,
+                        );
+                    }
                 }
                 l.proxy_set_header = headers.clone();
             }
@@ -1732,5 +1750,24 @@ mod tests {
         );
         let b = &toml[toml.find("prefix = \"/a/b\"").unwrap()..];
         assert!(b.contains("X-A = \"a\""), "{toml}");
+    }
+
+    #[test]
+    fn upstream_tls_keys_go_only_to_https_locations_and_keep_nginx_verify_default() {
+        let (toml, w) = server(
+            " proxy_ssl_protocols TLSv1.3;\n location /plain { proxy_pass http://127.0.0.1:9; }\n \
+             location /tls { proxy_pass https://127.0.0.1:9443; }",
+        );
+        let plain = &toml
+            [toml.find("prefix = \"/plain\"").unwrap()..toml.find("prefix = \"/tls\"").unwrap()];
+        assert!(!plain.contains("proxy_ssl"), "{toml}");
+        let tls = &toml[toml.find("prefix = \"/tls\"").unwrap()..];
+        assert!(
+            tls.contains("proxy_ssl_protocols = [\"TLSv1.3\"]"),
+            "{toml}"
+        );
+        assert!(tls.contains("proxy_ssl_verify = false"), "{toml}");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("proxy_pass https://127.0.0.1:9443"), "{w:?}");
     }
 }

@@ -34,7 +34,7 @@ pub const fn supported(feature: Feature) -> bool {
         Feature::Ocsp => false,
         Feature::SessionTicketKey => false,
         Feature::ProxyProtocol => false,
-        Feature::UpstreamTls => false,
+        Feature::UpstreamTls => true,
     }
 }
 
@@ -336,6 +336,12 @@ pub const RULES: &[Rule] = &[
     pending(
         "proxy_ssl_server_name",
         Location("proxy_ssl_server_name", OnOff),
+        Feature::UpstreamTls,
+        false,
+    ),
+    pending(
+        "proxy_ssl_session_reuse",
+        Location("proxy_ssl_session_reuse", OnOff),
         Feature::UpstreamTls,
         false,
     ),
