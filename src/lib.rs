@@ -43,7 +43,8 @@
 //! (`send_timeout` for HTTP/2 streams), [`linger`] (lingering close after an
 //! early answer), [`access_log`], [`metrics`] and [`admin`] (health and
 //! metrics listener), [`clock`], and the operator tools `certs` (the `certs`
-//! cargo feature, on by default) and [`inspect`].
+//! cargo feature, on by default), [`inspect`] and [`import`] (nginx
+//! configuration to gateway TOML).
 //!
 //! Modules import each other without cycles (a parent and its own child
 //! aside): [`facts`], [`verify`] and [`identity`] are leaves that know nothing
@@ -79,6 +80,7 @@ pub mod conn;
 pub mod facts;
 pub mod headers;
 pub mod identity;
+pub mod import;
 pub mod inspect;
 pub mod io_timeout;
 pub mod linger;

@@ -53,6 +53,8 @@ enum Command {
     Certs(mtls_gateway::certs::CertsCommand),
     /// Print a certificate's $ssl_client_* values and its verification result.
     Inspect(mtls_gateway::inspect::InspectArgs),
+    /// Convert an nginx configuration to a gateway configuration (exit 0: all carried over, 1: something dropped, 2: something security-relevant dropped, 3: nothing written).
+    ImportNginx(mtls_gateway::import::ImportArgs),
     /// Load and validate a configuration and every file it names, then exit; warn about
     /// what would refuse clients (expired or expiring certificates and CRLs, CA bundle
     /// problems, verify_depth too small).
@@ -147,6 +149,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "certs")]
         Command::Certs(command) => mtls_gateway::certs::run(command),
         Command::Inspect(args) => mtls_gateway::inspect::run(args),
+        Command::ImportNginx(args) => mtls_gateway::import::run(args),
         Command::Reload { config, timeout } => {
             match mtls_gateway::run::signal_reload(&config, timeout) {
                 Ok(done) => {

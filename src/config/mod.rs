@@ -13,6 +13,8 @@ pub mod size;
 mod suggest;
 mod validate;
 
+pub(crate) use validate::CONNECTION_HEADERS;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -20,7 +20,7 @@ use crate::template::{Target, Template};
 /// Headers whose meaning belongs to the connection between the gateway and
 /// the upstream; `proxy_set_header` may only blank them (nginx idiom
 /// `Connection ""`).
-pub(super) const CONNECTION_HEADERS: &[&str] = &[
+pub(crate) const CONNECTION_HEADERS: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",

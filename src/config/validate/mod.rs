@@ -30,6 +30,8 @@ use super::{
 };
 
 use addr::{parse_listen, parse_server_name};
+/// Also read by import-nginx, which drops what validation would refuse.
+pub(crate) use location::CONNECTION_HEADERS;
 use location::{Inherited, validate_headers, validate_location, validate_upstreams};
 use servers::{check_name_conflicts, warn_shared_upstreams};
 use tls::{validate_client_auth, validate_tls};
