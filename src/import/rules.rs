@@ -30,7 +30,7 @@ pub enum Feature {
 /// Whether this gateway build understands the keys of `feature`.
 pub const fn supported(feature: Feature) -> bool {
     match feature {
-        Feature::RequireVerified => false,
+        Feature::RequireVerified => true,
         Feature::Ocsp => false,
         Feature::SessionTicketKey => false,
         Feature::ProxyProtocol => false,
