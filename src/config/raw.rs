@@ -76,6 +76,9 @@ pub struct RawServer {
     pub location: Vec<RawLocation>,
     /// Inherited by every location that has no `proxy_set_header` of its own.
     pub proxy_set_header: Option<IndexMap<String, String>>,
+    /// Header presets (`"rfc9440"`, `"xfcc"`, `"nginx"`), inherited by every
+    /// location without `identity_headers` of its own.
+    pub identity_headers: Option<OneOrMany<String>>,
     pub underscores_in_headers: Option<bool>,
     pub proxy_connect_timeout: Option<RawDuration>,
     pub proxy_read_timeout: Option<RawDuration>,
@@ -125,6 +128,7 @@ pub struct RawLocation {
     pub return_: Option<RawReturn>,
     pub proxy_pass: Option<String>,
     pub proxy_set_header: Option<IndexMap<String, String>>,
+    pub identity_headers: Option<OneOrMany<String>>,
     pub proxy_connect_timeout: Option<RawDuration>,
     pub proxy_read_timeout: Option<RawDuration>,
     pub proxy_send_timeout: Option<RawDuration>,

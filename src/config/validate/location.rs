@@ -90,6 +90,7 @@ pub(super) fn validate_upstreams(
 
 pub(super) struct Inherited<'a> {
     pub(super) headers: Option<&'a [(HeaderName, Template)]>,
+    pub(super) presets: Option<&'a [super::identity::Preset]>,
     pub(super) connect: Duration,
     pub(super) read: Duration,
     pub(super) send: Duration,
@@ -196,13 +197,27 @@ pub(super) fn validate_location(
                     "only meaningful with proxy_pass",
                 );
             }
+            if raw.identity_headers.is_some() {
+                ctx.error(
+                    format!("{key}.identity_headers"),
+                    "only meaningful with proxy_pass",
+                );
+            }
             validate_return(&format!("{key}.return"), ret, ctx).map(Action::Return)
         }
         (None, Some(target)) => {
-            let headers = match &raw.proxy_set_header {
+            let mut headers = match &raw.proxy_set_header {
                 Some(h) => validate_headers(&format!("{key}.proxy_set_header"), h, ctx),
                 None => inherited.headers.map(<[_]>::to_vec).unwrap_or_default(),
             };
+            let own_presets = raw.identity_headers.as_ref().map(|p| {
+                super::identity::validate_presets(&format!("{key}.identity_headers"), p, ctx)
+            });
+            let presets = own_presets
+                .as_deref()
+                .or(inherited.presets)
+                .unwrap_or_default();
+            super::identity::expand(presets, &mut headers);
             validate_proxy_pass(
                 &format!("{key}.proxy_pass"),
                 &target,

@@ -11,6 +11,7 @@
 
 mod addr;
 mod files;
+mod identity;
 mod location;
 mod servers;
 mod tls;
@@ -265,6 +266,10 @@ fn validate_server(
         .proxy_set_header
         .as_ref()
         .map(|headers| validate_headers(&format!("{label}.proxy_set_header"), headers, ctx));
+    let server_presets = raw
+        .identity_headers
+        .as_ref()
+        .map(|p| identity::validate_presets(&format!("{label}.identity_headers"), p, ctx));
     let connect = ctx.duration(
         &format!("{label}.proxy_connect_timeout"),
         raw.proxy_connect_timeout.as_ref(),
@@ -282,6 +287,7 @@ fn validate_server(
     );
     let inherited = Inherited {
         headers: server_headers.as_deref(),
+        presets: server_presets.as_deref(),
         connect,
         read,
         send,
