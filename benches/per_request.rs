@@ -92,6 +92,7 @@ fn bench(c: &mut Criterion) {
         proxy_host: &spec.proxy_host,
         uri: "/api/mtls",
         now_unix: 1_800_000_000,
+        assertion: None,
     };
     let mut group = c.benchmark_group("per_request");
     group.measurement_time(Duration::from_secs(3));

@@ -53,6 +53,8 @@ pub struct ConnCtx {
     last_active: AtomicU64,
     /// HTTP/2 responses waiting on the client (`send_timeout`).
     pub(crate) send_watch: SendWatch,
+    /// `$ssl_client_jwt` tokens signed for this connection, by audience.
+    pub assertion_tokens: crate::assertion::TokenCache,
 }
 
 impl ConnCtx {
@@ -79,6 +81,7 @@ impl ConnCtx {
             born: Instant::now(),
             last_active: AtomicU64::new(0),
             send_watch: SendWatch::default(),
+            assertion_tokens: crate::assertion::TokenCache::default(),
         }
     }
 

@@ -76,6 +76,8 @@ pub struct LocationRuntime {
     pub matcher: Match,
     pub handler: Handler,
     pub metrics: OnceLock<LocationMetrics>,
+    /// The `aud` of `$ssl_client_jwt` here, when not the default.
+    pub assertion_audience: Option<String>,
 }
 
 /// What a location does with a request. A proxy location always has its
@@ -95,6 +97,7 @@ impl LocationRuntime {
             label,
             matcher,
             action,
+            assertion_audience,
         } = location;
         let handler = match action {
             Action::Return(spec) => Handler::Return(spec),
@@ -108,6 +111,7 @@ impl LocationRuntime {
             matcher,
             handler,
             metrics: OnceLock::new(),
+            assertion_audience,
         }
     }
 }
@@ -146,6 +150,8 @@ pub struct Generation {
     pub global: Global,
     /// Every file the configuration reads (for `watch`).
     pub files: Vec<std::path::PathBuf>,
+    /// `[identity_assertion]`: signs `$ssl_client_jwt`, publishes the JWKS.
+    pub assertion: Option<Arc<crate::assertion::Assertion>>,
 }
 
 impl Generation {
@@ -205,6 +211,7 @@ impl Generation {
             retired: watch::channel(false).0,
             global: config.global,
             files: config.files,
+            assertion: config.assertion,
         })
     }
 }

@@ -318,7 +318,31 @@ async fn serve(
     info.location = Some(index);
     let now_unix = crate::clock::unix_now();
 
+    let assertion = conn
+        .generation
+        .assertion
+        .as_deref()
+        .map(|a| crate::template::AssertionVars {
+            assertion: a,
+            audience: location
+                .assertion_audience
+                .as_deref()
+                .unwrap_or(&a.audience),
+            tokens: &conn.assertion_tokens,
+        });
     match &location.handler {
+        Handler::Return(spec) if spec.jwks => Ok(respond::returned(
+            spec.status,
+            Some(
+                conn.generation
+                    .assertion
+                    .as_deref()
+                    .map_or_else(String::new, |a| a.jwks().to_string()),
+            ),
+            None,
+            &spec.content_type,
+            server.config.server_tokens,
+        )),
         Handler::Return(spec) => {
             let (parts, _body) = request.into_parts();
             let vars = RequestVars {
@@ -328,6 +352,7 @@ async fn serve(
                 proxy_host: "",
                 uri: &uri,
                 now_unix,
+                assertion,
             };
             let text = spec.text.as_ref().map(|t| t.render(&vars));
             let url = spec
@@ -368,6 +393,7 @@ async fn serve(
                     proxy_host: &spec.proxy_host,
                     uri: &uri,
                     now_unix,
+                    assertion,
                 };
                 crate::headers::upstream_headers(
                     &parts.headers,

@@ -43,6 +43,8 @@ pub enum Var {
     SslClientSanIp,
     /// Ours: one Envoy `X-Forwarded-Client-Cert` element.
     SslClientXfcc,
+    /// Ours: the signed identity assertion ([`crate::assertion`]).
+    SslClientJwt,
     Host,
     RemoteAddr,
     RemotePort,
@@ -87,6 +89,7 @@ impl Var {
             "ssl_client_san_uri" => Var::SslClientSanUri,
             "ssl_client_san_ip" => Var::SslClientSanIp,
             "ssl_client_xfcc" => Var::SslClientXfcc,
+            "ssl_client_jwt" => Var::SslClientJwt,
             "host" => Var::Host,
             "remote_addr" => Var::RemoteAddr,
             "remote_port" => Var::RemotePort,
@@ -142,6 +145,7 @@ impl Var {
                 | Var::SslClientSanUri
                 | Var::SslClientSanIp
                 | Var::SslClientXfcc
+                | Var::SslClientJwt
         )
     }
 }
@@ -268,6 +272,18 @@ pub struct RequestVars<'a> {
     /// `$uri`: the normalized path used for routing.
     pub uri: &'a str,
     pub now_unix: i64,
+    /// What `$ssl_client_jwt` is signed with (`None`: no
+    /// `[identity_assertion]`, the variable is empty).
+    pub assertion: Option<AssertionVars<'a>>,
+}
+
+/// The identity assertion of one request: the key, the location's audience
+/// and the connection's token cache.
+#[derive(Clone, Copy)]
+pub struct AssertionVars<'a> {
+    pub assertion: &'a crate::assertion::Assertion,
+    pub audience: &'a str,
+    pub tokens: &'a crate::assertion::TokenCache,
 }
 
 impl RequestVars<'_> {
@@ -325,6 +341,15 @@ impl RequestVars<'_> {
                         Var::SslClientSanIp => &f.san_ip,
                         _ => &f.xfcc,
                     });
+                }
+            }
+            Var::SslClientJwt => {
+                if let Some(a) = &self.assertion
+                    && let Some(token) =
+                        a.tokens
+                            .token(a.assertion, peer.verified_cert(), a.audience, self.now_unix)
+                {
+                    out.push_str(&token);
                 }
             }
             Var::Host => out.push_str(self.host),

@@ -55,6 +55,8 @@ pub struct RawConfig {
     pub access_log: Option<String>,
     pub access_log_format: Option<String>,
     pub admin: Option<RawAdmin>,
+    /// The signed identity assertion (`$ssl_client_jwt`).
+    pub identity_assertion: Option<RawIdentityAssertion>,
     #[serde(default)]
     pub server: Vec<RawServer>,
     #[serde(default)]
@@ -64,6 +66,15 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawAdmin {
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawIdentityAssertion {
+    pub key: Option<String>,
+    pub previous_keys: Option<OneOrMany<String>>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub lifetime: Option<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -129,6 +140,8 @@ pub struct RawLocation {
     pub proxy_pass: Option<String>,
     pub proxy_set_header: Option<IndexMap<String, String>>,
     pub identity_headers: Option<OneOrMany<String>>,
+    /// The `aud` of `$ssl_client_jwt` here (default `identity_assertion.audience`).
+    pub identity_assertion_audience: Option<String>,
     pub proxy_connect_timeout: Option<RawDuration>,
     pub proxy_read_timeout: Option<RawDuration>,
     pub proxy_send_timeout: Option<RawDuration>,
@@ -140,6 +153,8 @@ pub struct RawReturn {
     pub text: Option<String>,
     pub url: Option<String>,
     pub content_type: Option<String>,
+    /// Answer the identity assertion's JWKS (`application/json`).
+    pub jwks: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,7 +13,7 @@
 use rustls_pki_types::CertificateDer;
 
 use super::ClientCert;
-use super::cert::base64;
+use super::base64;
 
 /// The values of the `$ssl_client_cert_rfc9440`, `$ssl_client_cert_chain_rfc9440`,
 /// `$ssl_client_san_*` and `$ssl_client_xfcc` variables for one verified chain.

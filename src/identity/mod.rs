@@ -24,3 +24,4 @@ pub mod san;
 mod cert;
 
 pub use cert::{CertParseError, ClientCert};
+pub(crate) use cert::{base64, base64url};

@@ -4,11 +4,20 @@
 //! A preset adds its headers after the location's `proxy_set_header`
 //! table; a header that the table sets too keeps the table's value
 //! (explicit wins, also an empty value, which sends no header).
+//!
+//! Also `[identity_assertion]` ([`validate_assertion`]): its key files are
+//! read here, so a bad key fails the load (and a reload keeps the old keys).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderName;
 
 use super::Ctx;
-use crate::config::raw::OneOrMany;
+use super::files::read_key;
+use crate::assertion::{self, Assertion, PublicJwk, SigningKey};
+use crate::config::raw::{OneOrMany, RawIdentityAssertion};
 use crate::template::{Target, Template};
 
 /// A named header set.
@@ -87,6 +96,106 @@ pub(super) fn expand(presets: &[Preset], headers: &mut Vec<(HeaderName, Template
                 headers.push((name, t));
             }
         }
+    }
+}
+
+/// `[identity_assertion]`: the signing key, the previous keys, issuer,
+/// audience and lifetime. `None` when absent or broken (errors recorded).
+pub(super) fn validate_assertion(
+    raw: Option<&RawIdentityAssertion>,
+    ctx: &mut Ctx<'_>,
+) -> Option<Arc<Assertion>> {
+    let raw = raw?;
+    const KEY: &str = "identity_assertion";
+    let mut ok = true;
+    let mut required = |name: &str, value: &Option<String>, ctx: &mut Ctx<'_>| match value {
+        Some(v) if !v.trim().is_empty() => Some(v.clone()),
+        Some(_) => {
+            ctx.error(format!("{KEY}.{name}"), "empty");
+            ok = false;
+            None
+        }
+        None => {
+            ctx.error(format!("{KEY}.{name}"), "missing");
+            ok = false;
+            None
+        }
+    };
+    let issuer = required("issuer", &raw.issuer, ctx);
+    let audience = required("audience", &raw.audience, ctx);
+    let key_file = required("key", &raw.key, ctx);
+    let lifetime = ctx.duration(
+        &format!("{KEY}.lifetime"),
+        raw.lifetime.as_ref(),
+        assertion::DEFAULT_LIFETIME,
+    );
+    if lifetime < Duration::from_secs(1) || lifetime > assertion::MAX_LIFETIME {
+        ctx.error(
+            format!("{KEY}.lifetime"),
+            format!(
+                "{lifetime:?} is out of range (1s to {}s: a leaked token must not stay good for long)",
+                assertion::MAX_LIFETIME.as_secs()
+            ),
+        );
+        ok = false;
+    }
+    let key = key_file.and_then(|file| {
+        let path = ctx.resolve(&file);
+        let loaded = read_key(&path).map_err(|e| e.to_string()).and_then(|k| {
+            SigningKey::from_private_key(&k).map_err(|e| format!("{}: {e}", path.display()))
+        });
+        match loaded {
+            Ok(k) => Some(k),
+            Err(problem) => {
+                ctx.error(format!("{KEY}.key"), problem);
+                None
+            }
+        }
+    });
+    let mut previous = Vec::new();
+    for (i, file) in raw
+        .previous_keys
+        .clone()
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let path = ctx.resolve(file);
+        match read_public(&path) {
+            Ok(jwk) => previous.push(jwk),
+            Err(problem) => {
+                ctx.error(format!("{KEY}.previous_keys[{i}]"), problem);
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(Arc::new(Assertion::new(
+        key?, previous, issuer?, audience?, lifetime,
+    )))
+}
+
+/// A previous key: a private key (its public half is published) or a
+/// `PUBLIC KEY` PEM.
+fn read_public(path: &Path) -> Result<PublicJwk, String> {
+    use rustls_pki_types::SubjectPublicKeyInfoDer;
+    use rustls_pki_types::pem::PemObject;
+    if let Ok(key) = read_key(path) {
+        return SigningKey::from_private_key(&key)
+            .map(|k| k.public)
+            .map_err(|e| format!("{}: {e}", path.display()));
+    }
+    match SubjectPublicKeyInfoDer::from_pem_file(path) {
+        Ok(spki) => {
+            PublicJwk::from_spki(spki.as_ref()).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        Err(e) => Err(format!(
+            "{}: no private key or PUBLIC KEY block: {e}",
+            path.display()
+        )),
     }
 }
 

@@ -83,13 +83,20 @@ pub(super) fn validate(
     raw: RawConfig,
     base: &Path,
     errors: &mut Vec<ConfigError>,
-) -> (Global, Vec<Server>, Vec<PathBuf>) {
+) -> (
+    Global,
+    Vec<Server>,
+    Vec<PathBuf>,
+    Option<Arc<crate::assertion::Assertion>>,
+) {
     let mut ctx = Ctx {
         base,
         errors,
         files: Vec::new(),
     };
     let global = validate_global(&raw, &mut ctx);
+    let assertion = identity::validate_assertion(raw.identity_assertion.as_ref(), &mut ctx);
+    let assertion_configured = raw.identity_assertion.is_some();
     let upstreams = validate_upstreams(&raw.upstream, &mut ctx);
     if raw.server.is_empty() {
         ctx.error("server", "no [[server]] block: nothing to serve");
@@ -97,7 +104,14 @@ pub(super) fn validate(
     let mut servers = Vec::new();
     let mut used_upstreams = HashSet::new();
     for (i, server) in raw.server.into_iter().enumerate() {
-        if let Some(s) = validate_server(i, server, &upstreams, &mut used_upstreams, &mut ctx) {
+        if let Some(s) = validate_server(
+            i,
+            server,
+            &upstreams,
+            &mut used_upstreams,
+            assertion_configured,
+            &mut ctx,
+        ) {
             servers.push(s);
         }
     }
@@ -111,7 +125,7 @@ pub(super) fn validate(
             format!("{admin} is also a server's listen address"),
         );
     }
-    (global, servers, ctx.files)
+    (global, servers, ctx.files, assertion)
 }
 
 fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
@@ -196,6 +210,7 @@ fn validate_server(
     raw: RawServer,
     upstreams: &HashMap<String, (Vec<UpstreamServer>, UpstreamKeepalive)>,
     used_upstreams: &mut HashSet<String>,
+    assertion: bool,
     ctx: &mut Ctx<'_>,
 ) -> Option<Server> {
     let label = format!("server[{index}]");
@@ -288,6 +303,7 @@ fn validate_server(
     let inherited = Inherited {
         headers: server_headers.as_deref(),
         presets: server_presets.as_deref(),
+        assertion,
         connect,
         read,
         send,
