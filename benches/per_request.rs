@@ -29,10 +29,10 @@ use http::{HeaderMap, HeaderValue, Request, Version};
 use rustls_pki_types::UnixTime;
 
 use common::{Pki, ServerKey};
+use mtls_gateway::assertion::{Assertion, SigningKey, TokenCache};
 use mtls_gateway::config::Action;
 use mtls_gateway::facts::{ConnFacts, TlsInfo};
 use mtls_gateway::identity::ClientCert;
-use mtls_gateway::assertion::{Assertion, SigningKey, TokenCache};
 use mtls_gateway::identity::forward::Forwarded;
 use mtls_gateway::template::{AssertionVars, RequestVars, Target, Template};
 use mtls_gateway::verify::{check_chain, verify_peer};
