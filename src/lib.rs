@@ -70,6 +70,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod assertion;
 pub mod body;
 #[cfg(feature = "certs")]
 pub mod certs;

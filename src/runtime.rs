@@ -95,6 +95,8 @@ pub struct LocationRuntime {
     pub deny_return: Option<ReturnSpec>,
     /// `policy_decisions_total` of this location, resolved on first use.
     pub policy_metrics: OnceLock<PolicyCounters>,
+    /// The `aud` of `$ssl_client_jwt` here, when not the default.
+    pub assertion_audience: Option<String>,
 }
 
 /// What a location does with a request. A proxy location always has its
@@ -116,6 +118,7 @@ impl LocationRuntime {
             action,
             access,
             deny_return,
+            assertion_audience,
         } = location;
         let handler = match action {
             Action::Return(spec) => Handler::Return(spec),
@@ -132,6 +135,7 @@ impl LocationRuntime {
             access,
             deny_return,
             policy_metrics: OnceLock::new(),
+            assertion_audience,
         })
     }
 }
@@ -170,6 +174,8 @@ pub struct Generation {
     pub global: Global,
     /// Every file the configuration reads (for `watch`).
     pub files: Vec<std::path::PathBuf>,
+    /// `[identity_assertion]`: signs `$ssl_client_jwt`, publishes the JWKS.
+    pub assertion: Option<Arc<crate::assertion::Assertion>>,
 }
 
 impl Generation {
@@ -235,6 +241,7 @@ impl Generation {
             retired: watch::channel(false).0,
             global: config.global,
             files: config.files,
+            assertion: config.assertion,
         })
     }
 }

@@ -37,6 +37,8 @@ pub struct Config {
     pub servers: Vec<Server>,
     /// Every file the configuration reads (itself included), for `watch`.
     pub files: Vec<PathBuf>,
+    /// `[identity_assertion]`, keys loaded.
+    pub assertion: Option<Arc<crate::assertion::Assertion>>,
 }
 
 /// Process-wide settings (top-level keys and `[admin]`).
@@ -216,6 +218,9 @@ pub struct Location {
     pub access: AccessPolicy,
     /// `deny_return`: the answer when `access` denies (`None`: nginx's 403 page).
     pub deny_return: Option<ReturnSpec>,
+    /// `identity_assertion_audience`: the `aud` of `$ssl_client_jwt` here
+    /// (`None`: `identity_assertion.audience`).
+    pub assertion_audience: Option<String>,
 }
 
 #[derive(Debug)]
@@ -233,6 +238,8 @@ pub struct ReturnSpec {
     /// `Location` for redirects (301, 302, 303, 307, 308).
     pub url: Option<Template>,
     pub content_type: HeaderValue,
+    /// `jwks = true`: the body is the identity assertion's JWKS.
+    pub jwks: bool,
 }
 
 /// `proxy_pass` and everything that shapes the upstream request.
@@ -449,7 +456,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             key,
         })
         .collect();
-    let (global, servers, mut files) = validate::validate(raw, &base, &mut errors);
+    let (global, servers, mut files, assertion) = validate::validate(raw, &base, &mut errors);
     files.insert(0, path.to_path_buf());
     if errors.is_empty() {
         Ok(Config {
@@ -457,6 +464,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             global,
             servers,
             files,
+            assertion,
         })
     } else {
         Err(ConfigErrors {

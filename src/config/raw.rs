@@ -55,6 +55,8 @@ pub struct RawConfig {
     pub access_log: Option<String>,
     pub access_log_format: Option<String>,
     pub admin: Option<RawAdmin>,
+    /// The signed identity assertion (`$ssl_client_jwt`).
+    pub identity_assertion: Option<RawIdentityAssertion>,
     #[serde(default)]
     pub server: Vec<RawServer>,
     #[serde(default)]
@@ -67,6 +69,15 @@ pub struct RawAdmin {
 }
 
 #[derive(Debug, Default, Deserialize)]
+pub struct RawIdentityAssertion {
+    pub key: Option<String>,
+    pub previous_keys: Option<OneOrMany<String>>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub lifetime: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
 pub struct RawServer {
     pub listen: Option<OneOrMany<String>>,
     pub server_name: Option<OneOrMany<String>>,
@@ -76,6 +87,9 @@ pub struct RawServer {
     pub location: Vec<RawLocation>,
     /// Inherited by every location that has no `proxy_set_header` of its own.
     pub proxy_set_header: Option<IndexMap<String, String>>,
+    /// Header presets (`"rfc9440"`, `"xfcc"`, `"nginx"`), inherited by every
+    /// location without `identity_headers` of its own.
+    pub identity_headers: Option<OneOrMany<String>>,
     pub underscores_in_headers: Option<bool>,
     pub proxy_connect_timeout: Option<RawDuration>,
     pub proxy_read_timeout: Option<RawDuration>,
@@ -142,6 +156,9 @@ pub struct RawLocation {
     pub return_: Option<RawReturn>,
     pub proxy_pass: Option<String>,
     pub proxy_set_header: Option<IndexMap<String, String>>,
+    pub identity_headers: Option<OneOrMany<String>>,
+    /// The `aud` of `$ssl_client_jwt` here (default `identity_assertion.audience`).
+    pub identity_assertion_audience: Option<String>,
     pub proxy_connect_timeout: Option<RawDuration>,
     pub proxy_read_timeout: Option<RawDuration>,
     pub proxy_send_timeout: Option<RawDuration>,
@@ -185,6 +202,8 @@ pub struct RawReturn {
     pub text: Option<String>,
     pub url: Option<String>,
     pub content_type: Option<String>,
+    /// Answer the identity assertion's JWKS (`application/json`).
+    pub jwks: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

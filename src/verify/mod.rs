@@ -48,6 +48,7 @@ use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnch
 use x509_parser::nom::Parser as _;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::identity::forward::Forwarded;
 use crate::identity::{ClientCert, dn};
 pub use cache::VerdictCache;
 pub use policy::{ClientAuth, CrlCheck, CrlExpired, FailureMode, VerifyMode};
@@ -222,6 +223,14 @@ pub struct PeerIdentity {
     verdict: Verdict,
     cert: Option<ClientCert>,
     verify_text: String,
+    /// The verified path after the leaf, the leaf's issuer first, without
+    /// the trust anchor (RFC 9440 section 2.2 lets a trust anchor be
+    /// omitted; the backend that checks the chain has it). Empty unless
+    /// `SUCCESS`.
+    issuers: Vec<CertificateDer<'static>>,
+    /// The certificate in the backends' formats, made on first use (so a
+    /// configuration that forwards none of them never pays for them).
+    forwarded: std::sync::OnceLock<Forwarded>,
 }
 
 impl fmt::Debug for PeerIdentity {
@@ -245,7 +254,11 @@ pub enum Admission {
 }
 
 impl PeerIdentity {
-    fn new(verdict: Verdict, cert: Option<ClientCert>) -> PeerIdentity {
+    fn new(
+        verdict: Verdict,
+        cert: Option<ClientCert>,
+        issuers: Vec<CertificateDer<'static>>,
+    ) -> PeerIdentity {
         let verify_text = match verdict {
             Verdict::None => "NONE".to_string(),
             Verdict::Success => "SUCCESS".to_string(),
@@ -255,12 +268,42 @@ impl PeerIdentity {
             verdict,
             cert,
             verify_text,
+            issuers,
+            forwarded: std::sync::OnceLock::new(),
         }
     }
 
     /// A connection on which no client certificate was requested or sent.
     pub fn none() -> PeerIdentity {
-        PeerIdentity::new(Verdict::None, None)
+        PeerIdentity::new(Verdict::None, None, Vec::new())
+    }
+
+    /// The leaf's values only when its chain verified (`SUCCESS`): what the
+    /// values meant for a backend to rely on (`$ssl_client_spki_sha256`,
+    /// `$ssl_client_san_*`, RFC 9440, XFCC, the signed assertion) read.
+    /// Unlike [`cert`](Self::cert), `None` for a presented certificate that
+    /// failed (tolerated by `optional_no_ca`).
+    pub fn verified_cert(&self) -> Option<&ClientCert> {
+        match self.verdict {
+            Verdict::Success => self.cert.as_ref(),
+            Verdict::None | Verdict::Failed(_) => None,
+        }
+    }
+
+    /// The verified chain in RFC 9440, RFC 8941 and XFCC forms; `None`
+    /// unless `SUCCESS`. Computed once per chain, on first use.
+    pub fn forwarded(&self) -> Option<&Forwarded> {
+        let leaf = self.verified_cert()?;
+        Some(
+            self.forwarded
+                .get_or_init(|| Forwarded::new(leaf, &self.issuers)),
+        )
+    }
+
+    /// The verified path after the leaf (issuer first, no trust anchor);
+    /// empty unless `SUCCESS`.
+    pub fn issuers(&self) -> &[CertificateDer<'static>] {
+        &self.issuers
     }
 
     pub fn verdict(&self) -> Verdict {
@@ -306,14 +349,19 @@ pub fn verify_peer(
         return PeerIdentity::none();
     }
     let cert = ClientCert::from_der(chain[0].as_ref()).ok();
-    let verdict = match check_chain(chain, auth, now) {
-        Ok(()) if cert.is_some() => Verdict::Success,
+    let (verdict, issuers) = match verified_path(chain, auth, now) {
+        Ok(path) if cert.is_some() => {
+            // leaf, intermediates..., anchor: keep the intermediates.
+            let end = path.len().saturating_sub(1);
+            let issuers = path.get(1..end).map(<[_]>::to_vec).unwrap_or_default();
+            (Verdict::Success, issuers)
+        }
         // webpki accepted a certificate x509-parser cannot read: without its
         // fields there is no identity to forward.
-        Ok(()) => Verdict::Failed(X509Error::Unspecified),
-        Err(e) => Verdict::Failed(e),
+        Ok(_) => (Verdict::Failed(X509Error::Unspecified), Vec::new()),
+        Err(e) => (Verdict::Failed(e), Vec::new()),
     };
-    PeerIdentity::new(verdict, cert)
+    PeerIdentity::new(verdict, cert, issuers)
 }
 
 /// The whole decision for one chain.

@@ -146,8 +146,20 @@ impl Ca {
     }
 
     pub fn leaf(&self, spec: LeafSpec) -> Leaf {
+        self.leaf_with(spec, |_| {})
+    }
+
+    /// [`Ca::leaf`] with the rcgen parameters changed by `customize` (SAN
+    /// kinds LeafSpec does not express: email, URI).
+    pub fn leaf_with(
+        &self,
+        spec: LeafSpec,
+        customize: impl FnOnce(&mut CertificateParams),
+    ) -> Leaf {
         let key = KeyPair::generate().expect("key");
-        let cert = spec.params().signed_by(&key, &self.issuer).expect("leaf");
+        let mut params = spec.params();
+        customize(&mut params);
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
         let mut chain = vec![self.pem()];
         chain.extend(self.parents.iter().cloned());
         Leaf {

@@ -12,6 +12,7 @@
 mod access;
 mod addr;
 mod files;
+mod identity;
 mod location;
 mod servers;
 mod tls;
@@ -86,13 +87,20 @@ pub(super) fn validate(
     raw: RawConfig,
     base: &Path,
     errors: &mut Vec<ConfigError>,
-) -> (Global, Vec<Server>, Vec<PathBuf>) {
+) -> (
+    Global,
+    Vec<Server>,
+    Vec<PathBuf>,
+    Option<Arc<crate::assertion::Assertion>>,
+) {
     let mut ctx = Ctx {
         base,
         errors,
         files: Vec::new(),
     };
     let global = validate_global(&raw, &mut ctx);
+    let assertion = identity::validate_assertion(raw.identity_assertion.as_ref(), &mut ctx);
+    let assertion_configured = raw.identity_assertion.is_some();
     let upstreams = validate_upstreams(&raw.upstream, &mut ctx);
     if raw.server.is_empty() {
         ctx.error("server", "no [[server]] block: nothing to serve");
@@ -100,7 +108,14 @@ pub(super) fn validate(
     let mut servers = Vec::new();
     let mut used_upstreams = HashSet::new();
     for (i, server) in raw.server.into_iter().enumerate() {
-        if let Some(s) = validate_server(i, server, &upstreams, &mut used_upstreams, &mut ctx) {
+        if let Some(s) = validate_server(
+            i,
+            server,
+            &upstreams,
+            &mut used_upstreams,
+            assertion_configured,
+            &mut ctx,
+        ) {
             servers.push(s);
         }
     }
@@ -114,7 +129,7 @@ pub(super) fn validate(
             format!("{admin} is also a server's listen address"),
         );
     }
-    (global, servers, ctx.files)
+    (global, servers, ctx.files, assertion)
 }
 
 fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
@@ -202,6 +217,7 @@ fn validate_server(
     raw: RawServer,
     upstreams: &HashMap<String, (Vec<UpstreamServer>, UpstreamKeepalive)>,
     used_upstreams: &mut HashSet<String>,
+    assertion: bool,
     ctx: &mut Ctx<'_>,
 ) -> Option<Server> {
     let label = format!("server[{index}]");
@@ -273,6 +289,10 @@ fn validate_server(
         .proxy_set_header
         .as_ref()
         .map(|headers| validate_headers(&format!("{label}.proxy_set_header"), headers, ctx));
+    let server_presets = raw
+        .identity_headers
+        .as_ref()
+        .map(|p| identity::validate_presets(&format!("{label}.identity_headers"), p, ctx));
     let connect = ctx.duration(
         &format!("{label}.proxy_connect_timeout"),
         raw.proxy_connect_timeout.as_ref(),
@@ -297,6 +317,8 @@ fn validate_server(
     );
     let inherited = Inherited {
         headers: server_headers.as_deref(),
+        presets: server_presets.as_deref(),
+        assertion,
         connect,
         read,
         send,
