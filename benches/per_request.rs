@@ -58,6 +58,7 @@ fn bench(c: &mut Criterion) {
     let peer = verify_peer(Some(&direct), &config.servers[0].client_auth, now);
     let facts = ConnFacts {
         remote: "127.0.0.1:50000".parse().expect("addr"),
+        proxy_protocol: None,
         local: "127.0.0.1:3443".parse().expect("addr"),
         tls: TlsInfo {
             protocol: "TLSv1.3",

@@ -92,6 +92,11 @@ pub struct RawServer {
     pub max_proxy_header_size: Option<RawSize>,
     pub lingering_time: Option<RawDuration>,
     pub lingering_timeout: Option<RawDuration>,
+    /// nginx's `listen ... proxy_protocol`: connections start with a PROXY
+    /// protocol header (every server of the address must agree).
+    pub proxy_protocol: Option<bool>,
+    /// nginx's `set_real_ip_from` (with `real_ip_header proxy_protocol`).
+    pub set_real_ip_from: Option<OneOrMany<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +108,8 @@ pub struct RawTls {
     pub session_cache: Option<i64>,
     pub session_tickets: Option<bool>,
     pub handshake_timeout: Option<RawDuration>,
+    /// nginx's `ssl_session_ticket_key` (one file or several; the first encrypts).
+    pub session_ticket_key: Option<OneOrMany<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
