@@ -175,11 +175,12 @@ fn validate_ticket_keys(
             "set while session_tickets = false: remove one of them",
         );
     }
-    let mut keys: Vec<TicketKey> = Vec::new();
+    // (index in the list, key)
+    let mut keys: Vec<(usize, TicketKey)> = Vec::new();
     for (j, file) in files.iter().enumerate() {
         match TicketKey::read(&ctx.resolve(file)) {
             Ok(k) => {
-                if let Some(first) = keys.iter().position(|other| other.same_name(&k)) {
+                if let Some((first, _)) = keys.iter().find(|(_, other)| other.same_name(&k)) {
                     ctx.error(
                         format!("{setting}[{j}]"),
                         format!(
@@ -187,12 +188,12 @@ fn validate_ticket_keys(
                         ),
                     );
                 }
-                keys.push(k);
+                keys.push((j, k));
             }
             Err(problem) => ctx.error(format!("{setting}[{j}]"), problem),
         }
     }
-    keys
+    keys.into_iter().map(|(_, k)| k).collect()
 }
 
 /// A server certificate that every client will reject is a configuration
