@@ -36,11 +36,12 @@ use crate::metrics::{Metrics, ProxyProtocolLabels};
 /// The longest v1 line, CRLF included (the specification's bound:
 /// `PROXY TCP6` with two full-length IPv6 addresses and ports).
 pub const V1_MAX: usize = 107;
-/// The longest v2 header accepted, the 16-byte fixed part included. The
-/// address block is at most 216 bytes (AF_UNIX); the rest is TLVs, of which
-/// load balancers send a few hundred bytes at most (AWS's VPC endpoint ID,
-/// Azure's link ID, haproxy's SSL fields). A larger length field is a
-/// hostile or broken sender, refused before a byte of it is read.
+/// The longest v2 header accepted, the 16-byte fixed part included (nginx's
+/// `NGX_PROXY_PROTOCOL_MAX_HEADER`). The address block is at most 216 bytes
+/// (AF_UNIX); the rest is TLVs, of which load balancers send a few hundred
+/// bytes at most (AWS's VPC endpoint ID, Azure's link ID, haproxy's SSL
+/// fields). A larger length field is a hostile or broken sender, refused
+/// before a byte of it is read.
 pub const V2_MAX: usize = 4096;
 /// The v2 signature.
 const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
