@@ -68,6 +68,7 @@ fn bench(c: &mut Criterion) {
     let peer = verify_peer(Some(&direct), &config.servers[0].client_auth, now);
     let facts = ConnFacts {
         remote: "127.0.0.1:50000".parse().expect("addr"),
+        proxy_protocol: None,
         local: "127.0.0.1:3443".parse().expect("addr"),
         tls: TlsInfo {
             protocol: "TLSv1.3",
@@ -307,6 +308,7 @@ fn facts_like(f: &ConnFacts) -> ConnFacts {
         tls: f.tls.clone(),
         server_name: f.server_name.clone(),
         peer: f.peer.clone(),
+        proxy_protocol: f.proxy_protocol,
     }
 }
 

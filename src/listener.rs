@@ -202,7 +202,7 @@ async fn connection(
 /// The accept phase: TLS handshake within `handshake_timeout`, server chosen
 /// by SNI, client-certificate verdict. `None` when the connection ends here.
 async fn accept(
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     remote: SocketAddr,
     configured: SocketAddr,
     shared: &Shared,
@@ -234,6 +234,20 @@ async fn accept(
     let accepted = Instant::now();
     let default_server = group.select(None);
     let default_deadline = accepted + default_server.config.tls.handshake_timeout;
+
+    // `proxy_protocol`: the balancer's header comes first, within the
+    // handshake timeout.
+    let Ok(proxy_header) = crate::proxy_protocol::receive(
+        &mut tcp,
+        group.proxy_protocol,
+        remote,
+        default_deadline,
+        metrics,
+    )
+    .await
+    else {
+        return None;
+    };
 
     // nginx's 497: a plain HTTP request on the TLS port gets a readable answer.
     let mut first = [0u8; 1];
@@ -321,7 +335,12 @@ async fn accept(
     // request was read to the end (src/linger.rs).
     let stream = LingeringClose::new(stream, server.config.limits.lingering());
     let facts = ConnFacts {
-        remote,
+        remote: crate::proxy_protocol::remote_addr(
+            remote,
+            proxy_header.as_ref(),
+            &server.config.set_real_ip_from,
+        ),
+        proxy_protocol: proxy_header.and_then(|h| h.source),
         local,
         tls,
         server_name: server.server_name.clone(),

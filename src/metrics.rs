@@ -110,6 +110,21 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProxyProtocolLabels {
+    /// `timeout`, `truncated`, `signature`, `oversized`, `malformed`,
+    /// `local`, `io` ([`crate::proxy_protocol::ProxyError::reason`]).
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TicketKeyLabels {
+    /// The first 8 hex digits of the ticket key's 16-byte name (the name
+    /// is not secret: it travels in every ticket). Bounded by the keys
+    /// configured.
+    pub key: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CertLabels {
     pub server: String,
     /// `server` (the server's own certificate), `ca` or `crl`.
@@ -213,6 +228,12 @@ pub struct Metrics {
     pub generation: Gauge,
     /// Seconds until notAfter (certificates) or nextUpdate (CRLs).
     pub expiry: Family<CertLabels, Gauge<f64, AtomicU64>>,
+    /// Connections closed for their PROXY protocol header, by reason.
+    pub proxy_protocol_errors: Family<ProxyProtocolLabels, Counter>,
+    /// Session tickets accepted, by the configured key that decrypted them
+    /// (`session_ticket_key`; shared with the ticketers, see
+    /// [`crate::tickets`]).
+    pub tls_resumptions: Family<TicketKeyLabels, Counter>,
     expiry_state: Mutex<ExpiryState>,
 }
 
@@ -250,6 +271,8 @@ impl Metrics {
             reloads: Family::default(),
             generation: Gauge::default(),
             expiry: Family::default(),
+            proxy_protocol_errors: Family::default(),
+            tls_resumptions: crate::tickets::resumptions().clone(),
             expiry_state: Mutex::new(ExpiryState::default()),
             registry: Registry::default(),
         };
@@ -314,6 +337,16 @@ impl Metrics {
         for outcome in ["success", "failure"] {
             let _ = m.reloads.get_or_create(&OutcomeLabels { outcome });
         }
+        registry.register(
+            "proxy_protocol_errors",
+            "Connections closed for a missing or malformed PROXY protocol header, by reason",
+            m.proxy_protocol_errors.clone(),
+        );
+        registry.register(
+            "tls_resumptions",
+            "TLS sessions resumed from a ticket of a configured session_ticket_key, by key name",
+            m.tls_resumptions.clone(),
+        );
         Metrics { registry, ..m }
     }
 

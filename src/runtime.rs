@@ -145,6 +145,9 @@ impl LocationRuntime {
 pub struct ListenGroup {
     pub addr: SocketAddr,
     pub servers: Vec<Arc<ServerRuntime>>,
+    /// Connections start with a PROXY protocol header (all servers of the
+    /// address agree: checked by validation).
+    pub proxy_protocol: bool,
 }
 
 impl ListenGroup {
@@ -229,6 +232,7 @@ impl Generation {
                     Some(g) => g.servers.push(runtime.clone()),
                     None => groups.push(ListenGroup {
                         addr,
+                        proxy_protocol: runtime.config.proxy_protocol,
                         servers: vec![runtime.clone()],
                     }),
                 }

@@ -48,6 +48,10 @@ pub enum Var {
     Host,
     RemoteAddr,
     RemotePort,
+    /// `$proxy_protocol_addr`, `$proxy_protocol_port`: the PROXY header's
+    /// source (empty without one).
+    ProxyProtocolAddr,
+    ProxyProtocolPort,
     Scheme,
     ProxyAddXForwardedFor,
     ProxyHost,
@@ -93,6 +97,8 @@ impl Var {
             "host" => Var::Host,
             "remote_addr" => Var::RemoteAddr,
             "remote_port" => Var::RemotePort,
+            "proxy_protocol_addr" => Var::ProxyProtocolAddr,
+            "proxy_protocol_port" => Var::ProxyProtocolPort,
             "scheme" => Var::Scheme,
             "proxy_add_x_forwarded_for" => Var::ProxyAddXForwardedFor,
             "proxy_host" => Var::ProxyHost,
@@ -358,6 +364,16 @@ impl RequestVars<'_> {
             }
             Var::RemotePort => {
                 let _ = write!(out, "{}", self.facts.remote.port());
+            }
+            Var::ProxyProtocolAddr => {
+                if let Some(source) = self.facts.proxy_protocol {
+                    let _ = write!(out, "{}", source.ip());
+                }
+            }
+            Var::ProxyProtocolPort => {
+                if let Some(source) = self.facts.proxy_protocol {
+                    let _ = write!(out, "{}", source.port());
+                }
             }
             Var::Scheme => out.push_str("https"),
             Var::ProxyAddXForwardedFor => {

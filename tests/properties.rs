@@ -49,6 +49,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     assert_eq!(peer.verify_text(), "SUCCESS");
     let facts = ConnFacts {
         remote: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        proxy_protocol: None,
         local: SocketAddr::from(([127, 0, 0, 1], 3443)),
         tls: TlsInfo {
             protocol: "TLSv1.3",

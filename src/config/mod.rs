@@ -86,6 +86,10 @@ pub struct Server {
     /// Whether gateway-generated pages name the product (`server_tokens`).
     pub server_tokens: bool,
     pub limits: Limits,
+    /// Connections start with a PROXY protocol header (`proxy_protocol`).
+    pub proxy_protocol: bool,
+    /// Peers whose PROXY header sets `$remote_addr` (`set_real_ip_from`).
+    pub set_real_ip_from: Vec<crate::proxy_protocol::IpNet>,
 }
 
 /// Per-server limits and client-side timeouts (nginx names).
@@ -185,6 +189,9 @@ pub struct Tls {
     pub session_cache: usize,
     pub session_tickets: bool,
     pub handshake_timeout: Duration,
+    /// `session_ticket_key` files, read (the first encrypts); empty: keys
+    /// made at random by this process.
+    pub session_ticket_keys: Vec<crate::tickets::TicketKey>,
 }
 
 impl fmt::Debug for Tls {
@@ -197,6 +204,7 @@ impl fmt::Debug for Tls {
             .field("session_timeout", &self.session_timeout)
             .field("session_cache", &self.session_cache)
             .field("session_tickets", &self.session_tickets)
+            .field("session_ticket_keys", &self.session_ticket_keys)
             .finish_non_exhaustive()
     }
 }

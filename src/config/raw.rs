@@ -123,6 +123,11 @@ pub struct RawServer {
     pub allow: Vec<RawAllow>,
     /// Inherited by every location that has no `deny_return` of its own.
     pub deny_return: Option<RawReturn>,
+    /// nginx's `listen ... proxy_protocol`: connections start with a PROXY
+    /// protocol header (every server of the address must agree).
+    pub proxy_protocol: Option<bool>,
+    /// nginx's `set_real_ip_from` (with `real_ip_header proxy_protocol`).
+    pub set_real_ip_from: Option<OneOrMany<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +139,8 @@ pub struct RawTls {
     pub session_cache: Option<i64>,
     pub session_tickets: Option<bool>,
     pub handshake_timeout: Option<RawDuration>,
+    /// nginx's `ssl_session_ticket_key` (one file or several; the first encrypts).
+    pub session_ticket_key: Option<OneOrMany<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -20,6 +20,7 @@
 #![allow(dead_code)]
 
 pub mod config;
+pub mod haproxy;
 pub mod pki;
 pub mod rustls_client;
 

@@ -34,7 +34,7 @@ use addr::{parse_listen, parse_server_name};
 /// Also read by import-nginx, which drops what validation would refuse.
 pub(crate) use location::CONNECTION_HEADERS;
 use location::{Inherited, validate_headers, validate_location, validate_upstreams};
-use servers::{check_name_conflicts, warn_shared_upstreams};
+use servers::{check_name_conflicts, check_proxy_protocol, warn_shared_upstreams};
 use tls::{validate_client_auth, validate_tls};
 
 pub(super) struct Ctx<'a> {
@@ -120,6 +120,7 @@ pub(super) fn validate(
         }
     }
     check_name_conflicts(&servers, &mut ctx);
+    check_proxy_protocol(&servers, &mut ctx);
     warn_shared_upstreams(&servers);
     if let Some(admin) = global.admin
         && servers.iter().any(|s| s.listen.contains(&admin))
@@ -355,6 +356,8 @@ fn validate_server(
             }
         }
     }
+    let set_real_ip_from = validate_real_ip_from(&label, raw.set_real_ip_from, ctx);
+
     let (tls, client_auth) = (tls?, client_auth?);
     if !ok {
         return None;
@@ -369,7 +372,30 @@ fn validate_server(
         underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
         server_tokens: raw.server_tokens.unwrap_or(true),
         limits,
+        proxy_protocol: raw.proxy_protocol.unwrap_or(false),
+        set_real_ip_from,
     })
+}
+
+/// `set_real_ip_from`: addresses or CIDR ranges of trusted PROXY senders.
+fn validate_real_ip_from(
+    label: &str,
+    raw: Option<OneOrMany<String>>,
+    ctx: &mut Ctx<'_>,
+) -> Vec<crate::proxy_protocol::IpNet> {
+    let mut nets = Vec::new();
+    for (j, text) in raw
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        match text.trim().parse() {
+            Ok(net) => nets.push(net),
+            Err(problem) => ctx.error(format!("{label}.set_real_ip_from[{j}]"), problem),
+        }
+    }
+    nets
 }
 
 fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {

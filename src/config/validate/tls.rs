@@ -8,8 +8,9 @@ use rustls::sign::CertifiedKey;
 use super::Ctx;
 use super::files::{read_certs, read_crls, read_key};
 use crate::clock::unix_now;
-use crate::config::raw::{RawClientAuth, RawTls};
+use crate::config::raw::{OneOrMany, RawClientAuth, RawTls};
 use crate::config::{Protocol, Tls, defaults};
+use crate::tickets::TicketKey;
 use crate::verify::TrustStore;
 use crate::verify::policy::{
     ClientAuth, CrlCheck, CrlExpired, FailureMode, Keyword, PolicyError, VerifyMode,
@@ -148,6 +149,9 @@ pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Optio
     if handshake_timeout.is_zero() {
         ctx.error(format!("{key}.handshake_timeout"), "must be more than 0");
     }
+    let session_tickets = raw.session_tickets.unwrap_or(true);
+    let session_ticket_keys =
+        validate_ticket_keys(&key, raw.session_ticket_key, session_tickets, ctx);
     Some(Tls {
         certificate: cert_path?,
         certificate_key: key_path?,
@@ -155,9 +159,55 @@ pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Optio
         protocols,
         session_timeout,
         session_cache,
-        session_tickets: raw.session_tickets.unwrap_or(true),
+        session_tickets,
         handshake_timeout,
+        session_ticket_keys,
     })
+}
+
+/// `session_ticket_key`: nginx's key files, each read and checked; two
+/// keys with one name would make tickets ambiguous.
+fn validate_ticket_keys(
+    key: &str,
+    raw: Option<OneOrMany<String>>,
+    session_tickets: bool,
+    ctx: &mut Ctx<'_>,
+) -> Vec<TicketKey> {
+    let Some(files) = raw.map(OneOrMany::into_vec) else {
+        return Vec::new();
+    };
+    let setting = format!("{key}.session_ticket_key");
+    if files.is_empty() {
+        ctx.error(
+            &setting,
+            "empty list (leave the key out for random per-process keys)",
+        );
+    }
+    if !session_tickets {
+        ctx.error(
+            &setting,
+            "set while session_tickets = false: remove one of them",
+        );
+    }
+    // (index in the list, key)
+    let mut keys: Vec<(usize, TicketKey)> = Vec::new();
+    for (j, file) in files.iter().enumerate() {
+        match TicketKey::read(&ctx.resolve(file)) {
+            Ok(k) => {
+                if let Some((first, _)) = keys.iter().find(|(_, other)| other.same_name(&k)) {
+                    ctx.error(
+                        format!("{setting}[{j}]"),
+                        format!(
+                            "has the same key name (first 16 bytes) as session_ticket_key[{first}]; tickets could not tell them apart"
+                        ),
+                    );
+                }
+                keys.push((j, k));
+            }
+            Err(problem) => ctx.error(format!("{setting}[{j}]"), problem),
+        }
+    }
+    keys.into_iter().map(|(_, k)| k).collect()
 }
 
 pub(super) fn validate_client_auth(
