@@ -163,7 +163,7 @@ fn inspect(args: &InspectArgs) -> Result<bool, InspectError> {
                 config_path.display(),
                 auth.mode,
                 auth.verify_depth,
-                if auth.crls.is_empty() {
+                if auth.crl_records.is_empty() {
                     ""
                 } else {
                     ", with CRLs"

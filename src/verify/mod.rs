@@ -31,6 +31,7 @@
 //! ```
 
 pub mod cache;
+pub mod crl;
 pub mod handshake;
 mod names;
 pub mod policy;
@@ -50,7 +51,8 @@ use crate::identity::{ClientCert, dn};
 pub use cache::VerdictCache;
 pub use policy::{ClientAuth, CrlCheck, CrlExpired, FailureMode, VerifyMode};
 use profile::Profile;
-pub use reason::{CrlRecord, X509Error};
+pub use crl::CrlRecord;
+pub use reason::X509Error;
 
 /// Why a CA file cannot be a trust store (`number` counts the certificates
 /// of `client_certificate`, then `trusted_certificate`, from 1).
@@ -374,7 +376,9 @@ pub fn verified_path(
         .and_then(|path| {
             let profiles = path_profiles(&path, trust).ok_or(X509Error::Unspecified)?;
             let refs: Vec<&Profile> = profiles.iter().map(|p| p.as_ref()).collect();
-            rules::check_path(&refs).map(|()| path)
+            rules::check_path(&refs)?;
+            revocation(&path, &refs, auth, now, algs)?;
+            Ok(path)
         });
     outcome.map_err(|e| {
         reason::classify(
@@ -385,6 +389,42 @@ pub fn verified_path(
         )
         .unwrap_or(e)
     })
+}
+
+/// The CRL check of a verified path (leaf first, anchor last): the last
+/// error OpenSSL would report, if any.
+fn revocation(
+    path: &[CertificateDer<'static>],
+    profiles: &[&Profile],
+    auth: &ClientAuth,
+    now: UnixTime,
+    algs: &[&dyn SignatureVerificationAlgorithm],
+) -> Result<(), X509Error> {
+    if auth.crl_records.is_empty() {
+        return Ok(());
+    }
+    let scope = match auth.crl_check {
+        CrlCheck::Chain => path.len(),
+        CrlCheck::Leaf => 1,
+    };
+    let certs: Vec<(&[u8], &Profile)> = path
+        .iter()
+        .zip(profiles)
+        .map(|(c, p)| (c.as_ref(), *p))
+        .collect();
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    match crl::check_path(
+        &certs,
+        scope,
+        &auth.crl_records,
+        auth.crl_expired,
+        now,
+        algs,
+    ) {
+        Some(errors) => errors.last().map_or(Ok(()), |e| Err(*e)),
+        // A certificate of a verified path that cannot be read: refuse.
+        None => Err(X509Error::Unspecified),
+    }
 }
 
 /// Whether OpenSSL 3.0 loads this certificate (`d2i_X509`): exactly one
@@ -439,29 +479,15 @@ fn webpki_path(
             Ok(())
         }
     };
-    let crl_refs: Vec<&webpki::CertRevocationList<'_>> = auth.crls.iter().collect();
-    let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
-        .ok()
-        .map(|builder| {
-            builder
-                .with_depth(match auth.crl_check {
-                    CrlCheck::Chain => webpki::RevocationCheckDepth::Chain,
-                    CrlCheck::Leaf => webpki::RevocationCheckDepth::EndEntity,
-                })
-                .with_status_policy(webpki::UnknownStatusPolicy::Deny)
-                .with_expiration_policy(match auth.crl_expired {
-                    CrlExpired::Reject => webpki::ExpirationPolicy::Enforce,
-                    CrlExpired::Accept => webpki::ExpirationPolicy::Ignore,
-                })
-                .build()
-        });
     let path = ee.verify_for_usage(
         algs,
         &trust.anchors,
         &intermediates,
         now,
         webpki::KeyUsage::client_auth(),
-        revocation,
+        // Revocation is checked on the path found (crl.rs): webpki refuses
+        // CRLs that OpenSSL uses.
+        None,
         Some(&depth_ok),
     )?;
     let mut certs = vec![path.end_entity().der().into_owned()];
@@ -526,7 +552,6 @@ mod tests {
             failure: FailureMode::Http,
             verify_depth: 1,
             trust: TrustStore::new(std::slice::from_ref(root), &[]).expect("store"),
-            crls: Vec::new(),
             crl_records: Vec::new(),
             crl_check: CrlCheck::Chain,
             crl_expired: CrlExpired::Reject,

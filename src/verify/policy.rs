@@ -132,10 +132,8 @@ pub struct ClientAuth {
     /// At most this many intermediates between the leaf and the root.
     pub verify_depth: u32,
     pub trust: TrustStore,
-    /// CRLs (`crl`), with the policy to apply them.
-    pub crls: Vec<webpki::CertRevocationList<'static>>,
-    /// The same CRLs as read by x509-parser: issuer, nextUpdate and revoked
-    /// serials, for reason texts, metrics and warnings.
+    /// CRLs (`crl`) as OpenSSL applies them (crl.rs), with the policy to
+    /// apply them.
     pub crl_records: Vec<CrlRecord>,
     pub crl_check: CrlCheck,
     pub crl_expired: CrlExpired,
@@ -197,7 +195,7 @@ pub struct ClientAuthBuilder {
     failure: FailureMode,
     verify_depth: u32,
     trust: Option<TrustStore>,
-    crls: Option<(Vec<webpki::CertRevocationList<'static>>, Vec<CrlRecord>)>,
+    crls: Option<Vec<CrlRecord>>,
     crl_check: Option<CrlCheck>,
     crl_expired: Option<CrlExpired>,
     /// Problems found by the setters, reported by `build`.
@@ -226,13 +224,9 @@ impl ClientAuthBuilder {
         self
     }
 
-    /// The CRLs of the `crl` file, as webpki and x509-parser read them.
-    pub fn crls(
-        mut self,
-        crls: Vec<webpki::CertRevocationList<'static>>,
-        records: Vec<CrlRecord>,
-    ) -> Self {
-        self.crls = Some((crls, records));
+    /// The CRLs of the `crl` file.
+    pub fn crls(mut self, records: Vec<CrlRecord>) -> Self {
+        self.crls = Some(records);
         self
     }
 
@@ -266,13 +260,12 @@ impl ClientAuthBuilder {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let (crls, crl_records) = self.crls.unwrap_or_default();
+        let crl_records = self.crls.unwrap_or_default();
         Ok(ClientAuth {
             mode: self.mode,
             failure: self.failure,
             verify_depth: self.verify_depth,
             trust,
-            crls,
             crl_records,
             crl_check: self.crl_check.unwrap_or(CrlCheck::Chain),
             crl_expired: self.crl_expired.unwrap_or(CrlExpired::Reject),

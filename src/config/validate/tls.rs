@@ -263,10 +263,20 @@ pub(super) fn validate_client_auth(
     if let Some(file) = &raw.crl {
         let path = ctx.resolve(file);
         match read_crls(&path) {
-            Ok((crls, records)) => {
+            Ok(records) => {
                 let now = unix_now();
                 for record in &records {
                     let issuer = &record.issuer_dn;
+                    // nginx loads these too; say what they will do.
+                    if let Some(why) = record.never_used() {
+                        tracing::warn!(
+                            "{key}.crl: the CRL of {issuer} is never used ({why}: OpenSSL, and so nginx, skips such CRLs); without another CRL for that CA its clients get FAILED:unable to get certificate CRL"
+                        );
+                    } else if record.has_unhandled_critical() {
+                        tracing::warn!(
+                            "{key}.crl: the CRL of {issuer} has a critical extension OpenSSL does not handle; as in nginx, clients under that CA get FAILED:unhandled critical CRL extension"
+                        );
+                    }
                     if record.next_update.is_some_and(|n| n < now) {
                         tracing::warn!(
                             "{key}.crl: the CRL of {issuer} is past its nextUpdate; {}",
@@ -278,7 +288,7 @@ pub(super) fn validate_client_auth(
                         );
                     }
                 }
-                builder = builder.crls(crls, records);
+                builder = builder.crls(records);
             }
             Err(problem) => {
                 ctx.error(format!("{key}.crl"), problem.to_string());
