@@ -207,9 +207,7 @@ impl CrlRecord {
 
     /// Whether `serial` is listed (and not as removeFromCRL).
     fn revokes(&self, serial: &[u8]) -> bool {
-        let at = self
-            .revoked
-            .partition_point(|(s, _)| s.as_slice() < serial);
+        let at = self.revoked.partition_point(|(s, _)| s.as_slice() < serial);
         self.revoked
             .get(at)
             .is_some_and(|(s, remove)| s == serial && !remove)
@@ -289,7 +287,10 @@ impl CertFacts {
                 a.signature_alg_id().as_ref() == algorithm
                     && a.public_key_alg_id().as_ref() == self.spki_algorithm
             })
-            .any(|a| a.verify_signature(&self.public_key, message, signature).is_ok())
+            .any(|a| {
+                a.verify_signature(&self.public_key, message, signature)
+                    .is_ok()
+            })
     }
 }
 
@@ -305,7 +306,7 @@ fn scope(crl: &CrlRecord, cert: &CertFacts) -> (bool, bool) {
         let issuer_ok = dp
             .crl_issuer
             .as_ref()
-            .is_none_or(|names| names.iter().any(|n| *n == crl.issuer_der));
+            .is_none_or(|names| names.contains(&crl.issuer_der));
         if issuer_ok && idp.is_none_or(|i| dp_names_match(dp.name.as_ref(), i.name.as_ref())) {
             return (true, !dp.reasons);
         }

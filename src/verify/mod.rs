@@ -49,9 +49,9 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::identity::{ClientCert, dn};
 pub use cache::VerdictCache;
+pub use crl::CrlRecord;
 pub use policy::{ClientAuth, CrlCheck, CrlExpired, FailureMode, VerifyMode};
 use profile::Profile;
-pub use crl::CrlRecord;
 pub use reason::X509Error;
 
 /// Why a CA file cannot be a trust store (`number` counts the certificates

@@ -454,14 +454,9 @@ pub fn classify(
             CrlCheck::Leaf => 1,
         };
         let path: Vec<(&[u8], &Profile)> = chain.iter().map(|c| (c.der, &c.profile)).collect();
-        if let Some(found) = crl::check_path(
-            &path,
-            scope,
-            &auth.crl_records,
-            auth.crl_expired,
-            now,
-            algs,
-        ) {
+        if let Some(found) =
+            crl::check_path(&path, scope, &auth.crl_records, auth.crl_expired, now, algs)
+        {
             errors.extend(found);
         }
     }

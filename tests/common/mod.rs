@@ -22,6 +22,7 @@
 pub mod config;
 pub mod pki;
 pub mod rustls_client;
+pub mod side_by_side;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -32,6 +33,8 @@ use std::time::{Duration, Instant};
 
 pub use config::*;
 pub use pki::*;
+#[allow(unused_imports)] // only the comparisons with nginx use it
+pub use side_by_side::*;
 
 /// A temporary folder for a test's files.
 pub struct Workdir {
