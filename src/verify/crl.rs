@@ -491,14 +491,11 @@ fn dp_name(content: &[u8], issuer: &[u8]) -> Option<DpName> {
         (2, 1) => {
             // DIST_POINT_set_dpname: the issuer's name plus this RDN.
             let (name, _) = read_tlv(issuer).ok()?;
-            let mut rdn = vec![0x31];
-            push_length(&mut rdn, choice.content.len());
-            rdn.extend_from_slice(choice.content);
-            let mut full = vec![0x30];
-            push_length(&mut full, name.content.len() + rdn.len());
-            full.extend_from_slice(name.content);
-            full.extend_from_slice(&rdn);
-            Some(DpName::Relative(full))
+            let rdn = encode(0x31, choice.content);
+            Some(DpName::Relative(encode(
+                0x30,
+                &[name.content, rdn.as_slice()].concat(),
+            )))
         }
         _ => None,
     }
@@ -545,19 +542,23 @@ fn directory_name(general_name: &[u8]) -> Option<&[u8]> {
     read_tlv(g.content).ok().map(|(name, _)| name.raw)
 }
 
-fn push_length(out: &mut Vec<u8>, len: usize) {
-    if let Ok(short) = u8::try_from(len)
-        && short < 0x80
-    {
-        out.push(short);
-        return;
+/// A DER element: `tag`, the definite length, `content`.
+pub(crate) fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    match u8::try_from(len) {
+        Ok(short) if short < 0x80 => out.push(short),
+        _ => {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            let digits = &bytes[skip..];
+            // A usize has at most 8 bytes, so the count fits the low 7 bits.
+            out.push(0x80 | u8::try_from(digits.len()).unwrap_or(0x7F));
+            out.extend_from_slice(digits);
+        }
     }
-    let bytes = len.to_be_bytes();
-    let skip = bytes.iter().take_while(|b| **b == 0).count();
-    let digits = &bytes[skip..];
-    // A usize has at most 8 bytes, so the count fits the low 7 bits.
-    out.push(0x80 | u8::try_from(digits.len()).unwrap_or(0x7F));
-    out.extend_from_slice(digits);
+    out.extend_from_slice(content);
+    out
 }
 
 #[cfg(test)]
@@ -566,11 +567,9 @@ mod tests {
 
     #[test]
     fn lengths_encode_as_der() {
-        let mut v = Vec::new();
-        push_length(&mut v, 5);
-        push_length(&mut v, 200);
-        push_length(&mut v, 0x1234);
-        assert_eq!(v, [5, 0x81, 200, 0x82, 0x12, 0x34]);
+        assert_eq!(encode(0x04, &[7; 5])[..2], [0x04, 5]);
+        assert_eq!(encode(0x04, &[7; 200])[..3], [0x04, 0x81, 200]);
+        assert_eq!(encode(0x04, &[7; 0x1234])[..4], [0x04, 0x82, 0x12, 0x34]);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod cache;
 pub mod crl;
 pub mod handshake;
 mod names;
+pub mod ocsp;
 pub mod policy;
 mod profile;
 pub mod reason;
@@ -212,6 +213,8 @@ pub enum Verdict {
     Success,
     /// The chain did not verify, for this OpenSSL reason.
     Failed(X509Error),
+    /// The chain verified but OCSP refused it (nginx's `ssl_ocsp`).
+    OcspFailed(ocsp::OcspFailure),
 }
 
 /// What the connection's client proved about itself: the verdict and, when a
@@ -222,6 +225,9 @@ pub struct PeerIdentity {
     verdict: Verdict,
     cert: Option<ClientCert>,
     verify_text: String,
+    /// The verified path (leaf first, trust anchor last) when the verdict
+    /// is `Success`, for OCSP.
+    path: Vec<CertificateDer<'static>>,
 }
 
 impl fmt::Debug for PeerIdentity {
@@ -242,6 +248,8 @@ pub enum Admission {
     NoCertificate,
     /// nginx's 495: the certificate failed in a way the mode does not tolerate.
     CertificateError(X509Error),
+    /// nginx's 495 for an OCSP status other than good.
+    OcspError(ocsp::OcspFailure),
 }
 
 impl PeerIdentity {
@@ -250,12 +258,25 @@ impl PeerIdentity {
             Verdict::None => "NONE".to_string(),
             Verdict::Success => "SUCCESS".to_string(),
             Verdict::Failed(e) => format!("FAILED:{}", e.text()),
+            Verdict::OcspFailed(f) => format!("FAILED:{}", f.text()),
         };
         PeerIdentity {
             verdict,
             cert,
             verify_text,
+            path: Vec::new(),
         }
+    }
+
+    /// The verified path, leaf first, trust anchor last (empty unless the
+    /// verdict is `Success`).
+    pub fn verified_path(&self) -> &[CertificateDer<'static>] {
+        &self.path
+    }
+
+    /// The same certificate, refused by OCSP.
+    pub fn refused_by_ocsp(&self, failure: ocsp::OcspFailure) -> PeerIdentity {
+        PeerIdentity::new(Verdict::OcspFailed(failure), self.cert.clone())
     }
 
     /// A connection on which no client certificate was requested or sent.
@@ -288,6 +309,7 @@ impl PeerIdentity {
                 Admission::Allow
             }
             (_, Verdict::Failed(e)) => Admission::CertificateError(e),
+            (_, Verdict::OcspFailed(f)) => Admission::OcspError(f),
         }
     }
 }
@@ -306,14 +328,20 @@ pub fn verify_peer(
         return PeerIdentity::none();
     }
     let cert = ClientCert::from_der(chain[0].as_ref()).ok();
-    let verdict = match check_chain(chain, auth, now) {
-        Ok(()) if cert.is_some() => Verdict::Success,
+    let mut path = Vec::new();
+    let verdict = match verified_path(chain, auth, now) {
+        Ok(found) if cert.is_some() => {
+            path = found;
+            Verdict::Success
+        }
         // webpki accepted a certificate x509-parser cannot read: without its
         // fields there is no identity to forward.
-        Ok(()) => Verdict::Failed(X509Error::Unspecified),
+        Ok(_) => Verdict::Failed(X509Error::Unspecified),
         Err(e) => Verdict::Failed(e),
     };
-    PeerIdentity::new(verdict, cert)
+    let mut peer = PeerIdentity::new(verdict, cert);
+    peer.path = path;
+    peer
 }
 
 /// The whole decision for one chain.
@@ -555,6 +583,7 @@ mod tests {
             crl_records: Vec::new(),
             crl_check: CrlCheck::Chain,
             crl_expired: CrlExpired::Reject,
+            ocsp: ocsp::OcspPolicy::default(),
         }
     }
 

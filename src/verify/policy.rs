@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use super::ocsp::{OcspMode, OcspPolicy};
 use super::{CrlRecord, TrustStore};
 
 /// nginx's default `ssl_verify_depth`: one intermediate between the client
@@ -137,6 +138,8 @@ pub struct ClientAuth {
     pub crl_records: Vec<CrlRecord>,
     pub crl_check: CrlCheck,
     pub crl_expired: CrlExpired,
+    /// `ocsp`, `ocsp_responder`, `ocsp_cache`, `ocsp_timeout`.
+    pub ocsp: OcspPolicy,
 }
 
 impl ClientAuth {
@@ -151,6 +154,7 @@ impl ClientAuth {
             crls: None,
             crl_check: None,
             crl_expired: None,
+            ocsp: OcspPolicy::default(),
             errors: Vec::new(),
         }
     }
@@ -174,6 +178,10 @@ pub enum PolicyError {
     NoTrustAnchor,
     #[error("crl_check / crl_expired need a `crl` file")]
     CrlRulesWithoutCrl,
+    #[error(
+        "ocsp needs verify_client = \"on\" or \"optional\" (as nginx's ssl_ocsp: an unverified chain has no issuer to ask about)"
+    )]
+    OcspWithoutVerification,
 }
 
 impl PolicyError {
@@ -183,6 +191,7 @@ impl PolicyError {
             PolicyError::DepthOutOfRange(_) => "verify_depth",
             PolicyError::NoCa | PolicyError::NoTrustAnchor => "client_certificate",
             PolicyError::CrlRulesWithoutCrl => "crl",
+            PolicyError::OcspWithoutVerification => "ocsp",
         }
     }
 }
@@ -198,6 +207,7 @@ pub struct ClientAuthBuilder {
     crls: Option<Vec<CrlRecord>>,
     crl_check: Option<CrlCheck>,
     crl_expired: Option<CrlExpired>,
+    ocsp: OcspPolicy,
     /// Problems found by the setters, reported by `build`.
     errors: Vec<PolicyError>,
 }
@@ -240,6 +250,12 @@ impl ClientAuthBuilder {
         self
     }
 
+    /// The OCSP settings; `ocsp` other than `off` needs a verifying mode.
+    pub fn ocsp(mut self, ocsp: OcspPolicy) -> Self {
+        self.ocsp = ocsp;
+        self
+    }
+
     /// The policy, once its settings agree.
     ///
     /// # Errors
@@ -257,6 +273,9 @@ impl ClientAuthBuilder {
         if self.crls.is_none() && (self.crl_check.is_some() || self.crl_expired.is_some()) {
             errors.push(PolicyError::CrlRulesWithoutCrl);
         }
+        if self.ocsp.mode != OcspMode::Off && !verifies {
+            errors.push(PolicyError::OcspWithoutVerification);
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -269,6 +288,7 @@ impl ClientAuthBuilder {
             crl_records,
             crl_check: self.crl_check.unwrap_or(CrlCheck::Chain),
             crl_expired: self.crl_expired.unwrap_or(CrlExpired::Reject),
+            ocsp: self.ocsp,
         })
     }
 }

@@ -9,9 +9,10 @@ use rustls_pki_types::CertificateDer;
 use super::Ctx;
 use super::files::{read_certs, read_crls, read_key};
 use crate::clock::unix_now;
-use crate::config::raw::{RawClientAuth, RawTls};
-use crate::config::{Protocol, Tls, defaults};
+use crate::config::raw::{RawClientAuth, RawSize, RawTls};
+use crate::config::{Protocol, Tls, defaults, size};
 use crate::verify::TrustStore;
+use crate::verify::ocsp::{self, OcspMode, OcspPolicy};
 use crate::verify::policy::{
     ClientAuth, CrlCheck, CrlExpired, FailureMode, Keyword, PolicyError, VerifyMode,
 };
@@ -259,6 +260,11 @@ pub(super) fn validate_client_auth(
     if let Some(expired) = raw.crl_expired.as_ref().and(crl_expired) {
         builder = builder.crl_expired(expired);
     }
+    if let Some(ocsp) = validate_ocsp(&key, &raw, ctx) {
+        builder = builder.ocsp(ocsp);
+    } else {
+        ok = false;
+    }
     let mut crl_unreadable = false;
     if let Some(file) = &raw.crl {
         let path = ctx.resolve(file);
@@ -305,7 +311,7 @@ pub(super) fn validate_client_auth(
             let errors = errors.into_iter().filter(|e| match e {
                 PolicyError::CrlRulesWithoutCrl => !crl_unreadable,
                 PolicyError::NoCa | PolicyError::NoTrustAnchor => ca_usable,
-                PolicyError::DepthOutOfRange(_) => true,
+                PolicyError::DepthOutOfRange(_) | PolicyError::OcspWithoutVerification => true,
             });
             for e in errors {
                 ctx.error(format!("{key}.{}", e.setting()), e.to_string());
@@ -313,4 +319,76 @@ pub(super) fn validate_client_auth(
             None
         }
     }
+}
+
+/// Largest `ocsp_cache`: 1 GiB (nginx's zones are sized alike; each entry
+/// costs about [`ocsp::ENTRY_BYTES`]).
+const MAX_OCSP_CACHE_BYTES: u64 = 1 << 30;
+
+/// `ocsp`, `ocsp_responder`, `ocsp_cache`, `ocsp_timeout` (nginx's
+/// `ssl_ocsp`, `ssl_ocsp_responder`, `ssl_ocsp_cache`); `None` after
+/// reporting a problem.
+fn validate_ocsp(key: &str, raw: &RawClientAuth, ctx: &mut Ctx<'_>) -> Option<OcspPolicy> {
+    let mut ok = true;
+    let mut policy = OcspPolicy::default();
+    match raw.ocsp.as_deref().map(OcspMode::parse) {
+        None => {}
+        Some(Some(mode)) => policy.mode = mode,
+        Some(None) => {
+            ctx.error(
+                format!("{key}.ocsp"),
+                format!(
+                    "{:?} is not one of {}",
+                    raw.ocsp.as_deref().unwrap_or_default(),
+                    OcspMode::choices()
+                ),
+            );
+            ok = false;
+        }
+    }
+    if let Some(url) = &raw.ocsp_responder {
+        match ocsp::Responder::parse(url) {
+            Ok(r) => policy.responder = Some(r),
+            Err(e) => {
+                ctx.error(format!("{key}.ocsp_responder"), e.to_string());
+                ok = false;
+            }
+        }
+    }
+    match raw.ocsp_cache.as_deref() {
+        None | Some("off") => {}
+        Some(text) => {
+            let parsed = text.strip_prefix("shared:").and_then(|rest| {
+                let (name, size) = rest.rsplit_once(':')?;
+                let bytes = size::parse(&RawSize::Text(size.to_string())).ok()?;
+                (!name.is_empty() && bytes > 0 && bytes <= MAX_OCSP_CACHE_BYTES).then(|| {
+                    let entries = usize::try_from(bytes).unwrap_or(usize::MAX) / ocsp::ENTRY_BYTES;
+                    (name.to_string(), entries.max(1))
+                })
+            });
+            match parsed {
+                Some(cache) => policy.cache = Some(cache),
+                None => {
+                    ctx.error(
+                        format!("{key}.ocsp_cache"),
+                        format!(
+                            "{text:?}: write \"off\" or \"shared:NAME:SIZE\" (nginx's ssl_ocsp_cache; SIZE as \"10m\", at most 1g)"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    policy.timeout = ctx.duration(
+        &format!("{key}.ocsp_timeout"),
+        raw.ocsp_timeout.as_ref(),
+        ocsp::DEFAULT_TIMEOUT,
+    );
+    if policy.mode == OcspMode::Off
+        && (raw.ocsp_responder.is_some() || policy.cache.is_some() || raw.ocsp_timeout.is_some())
+    {
+        tracing::warn!("{key}: ocsp_responder / ocsp_cache / ocsp_timeout have no effect while ocsp is \"off\"");
+    }
+    ok.then_some(policy)
 }
