@@ -289,7 +289,9 @@ async fn accept(
     if auth.ocsp.mode != OcspMode::Off && peer.verdict() == Verdict::Success {
         let record = |event| {
             let (family, result) = match event {
-                OcspEvent::CacheHit(status) => (&metrics.ocsp_cache_hits, status_name(Some(status))),
+                OcspEvent::CacheHit(status) => {
+                    (&metrics.ocsp_cache_hits, status_name(Some(status)))
+                }
                 OcspEvent::Query(status) => (&metrics.ocsp_queries, status_name(status)),
             };
             family

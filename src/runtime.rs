@@ -170,14 +170,19 @@ impl Generation {
         let mut ocsp_zones: HashMap<String, Arc<crate::verify::ocsp::ResponseCache>> =
             HashMap::new();
         for server in config.servers {
-            let ocsp_cache = server.client_auth.ocsp.cache.as_ref().map(|(name, entries)| {
-                ocsp_zones
-                    .entry(name.clone())
-                    .or_insert_with(|| {
-                        Arc::new(crate::verify::ocsp::ResponseCache::new(*entries))
-                    })
-                    .clone()
-            });
+            let ocsp_cache = server
+                .client_auth
+                .ocsp
+                .cache
+                .as_ref()
+                .map(|(name, entries)| {
+                    ocsp_zones
+                        .entry(name.clone())
+                        .or_insert_with(|| {
+                            Arc::new(crate::verify::ocsp::ResponseCache::new(*entries))
+                        })
+                        .clone()
+                });
             let state = SessionState::for_server(
                 &server,
                 previous.and_then(|p| p.sessions.get(&server.label)),

@@ -16,6 +16,6 @@ pub mod oid;
 
 mod cert;
 
-pub use cert::{CertParseError, ClientCert};
 /// Standard base64 (OCSP's GET requests use it too).
 pub(crate) use cert::base64;
+pub use cert::{CertParseError, ClientCert};

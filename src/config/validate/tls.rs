@@ -388,7 +388,9 @@ fn validate_ocsp(key: &str, raw: &RawClientAuth, ctx: &mut Ctx<'_>) -> Option<Oc
     if policy.mode == OcspMode::Off
         && (raw.ocsp_responder.is_some() || policy.cache.is_some() || raw.ocsp_timeout.is_some())
     {
-        tracing::warn!("{key}: ocsp_responder / ocsp_cache / ocsp_timeout have no effect while ocsp is \"off\"");
+        tracing::warn!(
+            "{key}: ocsp_responder / ocsp_cache / ocsp_timeout have no effect while ocsp is \"off\""
+        );
     }
     ok.then_some(policy)
 }

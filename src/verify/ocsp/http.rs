@@ -171,9 +171,15 @@ mod tests {
     #[test]
     fn urls_parse_as_nginx_reads_them() {
         let r = Responder::parse("http://127.0.0.1:8888").unwrap();
-        assert_eq!((r.host.as_str(), r.port, r.path.as_str()), ("127.0.0.1", 8888, "/"));
+        assert_eq!(
+            (r.host.as_str(), r.port, r.path.as_str()),
+            ("127.0.0.1", 8888, "/")
+        );
         let r = Responder::parse("HTTP://ocsp.example/ca/").unwrap();
-        assert_eq!((r.host.as_str(), r.port, r.path.as_str()), ("ocsp.example", 80, "/ca/"));
+        assert_eq!(
+            (r.host.as_str(), r.port, r.path.as_str()),
+            ("ocsp.example", 80, "/ca/")
+        );
         let r = Responder::parse("http://[::1]:81/x").unwrap();
         assert_eq!((r.host.as_str(), r.port), ("::1", 81));
         assert!(matches!(

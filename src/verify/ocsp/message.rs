@@ -95,6 +95,9 @@ struct Cert<'a> {
 impl<'a> Cert<'a> {
     fn parse(der: &'a [u8]) -> Option<Cert<'a>> {
         let (_, cert) = X509Certificate::from_der(der).ok()?;
+        // OpenSSL never uses a certificate with an extension twice
+        // (EXFLAG_INVALID): two extendedKeyUsage extensions are ambiguous.
+        cert.tbs_certificate.extensions_map().ok()?;
         let spki = cert.public_key();
         let (alg, _) = read_tlv(spki.raw).ok()?;
         let (alg, _) = read_tlv(alg.content).ok()?;
@@ -160,10 +163,7 @@ impl CertId {
     /// The DER OCSPRequest for this certificate alone (no nonce, no
     /// signature, as nginx sends it).
     pub fn request(&self) -> Vec<u8> {
-        let algorithm = encode(
-            0x30,
-            &[encode(0x06, SHA1_OID), vec![0x05, 0x00]].concat(),
-        );
+        let algorithm = encode(0x30, &[encode(0x06, SHA1_OID), vec![0x05, 0x00]].concat());
         let cert_id = encode(
             0x30,
             &[

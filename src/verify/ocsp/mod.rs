@@ -309,15 +309,19 @@ async fn ask(
 /// The first OCSP URL of a certificate's authorityInfoAccess.
 fn aia_ocsp_url(cert: &CertificateDer<'_>) -> Option<String> {
     let (_, cert) = X509Certificate::from_der(cert.as_ref()).ok()?;
-    cert.extensions().iter().find_map(|e| match e.parsed_extension() {
-        ParsedExtension::AuthorityInfoAccess(aia) => aia.accessdescs.iter().find_map(|d| {
-            match (&d.access_method.to_id_string()[..], &d.access_location) {
-                ("1.3.6.1.5.5.7.48.1", GeneralName::URI(uri)) => Some((*uri).to_string()),
-                _ => None,
+    cert.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                aia.accessdescs.iter().find_map(|d| {
+                    match (&d.access_method.to_id_string()[..], &d.access_location) {
+                        ("1.3.6.1.5.5.7.48.1", GeneralName::URI(uri)) => Some((*uri).to_string()),
+                        _ => None,
+                    }
+                })
             }
-        }),
-        _ => None,
-    })
+            _ => None,
+        })
 }
 
 #[cfg(test)]
