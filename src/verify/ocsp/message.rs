@@ -362,6 +362,17 @@ pub fn verify(
 }
 
 #[cfg(test)]
+impl CertId {
+    pub(crate) fn for_tests(n: u8) -> CertId {
+        CertId {
+            name_hash: vec![n; 20],
+            key_hash: vec![n; 20],
+            serial: vec![n],
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -406,16 +417,5 @@ mod tests {
         assert_eq!(usize::from(der[1]), der.len() - 2);
         assert!(der.windows(SHA1_OID.len()).any(|w| w == SHA1_OID));
         assert!(der.ends_with(&[0x02, 0x02, 0x01, 0x02]));
-    }
-}
-
-#[cfg(test)]
-impl CertId {
-    pub(crate) fn for_tests(n: u8) -> CertId {
-        CertId {
-            name_hash: vec![n; 20],
-            key_hash: vec![n; 20],
-            serial: vec![n],
-        }
     }
 }

@@ -259,8 +259,8 @@ impl OcspChecker {
                 }
                 outcome.map_err(|_| ())
             })
-            .await
-            .clone();
+            .await;
+        let answer = *answer;
         let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
         if inflight.get(id).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             inflight.remove(id);
