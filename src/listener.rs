@@ -32,7 +32,9 @@ use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
 use crate::runtime::Generation;
 use crate::send_watch::{SEND_TICKS, SendTick};
 use crate::verify::Admission;
-use crate::verify::{FailureMode, VerifyMode};
+use crate::verify::ocsp::message::CertStatus;
+use crate::verify::ocsp::{Event as OcspEvent, OcspMode};
+use crate::verify::{FailureMode, Verdict, VerifyMode};
 
 /// HTTP/2 streams a client may reset before the server accepted them.
 const MAX_PENDING_RESETS: usize = 20;
@@ -312,9 +314,35 @@ async fn accept(
         })
         .inc();
     let auth = &server.config.client_auth;
-    let peer = server
+    let mut peer = server
         .verdicts
         .verify(session.peer_certificates(), auth, UnixTime::now());
+    // OCSP (nginx's ssl_ocsp) after a successful verification, in this
+    // connection's task: a slow responder delays only this connection.
+    if auth.ocsp.mode != OcspMode::Off && peer.verdict() == Verdict::Success {
+        let record = |event| {
+            let (family, result) = match event {
+                OcspEvent::CacheHit(status) => {
+                    (&metrics.ocsp_cache_hits, status_name(Some(status)))
+                }
+                OcspEvent::Query(status) => (&metrics.ocsp_queries, status_name(status)),
+            };
+            family
+                .get_or_create(&VerifyLabels {
+                    server: server.config.label.clone(),
+                    result: result.to_string(),
+                })
+                .inc();
+        };
+        let now = i64::try_from(UnixTime::now().as_secs()).unwrap_or(i64::MAX);
+        if let Err(failure) = server
+            .ocsp
+            .check(&auth.ocsp, peer.verified_path(), now, record)
+            .await
+        {
+            peer = Arc::new(peer.refused_by_ocsp(failure));
+        }
+    }
     metrics
         .client_verify
         .get_or_create(&VerifyLabels {
@@ -541,4 +569,14 @@ fn timed_out<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e std::io
         source = err.source();
     }
     None
+}
+
+/// The `result` label of an OCSP status (`failed`: no usable answer).
+fn status_name(status: Option<CertStatus>) -> &'static str {
+    match status {
+        Some(CertStatus::Good) => "good",
+        Some(CertStatus::Revoked) => "revoked",
+        Some(CertStatus::Unknown) => "unknown",
+        None => "failed",
+    }
 }

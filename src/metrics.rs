@@ -219,6 +219,10 @@ pub struct Metrics {
     pub connections_total: Counter,
     pub handshakes: Family<HandshakeLabels, Counter>,
     pub client_verify: Family<VerifyLabels, Counter>,
+    /// OCSP queries by server and result (`good`, `revoked`, `unknown`, `failed`).
+    pub ocsp_queries: Family<VerifyLabels, Counter>,
+    /// OCSP answers taken from the cache, by server and status.
+    pub ocsp_cache_hits: Family<VerifyLabels, Counter>,
     pub requests: Family<RequestLabels, Counter>,
     pub upstream_seconds: Family<LocationLabels, Histogram>,
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
@@ -264,6 +268,8 @@ impl Metrics {
             connections_total: Counter::default(),
             handshakes: Family::default(),
             client_verify: Family::default(),
+            ocsp_queries: Family::default(),
+            ocsp_cache_hits: Family::default(),
             requests: Family::default(),
             upstream_seconds: Family::new_with_constructor(latency_histogram),
             upstream_errors: Family::default(),
@@ -295,6 +301,16 @@ impl Metrics {
             "client_certificate_verifications",
             "Client-certificate verdicts per connection, as $ssl_client_verify",
             m.client_verify.clone(),
+        );
+        registry.register(
+            "ocsp_queries",
+            "OCSP queries to responders by server and result (good, revoked, unknown; failed: no usable answer, the client gets FAILED:certificate status request failed)",
+            m.ocsp_queries.clone(),
+        );
+        registry.register(
+            "ocsp_cache_hits",
+            "OCSP statuses answered from ocsp_cache, by server and status",
+            m.ocsp_cache_hits.clone(),
         );
         registry.register(
             "requests",

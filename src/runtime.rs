@@ -39,6 +39,9 @@ pub struct ServerRuntime {
     /// Recent successful client-chain verdicts (dropped with this
     /// configuration on reload).
     pub verdicts: crate::verify::VerdictCache,
+    /// OCSP queries in flight and the response cache (shared with the
+    /// servers naming the same `ocsp_cache` zone; new on reload).
+    pub ocsp: crate::verify::ocsp::OcspChecker,
     /// Metrics of requests that matched no location (`location="-"`).
     pub unrouted_metrics: OnceLock<LocationMetrics>,
 }
@@ -195,7 +198,24 @@ impl Generation {
         let mut groups: Vec<ListenGroup> = Vec::new();
         let mut sessions = HashMap::new();
         let identity_headers = crate::headers::identity_headers(&config.servers);
+        // `ocsp_cache = "shared:NAME:SIZE"`: one cache per NAME, as nginx's
+        // zones (the first server naming it sets its size).
+        let mut ocsp_zones: HashMap<String, Arc<crate::verify::ocsp::ResponseCache>> =
+            HashMap::new();
         for server in config.servers {
+            let ocsp_cache = server
+                .client_auth
+                .ocsp
+                .cache
+                .as_ref()
+                .map(|(name, entries)| {
+                    ocsp_zones
+                        .entry(name.clone())
+                        .or_insert_with(|| {
+                            Arc::new(crate::verify::ocsp::ResponseCache::new(*entries))
+                        })
+                        .clone()
+                });
             let state = SessionState::for_server(
                 &server,
                 previous.and_then(|p| p.sessions.get(&server.label)),
@@ -225,6 +245,7 @@ impl Generation {
                 locations,
                 identity_headers: identity_headers.clone(),
                 verdicts: crate::verify::VerdictCache::default(),
+                ocsp: crate::verify::ocsp::OcspChecker::new(ocsp_cache),
                 unrouted_metrics: OnceLock::new(),
             });
             for addr in listen {

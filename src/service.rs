@@ -395,6 +395,7 @@ async fn serve(
         Admission::Allow => {}
         Admission::NoCertificate => return Err(Reject::NoCertificate),
         Admission::CertificateError(e) => return Err(Reject::CertificateError(e)),
+        Admission::OcspError(f) => return Err(Reject::OcspError(f)),
     }
     request::check_framing(&request)?;
     if request.method() == http::Method::CONNECT {

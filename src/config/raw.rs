@@ -153,6 +153,10 @@ pub struct RawClientAuth {
     pub crl: Option<String>,
     pub crl_check: Option<String>,
     pub crl_expired: Option<String>,
+    pub ocsp: Option<String>,
+    pub ocsp_responder: Option<String>,
+    pub ocsp_cache: Option<String>,
+    pub ocsp_timeout: Option<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

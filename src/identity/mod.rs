@@ -23,5 +23,6 @@ pub mod san;
 
 mod cert;
 
+/// Standard base64 (OCSP's GET requests use it too).
 pub use cert::{CertParseError, ClientCert};
 pub(crate) use cert::{base64, base64url};

@@ -113,6 +113,12 @@ impl Ca {
         self.issuer.der().clone()
     }
 
+    /// The CA's private key (PKCS#8 PEM), for CRLs and OCSP responses made
+    /// by other tools (`openssl ca`, `openssl ocsp`, Python `cryptography`).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
     /// A PEM CRL signed by this CA revoking `revoked`, next update in
     /// `next_update_days` (negative: already expired).
     pub fn crl(&self, revoked: &[&Leaf], next_update_days: i64) -> String {

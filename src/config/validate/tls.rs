@@ -8,10 +8,11 @@ use rustls::sign::CertifiedKey;
 use super::Ctx;
 use super::files::{read_certs, read_crls, read_key};
 use crate::clock::unix_now;
-use crate::config::raw::{OneOrMany, RawClientAuth, RawTls};
-use crate::config::{Protocol, Tls, defaults};
+use crate::config::raw::{OneOrMany, RawClientAuth, RawSize, RawTls};
+use crate::config::{Protocol, Tls, defaults, size};
 use crate::tickets::TicketKey;
 use crate::verify::TrustStore;
+use crate::verify::ocsp::{self, OcspMode, OcspPolicy};
 use crate::verify::policy::{
     ClientAuth, CrlCheck, CrlExpired, FailureMode, Keyword, PolicyError, VerifyMode,
 };
@@ -299,14 +300,29 @@ pub(super) fn validate_client_auth(
     if let Some(expired) = raw.crl_expired.as_ref().and(crl_expired) {
         builder = builder.crl_expired(expired);
     }
+    if let Some(ocsp) = validate_ocsp(&key, &raw, ctx) {
+        builder = builder.ocsp(ocsp);
+    } else {
+        ok = false;
+    }
     let mut crl_unreadable = false;
     if let Some(file) = &raw.crl {
         let path = ctx.resolve(file);
         match read_crls(&path) {
-            Ok((crls, records)) => {
+            Ok(records) => {
                 let now = unix_now();
                 for record in &records {
                     let issuer = &record.issuer_dn;
+                    // nginx loads these too; say what they will do.
+                    if let Some(why) = record.never_used() {
+                        tracing::warn!(
+                            "{key}.crl: the CRL of {issuer} is never used ({why}: OpenSSL, and so nginx, skips such CRLs); without another CRL for that CA its clients get FAILED:unable to get certificate CRL"
+                        );
+                    } else if record.has_unhandled_critical() {
+                        tracing::warn!(
+                            "{key}.crl: the CRL of {issuer} has a critical extension OpenSSL does not handle; as in nginx, clients under that CA get FAILED:unhandled critical CRL extension"
+                        );
+                    }
                     if record.next_update.is_some_and(|n| n < now) {
                         tracing::warn!(
                             "{key}.crl: the CRL of {issuer} is past its nextUpdate; {}",
@@ -318,7 +334,7 @@ pub(super) fn validate_client_auth(
                         );
                     }
                 }
-                builder = builder.crls(crls, records);
+                builder = builder.crls(records);
             }
             Err(problem) => {
                 ctx.error(format!("{key}.crl"), problem.to_string());
@@ -335,7 +351,7 @@ pub(super) fn validate_client_auth(
             let errors = errors.into_iter().filter(|e| match e {
                 PolicyError::CrlRulesWithoutCrl => !crl_unreadable,
                 PolicyError::NoCa | PolicyError::NoTrustAnchor => ca_usable,
-                PolicyError::DepthOutOfRange(_) => true,
+                PolicyError::DepthOutOfRange(_) | PolicyError::OcspWithoutVerification => true,
             });
             for e in errors {
                 ctx.error(format!("{key}.{}", e.setting()), e.to_string());
@@ -361,4 +377,78 @@ fn key_position(
         x509_parser::parse_x509_certificate(cert)
             .is_ok_and(|(_, c)| c.tbs_certificate.subject_pki.raw == spki.as_ref())
     })
+}
+
+/// Largest `ocsp_cache`: 1 GiB (nginx's zones are sized alike; each entry
+/// costs about [`ocsp::ENTRY_BYTES`]).
+const MAX_OCSP_CACHE_BYTES: u64 = 1 << 30;
+
+/// `ocsp`, `ocsp_responder`, `ocsp_cache`, `ocsp_timeout` (nginx's
+/// `ssl_ocsp`, `ssl_ocsp_responder`, `ssl_ocsp_cache`); `None` after
+/// reporting a problem.
+fn validate_ocsp(key: &str, raw: &RawClientAuth, ctx: &mut Ctx<'_>) -> Option<OcspPolicy> {
+    let mut ok = true;
+    let mut policy = OcspPolicy::default();
+    match raw.ocsp.as_deref().map(OcspMode::parse) {
+        None => {}
+        Some(Some(mode)) => policy.mode = mode,
+        Some(None) => {
+            ctx.error(
+                format!("{key}.ocsp"),
+                format!(
+                    "{:?} is not one of {}",
+                    raw.ocsp.as_deref().unwrap_or_default(),
+                    OcspMode::choices()
+                ),
+            );
+            ok = false;
+        }
+    }
+    if let Some(url) = &raw.ocsp_responder {
+        match ocsp::Responder::parse(url) {
+            Ok(r) => policy.responder = Some(r),
+            Err(e) => {
+                ctx.error(format!("{key}.ocsp_responder"), e.to_string());
+                ok = false;
+            }
+        }
+    }
+    match raw.ocsp_cache.as_deref() {
+        None | Some("off") => {}
+        Some(text) => {
+            let parsed = text.strip_prefix("shared:").and_then(|rest| {
+                let (name, size) = rest.rsplit_once(':')?;
+                let bytes = size::parse(&RawSize::Text(size.to_string())).ok()?;
+                (!name.is_empty() && bytes > 0 && bytes <= MAX_OCSP_CACHE_BYTES).then(|| {
+                    let entries = usize::try_from(bytes).unwrap_or(usize::MAX) / ocsp::ENTRY_BYTES;
+                    (name.to_string(), entries.max(1))
+                })
+            });
+            match parsed {
+                Some(cache) => policy.cache = Some(cache),
+                None => {
+                    ctx.error(
+                        format!("{key}.ocsp_cache"),
+                        format!(
+                            "{text:?}: write \"off\" or \"shared:NAME:SIZE\" (nginx's ssl_ocsp_cache; SIZE as \"10m\", at most 1g)"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    policy.timeout = ctx.duration(
+        &format!("{key}.ocsp_timeout"),
+        raw.ocsp_timeout.as_ref(),
+        ocsp::DEFAULT_TIMEOUT,
+    );
+    if policy.mode == OcspMode::Off
+        && (raw.ocsp_responder.is_some() || policy.cache.is_some() || raw.ocsp_timeout.is_some())
+    {
+        tracing::warn!(
+            "{key}: ocsp_responder / ocsp_cache / ocsp_timeout have no effect while ocsp is \"off\""
+        );
+    }
+    ok.then_some(policy)
 }
