@@ -30,8 +30,8 @@
 //!                                   Ok, or Err(reason::classify)
 //! ```
 
-pub mod advice;
 pub mod access;
+pub mod advice;
 pub mod cache;
 pub mod crl;
 pub mod handshake;
