@@ -156,6 +156,8 @@ pub struct Metrics {
     pub upstream_seconds: Family<LocationLabels, Histogram>,
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
     pub reloads: Family<OutcomeLabels, Counter>,
+    /// Access-log lines dropped because the writer's queue was full.
+    pub access_log_dropped: Counter,
     pub generation: Gauge,
     /// Seconds until notAfter (certificates) or nextUpdate (CRLs).
     pub expiry: Family<CertLabels, Gauge<f64, AtomicU64>>,
@@ -193,6 +195,7 @@ impl Metrics {
             upstream_seconds: Family::new_with_constructor(latency_histogram),
             upstream_errors: Family::default(),
             reloads: Family::default(),
+            access_log_dropped: Counter::default(),
             generation: Gauge::default(),
             expiry: Family::default(),
             expiry_state: Mutex::new(ExpiryState::default()),
@@ -237,6 +240,11 @@ impl Metrics {
             "config_reloads",
             "Configuration reloads by outcome",
             m.reloads.clone(),
+        );
+        registry.register(
+            "access_log_dropped_lines",
+            "Access-log lines dropped because the log was written slower than requests came (the writer's queue was full)",
+            m.access_log_dropped.clone(),
         );
         registry.register(
             "config_generation",

@@ -119,15 +119,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let mut terminate = handler(SignalKind::terminate(), "SIGTERM")?;
     let mut interrupt = handler(SignalKind::interrupt(), "SIGINT")?;
     let mut user1 = handler(SignalKind::user_defined1(), "SIGUSR1")?;
+    let metrics = Arc::new(Metrics::new());
     let access_log = Arc::new(AccessLogger::new(
         &generation.global.access_log,
         generation.global.access_log_format,
+        metrics.access_log_dropped.clone(),
     )?);
     let admin = match generation.global.admin {
         Some(addr) => Some(crate::admin::bind(addr).await?),
         None => None,
     };
-    let metrics = Arc::new(Metrics::new());
     metrics.generation.set(1);
     metrics.set_expiry(generation.expiry_samples());
 
@@ -218,6 +219,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if let Some(admin) = admin {
         admin.drain(ADMIN_DRAIN).await;
     }
+    shared.access_log.finish(crate::access_log::FINISH_TIMEOUT);
     if let Some(pid) = pid_file {
         let _ = std::fs::remove_file(pid);
     }
