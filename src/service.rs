@@ -420,7 +420,7 @@ async fn serve(
             server
                 .location_metrics(Some(location), &conn.metrics)
                 .upstream_seconds()
-                .observe(forwarded.elapsed.as_secs_f64());
+                .observe(forwarded.elapsed);
             info.upstream_addr = Some(forwarded.addr.clone());
             info.upstream_time = Some(forwarded.elapsed);
             let mut response = forwarded.into_response();
