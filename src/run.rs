@@ -56,6 +56,8 @@ pub enum StartError {
     },
     #[error("the address of a bound socket: {0}")]
     LocalAddr(std::io::Error),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
 }
 
 /// Why a reload was refused (the running configuration stays).
@@ -98,6 +100,12 @@ pub enum SignalReloadError {
 pub async fn run(config: Config) -> Result<(), StartError> {
     raise_fd_limit();
     let source = config.source.clone();
+    // Before the configuration: its upstream pools are made per worker.
+    let count = config
+        .global
+        .worker_processes
+        .unwrap_or_else(crate::workers::default_count);
+    let workers = crate::workers::Workers::start(count).map_err(StartError::Workers)?;
     let generation = Generation::build(config, None, 1)?;
     let listeners = listener::bind(&generation).await?;
     let pid_file = generation.global.pid.clone();
@@ -146,6 +154,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         access_log,
         shutdown: shutdown_rx,
         alive: std::sync::Mutex::new(Some(alive_tx)),
+        workers,
     });
     let mut loops = Vec::new();
     for (listener, configured) in listeners.into_iter().zip(bound.iter().copied()) {
@@ -172,7 +181,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         bound,
         stamps: Mutex::new(stamps),
     };
-    tracing::info!(config = %source.display(), generation = 1, "mtls-gateway ready");
+    tracing::info!(config = %source.display(), generation = 1, workers = shared.workers.count(), "mtls-gateway ready");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let mut tick = tokio::time::interval(WATCH_INTERVAL);
@@ -220,6 +229,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         admin.drain(ADMIN_DRAIN).await;
     }
     shared.access_log.finish(crate::access_log::FINISH_TIMEOUT);
+    shared.workers.stop();
     if let Some(pid) = pid_file {
         let _ = std::fs::remove_file(pid);
     }
@@ -372,6 +382,10 @@ impl Reloader {
             (
                 "max_connections",
                 current.global.max_connections != next.global.max_connections,
+            ),
+            (
+                "worker_processes",
+                current.global.worker_processes != next.global.worker_processes,
             ),
         ] {
             if changed {

@@ -1,7 +1,10 @@
 //! Forwarding a request to its upstream and streaming the answer back.
 //!
 //! Each proxy location owns a pool of idle keep-alive HTTP/1.1
-//! connections to its upstream (hyper's client connections, one task each).
+//! connections to its upstream per worker (hyper's client connections, one
+//! task each, on the worker that made them): a request only ever uses
+//! connections of its own worker ([`crate::workers`]), so neither it nor
+//! the connection's task wakes another thread.
 //! A request takes the most recently used idle connection, or makes a new
 //! one (`connect`), walking the upstream's `server` list
 //! round-robin and moving to the next server when one refuses or times out.
@@ -56,12 +59,14 @@ use self::pool::{Pool, PooledConn};
 type UpstreamBody = SignalOnEnd<LimitedBody>;
 type Sender = http1::SendRequest<UpstreamBody>;
 
-/// A proxy location's upstream: its servers, timeouts and idle connections.
+/// A proxy location's upstream: its servers, timeouts and idle connections
+/// (a pool per worker).
 #[derive(Debug)]
 pub struct Upstream {
     servers: Servers,
     read_timeout: Duration,
-    pool: Arc<Pool>,
+    /// One per worker ([`crate::workers::count`]), never empty.
+    pools: Box<[Arc<Pool>]>,
 }
 
 impl Upstream {
@@ -69,8 +74,17 @@ impl Upstream {
         Upstream {
             servers: Servers::new(&spec.servers, spec.connect_timeout, spec.send_timeout),
             read_timeout: spec.read_timeout,
-            pool: Arc::new(Pool::new(spec.keepalive)),
+            pools: (0..crate::workers::count())
+                .map(|_| Arc::new(Pool::new(spec.keepalive)))
+                .collect(),
         }
+    }
+
+    /// The pool of the worker running this request.
+    fn pool(&self) -> &Arc<Pool> {
+        let i = crate::workers::current() % self.pools.len().max(1);
+        // `pools` is never empty (`new`), and i is below its length.
+        &self.pools[i]
     }
 
     /// Sends `request` (already rewritten) and returns the response head.
@@ -131,7 +145,7 @@ impl Upstream {
         mut request: Request<UpstreamBody>,
     ) -> Result<(Response<Incoming>, PooledConn), ForwardError> {
         loop {
-            let (mut sender, addr, reused) = match self.pool.checkout() {
+            let (mut sender, addr, reused) = match self.pool().checkout() {
                 Some((sender, addr)) => (sender, addr, true),
                 None => {
                     let (sender, addr) = self.servers.connect().await?;
@@ -149,7 +163,7 @@ impl Upstream {
                     let conn = PooledConn {
                         sender,
                         addr,
-                        pool: self.pool.clone(),
+                        pool: self.pool().clone(),
                     };
                     return Ok((response, conn));
                 }
