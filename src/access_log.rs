@@ -454,37 +454,62 @@ fn push_escaped(out: &mut String, s: &str) {
     }
 }
 
+/// `,"key":"value"` with `value` escaped as JSON requires (`"`, `\\` and
+/// control characters; everything else, UTF-8 included, as it is).
+fn push_json_field(out: &mut String, key: &str, value: &str) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":\"");
+    let mut rest = value;
+    while let Some(i) = rest
+        .bytes()
+        .position(|b| b == b'"' || b == b'\\' || b < 0x20)
+    {
+        out.push_str(&rest[..i]);
+        match rest.as_bytes()[i] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        // The byte at i is ASCII, so i + 1 is a character boundary.
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+    out.push('"');
+}
+
+/// Seconds as a JSON number with the nanoseconds exact, trailing zeros
+/// trimmed (`0.0`, `0.0125`, `2.000000001`); integer formatting, which
+/// costs a fraction of a float's.
+fn push_json_seconds(out: &mut String, d: Duration) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{}.{:09}", d.as_secs(), d.subsec_nanos());
+    let trimmed = out.trim_end_matches('0').len();
+    // Keep one digit after the point.
+    let keep = if out[..trimmed].ends_with('.') {
+        trimmed + 1
+    } else {
+        trimmed
+    };
+    out.truncate(keep);
+}
+
+/// Seconds with milliseconds, truncated as nginx prints `$request_time`
+/// (`0.013`).
+fn push_millis(out: &mut String, d: Duration) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{}.{:03}", d.as_secs(), d.subsec_millis());
+}
+
 /// `s`, or `-` when it is empty.
 fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
-}
-
-/// The JSON line's fields, in their order.
-#[derive(serde::Serialize)]
-struct JsonLine<'a> {
-    time: String,
-    client: String,
-    client_port: u16,
-    server: &'a str,
-    host: &'a str,
-    method: &'a str,
-    path: &'a str,
-    protocol: &'a str,
-    status: u16,
-    bytes: u64,
-    request_time: f64,
-    tls_version: &'a str,
-    tls_resumed: bool,
-    verify: &'a str,
-    subject_dn: &'a str,
-    serial: &'a str,
-    fingerprint: &'a str,
-    user_agent: &'a str,
-    referer: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    upstream_addr: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    upstream_time: Option<f64>,
 }
 
 impl Record {
@@ -495,32 +520,64 @@ impl Record {
             .saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
     }
 
+    /// The JSON line (keys in the documented order), written by hand:
+    /// serde_json's string escaping was most of its cost.
     fn json(&self) -> String {
-        let line = JsonLine {
-            time: self.time.map(rfc3339).unwrap_or_default(),
-            client: self.client.map(|c| c.ip().to_string()).unwrap_or_default(),
-            client_port: self.client.map(|c| c.port()).unwrap_or_default(),
-            server: &self.server,
-            host: &self.host,
-            method: &self.method,
-            path: &self.target,
-            protocol: self.protocol,
-            status: self.status,
-            bytes: self.bytes,
-            request_time: self.request_time.as_secs_f64(),
-            tls_version: self.tls_version,
-            tls_resumed: self.resumed,
-            verify: &self.verify,
-            subject_dn: &self.subject_dn,
-            serial: &self.serial,
-            fingerprint: &self.fingerprint,
-            user_agent: &self.user_agent,
-            referer: &self.referer,
-            upstream_addr: self.upstream_addr.as_deref(),
-            upstream_time: self.upstream_time.map(|t| t.as_secs_f64()),
-        };
-        // Serializing strings and numbers into a String cannot fail.
-        serde_json::to_string(&line).unwrap_or_default()
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(512);
+        out.push_str("{\"time\":\"");
+        if let Some(t) = self.time {
+            out.push_str(&rfc3339(t));
+        }
+        out.push_str("\",\"client\":\"");
+        if let Some(c) = self.client {
+            let _ = write!(out, "{}", c.ip());
+        }
+        let _ = write!(
+            out,
+            "\",\"client_port\":{}",
+            self.client.map(|c| c.port()).unwrap_or_default()
+        );
+        for (key, value) in [
+            ("server", self.server.as_str()),
+            ("host", &self.host),
+            ("method", &self.method),
+            ("path", &self.target),
+            ("protocol", self.protocol),
+        ] {
+            push_json_field(&mut out, key, value);
+        }
+        let _ = write!(
+            out,
+            ",\"status\":{},\"bytes\":{},\"request_time\":",
+            self.status, self.bytes
+        );
+        push_json_seconds(&mut out, self.request_time);
+        push_json_field(&mut out, "tls_version", self.tls_version);
+        out.push_str(if self.resumed {
+            ",\"tls_resumed\":true"
+        } else {
+            ",\"tls_resumed\":false"
+        });
+        for (key, value) in [
+            ("verify", self.verify.as_str()),
+            ("subject_dn", &self.subject_dn),
+            ("serial", &self.serial),
+            ("fingerprint", &self.fingerprint),
+            ("user_agent", &self.user_agent),
+            ("referer", &self.referer),
+        ] {
+            push_json_field(&mut out, key, value);
+        }
+        if let Some(addr) = &self.upstream_addr {
+            push_json_field(&mut out, "upstream_addr", addr);
+        }
+        if let Some(t) = self.upstream_time {
+            out.push_str(",\"upstream_time\":");
+            push_json_seconds(&mut out, t);
+        }
+        out.push('}');
+        out
     }
 
     fn combined(&self) -> String {
@@ -546,11 +603,11 @@ impl Record {
         push_escaped(&mut out, dash(&self.referer));
         out.push_str("\" \"");
         push_escaped(&mut out, dash(&self.user_agent));
-        let _ = write!(out, "\" rt={:.3} uct=", self.request_time.as_secs_f64());
+        out.push_str("\" rt=");
+        push_millis(&mut out, self.request_time);
+        out.push_str(" uct=");
         match self.upstream_time {
-            Some(t) => {
-                let _ = write!(out, "{:.3}", t.as_secs_f64());
-            }
+            Some(t) => push_millis(&mut out, t),
             None => out.push('-'),
         }
         out.push_str(" ua=");
@@ -596,7 +653,112 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(r#"dn="CN=a\x5C,b""#), "{line}");
+        assert!(line.contains(" rt=0.000 uct=- "), "{line}");
+        let r = Record {
+            request_time: Duration::from_micros(1_999_999),
+            upstream_time: Some(Duration::from_millis(12)),
+            ..r
+        };
+        // Truncated to milliseconds, as nginx prints $request_time.
+        assert!(
+            r.combined().contains(" rt=1.999 uct=0.012 "),
+            "{}",
+            r.combined()
+        );
         assert!(!line.contains('\n'));
+    }
+
+    /// The JSON line's fields, in their order.
+    #[derive(serde::Serialize)]
+    struct JsonLine<'a> {
+        time: String,
+        client: String,
+        client_port: u16,
+        server: &'a str,
+        host: &'a str,
+        method: &'a str,
+        path: &'a str,
+        protocol: &'a str,
+        status: u16,
+        bytes: u64,
+        request_time: f64,
+        tls_version: &'a str,
+        tls_resumed: bool,
+        verify: &'a str,
+        subject_dn: &'a str,
+        serial: &'a str,
+        fingerprint: &'a str,
+        user_agent: &'a str,
+        referer: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        upstream_addr: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        upstream_time: Option<f64>,
+    }
+
+    /// The hand-written JSON line says what serde_json says for the same
+    /// fields, hostile strings included.
+    #[test]
+    fn json_line_matches_serde_json() {
+        let hostile = "q\"b\\s\u{0}\u{1f}\n\r\t\u{7f} é ✓ </script>";
+        for (upstream, resumed) in [(false, false), (true, true)] {
+            let r = Record {
+                time: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)),
+                client: Some("[::1]:4433".parse().unwrap()),
+                server: "server[0]".into(),
+                host: hostile.into(),
+                method: "GET".into(),
+                target: format!("/a?{hostile}"),
+                protocol: "HTTP/1.1",
+                status: 502,
+                bytes: 12345,
+                request_time: Duration::from_nanos(1_500_000_001),
+                upstream_addr: upstream.then(|| Arc::from("127.0.0.1:8080")),
+                upstream_time: upstream.then(|| Duration::from_secs(2)),
+                tls_version: "TLSv1.3",
+                resumed,
+                verify: "FAILED:certificate has expired".into(),
+                subject_dn: format!("CN={hostile}"),
+                serial: "0A1B".into(),
+                fingerprint: "ab".repeat(20),
+                user_agent: hostile.into(),
+                referer: String::new(),
+            };
+            let expected = serde_json::to_value(JsonLine {
+                time: r.time.map(rfc3339).unwrap_or_default(),
+                client: r.client.map(|c| c.ip().to_string()).unwrap_or_default(),
+                client_port: r.client.map(|c| c.port()).unwrap_or_default(),
+                server: &r.server,
+                host: &r.host,
+                method: &r.method,
+                path: &r.target,
+                protocol: r.protocol,
+                status: r.status,
+                bytes: r.bytes,
+                request_time: r.request_time.as_secs_f64(),
+                tls_version: r.tls_version,
+                tls_resumed: r.resumed,
+                verify: &r.verify,
+                subject_dn: &r.subject_dn,
+                serial: &r.serial,
+                fingerprint: &r.fingerprint,
+                user_agent: &r.user_agent,
+                referer: &r.referer,
+                upstream_addr: r.upstream_addr.as_deref(),
+                upstream_time: r.upstream_time.map(|t| t.as_secs_f64()),
+            })
+            .unwrap();
+            let line = r.json();
+            let got: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(got, expected, "{line}");
+            assert!(!line.contains('\n'));
+            let keys: Vec<&str> = line
+                .split(",\"")
+                .skip(1)
+                .map(|part| part.split('"').next().unwrap())
+                .collect();
+            assert_eq!(&keys[..3], ["client", "client_port", "server"], "{line}");
+        }
     }
 
     #[test]
