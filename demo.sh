@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Brings up the seed's flow on this machine: the echo backend on
-# 127.0.0.1:8080, the gateway on :3443 with config/gateway.toml and the
+# Brings up the nginx block's flow (config/gateway.toml) on this machine: the echo backend on
+# 127.0.0.1:8080, the gateway on 127.0.0.1:3443 (loopback only: the example
+# keys are public) with config/gateway.toml and the
 # example PKI in certs-example/ (for trying things out only), then shows a
 # request with alice's client certificate and one without.
 # Keeps running until Ctrl-C; DEMO_ONCE=1 stops after the show.

@@ -48,6 +48,7 @@ const MODE_COMBINED: u8 = 2;
 /// Where the writer thread writes.
 enum Sink {
     Off,
+    Stdout,
     Stderr,
     File { path: PathBuf, file: File },
 }
@@ -171,6 +172,7 @@ impl AccessLogger {
         let mut current = lock(&self.control.current);
         let sink = match target {
             AccessLog::Off => Some(Sink::Off),
+            AccessLog::Stdout => Some(Sink::Stdout),
             AccessLog::Stderr => Some(Sink::Stderr),
             AccessLog::File(path) if current.as_ref() == Some(path) => None,
             AccessLog::File(path) => Some(Sink::File {
@@ -367,6 +369,10 @@ impl Writer {
         }
         let result = match &mut self.sink {
             Sink::Off => Ok(()),
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&self.batch).and_then(|()| out.flush())
+            }
             Sink::Stderr => std::io::stderr().lock().write_all(&self.batch),
             Sink::File { file, .. } => file.write_all(&self.batch),
         };
@@ -411,6 +417,9 @@ pub struct Record {
     pub fingerprint: String,
     pub user_agent: String,
     pub referer: String,
+    /// The access-policy decision, on a location with a policy:
+    /// `server[0]/location /admin: denied: no allow rule matched`.
+    pub policy: Option<String>,
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -576,6 +585,9 @@ impl Record {
             out.push_str(",\"upstream_time\":");
             push_json_seconds(&mut out, t);
         }
+        if let Some(policy) = &self.policy {
+            push_json_field(&mut out, "policy", policy);
+        }
         out.push('}');
         out
     }
@@ -627,6 +639,11 @@ impl Record {
         out.push_str(dash(&self.serial));
         out.push_str(" fp=");
         out.push_str(dash(&self.fingerprint));
+        if let Some(policy) = &self.policy {
+            out.push_str(" policy=\"");
+            push_escaped(&mut out, policy);
+            out.push('"');
+        }
         out
     }
 }
@@ -694,6 +711,8 @@ mod tests {
         upstream_addr: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         upstream_time: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        policy: Option<&'a str>,
     }
 
     /// The hand-written JSON line says what serde_json says for the same
@@ -723,6 +742,7 @@ mod tests {
                 fingerprint: "ab".repeat(20),
                 user_agent: hostile.into(),
                 referer: String::new(),
+                policy: upstream.then(|| format!("server[0]/location /: denied: {hostile}")),
             };
             let expected = serde_json::to_value(JsonLine {
                 time: r.time.map(rfc3339).unwrap_or_default(),
@@ -746,6 +766,7 @@ mod tests {
                 referer: &r.referer,
                 upstream_addr: r.upstream_addr.as_deref(),
                 upstream_time: r.upstream_time.map(|t| t.as_secs_f64()),
+                policy: r.policy.as_deref(),
             })
             .unwrap();
             let line = r.json();

@@ -6,10 +6,11 @@
 //! (`keepalive_timeout`), and which HTTP/2 responses wait on the client
 //! (`send_timeout`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use crate::access_log::AccessLogger;
@@ -17,6 +18,7 @@ use crate::facts::ConnFacts;
 use crate::metrics::Metrics;
 use crate::runtime::{Generation, ServerRuntime};
 use crate::send_watch::{SendWatch, Waiting};
+use crate::verify::access::{AccessPolicy, Decision};
 
 /// One accepted, handshaken connection.
 #[derive(Debug)]
@@ -53,6 +55,14 @@ pub struct ConnCtx {
     last_active: AtomicU64,
     /// HTTP/2 responses waiting on the client (`send_timeout`).
     pub(crate) send_watch: SendWatch,
+    /// The configuration serving new connections: after a reload, the
+    /// access policy of the new generation applies to this connection's
+    /// next request.
+    latest: Arc<ArcSwap<Generation>>,
+    /// Access decisions made for this connection's identity: (generation
+    /// number, location index in that generation's server, decision). The
+    /// identity never changes, so a decision holds until a reload.
+    access: Mutex<Vec<(u64, usize, Decision)>>,
 }
 
 impl ConnCtx {
@@ -61,6 +71,7 @@ impl ConnCtx {
         facts: ConnFacts,
         server: Arc<ServerRuntime>,
         generation: Arc<Generation>,
+        latest: Arc<ArcSwap<Generation>>,
         group: usize,
         metrics: Arc<Metrics>,
         access_log: Arc<AccessLogger>,
@@ -79,7 +90,38 @@ impl ConnCtx {
             born: Instant::now(),
             last_active: AtomicU64::new(0),
             send_watch: SendWatch::default(),
+            latest,
+            access: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The generation serving new connections, when a reload has replaced
+    /// this connection's.
+    pub fn newer_generation(&self) -> Option<Arc<Generation>> {
+        let latest = self.latest.load();
+        (latest.number != self.generation.number).then(|| arc_swap::Guard::into_inner(latest))
+    }
+
+    /// `policy`'s decision for this connection's identity at the location
+    /// `location` of generation `generation`: made once, then cached until
+    /// a newer generation decides.
+    pub fn access_decision(
+        &self,
+        generation: u64,
+        location: usize,
+        policy: &AccessPolicy,
+    ) -> Decision {
+        let mut cache = self.access.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, d)) = cache
+            .iter()
+            .find(|(g, l, _)| *g == generation && *l == location)
+        {
+            return *d;
+        }
+        cache.retain(|(g, _, _)| *g == generation);
+        let decision = policy.decide(&self.facts.peer);
+        cache.push((generation, location, decision));
+        decision
     }
 
     fn touch(&self, now: Instant) {

@@ -6,7 +6,9 @@
 //!
 //! Output: one `$variable value` line per variable, then, given a CA bundle
 //! or a configuration, `$ssl_client_verify` (`SUCCESS` or `FAILED:<reason>`),
-//! what the gateway would do with the request, and the verified path.
+//! what the gateway would do with the request, and the verified path; with a
+//! configuration whose locations have access rules, for each location
+//! whether the certificate would be admitted and by which rule.
 //! Exit status: 0, 1 if a verification failed, 2 if the input is unusable.
 
 use std::path::{Path, PathBuf};
@@ -40,6 +42,10 @@ pub struct InspectArgs {
     /// With --config: only the server answering to this name (or labelled `server[N]`).
     #[arg(long, value_name = "NAME", requires = "config")]
     pub server: Option<String>,
+    /// For a .p12/.pfx file: where its password comes from (default: asked on the terminal).
+    #[cfg(feature = "certs")]
+    #[command(flatten)]
+    pub password: crate::certs::PasswordArgs,
 }
 
 /// Width of the variable-name column.
@@ -78,6 +84,10 @@ pub enum InspectError {
         path: PathBuf,
         source: CertParseError,
     },
+    /// A `.p12` file that cannot be read (the message says how to
+    /// extract its chain with openssl instead).
+    #[error("{0}")]
+    Pkcs12(String),
     /// `--ca BUNDLE` is not a usable trust store ([`TrustStore::new`]'s reason).
     #[error("{}: {source}", .path.display())]
     Bundle {
@@ -116,7 +126,7 @@ pub fn run(args: InspectArgs) -> ExitCode {
 
 /// Prints everything; `Ok(false)` when a verification failed.
 fn inspect(args: &InspectArgs) -> Result<bool, InspectError> {
-    let chain = read_chain(&args.cert)?;
+    let chain = read_chain(args)?;
     // `chain[0]` exists: read_chain never returns an empty chain (a file
     // without PEM certificates is one DER certificate, or an error).
     let leaf = ClientCert::from_der(chain[0].as_ref()).map_err(|source| InspectError::Leaf {
@@ -170,6 +180,7 @@ fn inspect(args: &InspectArgs) -> Result<bool, InspectError> {
                 }
             );
             all_ok &= print_verification(&chain, auth, now);
+            print_access(server, &verify::verify_peer(Some(&chain), auth, now));
         }
         if shown == 0 {
             return Err(InspectError::NoServer {
@@ -181,8 +192,59 @@ fn inspect(args: &InspectArgs) -> Result<bool, InspectError> {
     Ok(all_ok)
 }
 
+/// Whether `bytes` look like a PKCS#12 file: a DER SEQUENCE opening with
+/// INTEGER 3 (the PFX version), or a `.p12`/`.pfx` name.
+fn looks_like_p12(path: &Path, bytes: &[u8]) -> bool {
+    let named = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("p12") || e.eq_ignore_ascii_case("pfx"));
+    let version_at = match bytes.get(1) {
+        Some(0x82) => 4,
+        Some(0x81) => 3,
+        Some(n) if *n < 0x80 => 2,
+        _ => return named,
+    };
+    named
+        || (bytes.first() == Some(&0x30)
+            && bytes.get(version_at..version_at + 3) == Some(&[0x02, 0x01, 0x03][..]))
+}
+
+/// The chain of a `.p12` file (leaf first).
+#[cfg(feature = "certs")]
+fn read_p12(
+    args: &InspectArgs,
+    bytes: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, InspectError> {
+    crate::certs::p12_chain(&args.cert, bytes, &args.password)
+        .map(|ders| ders.into_iter().map(CertificateDer::from).collect())
+        .map_err(InspectError::Pkcs12)
+}
+
+#[cfg(not(feature = "certs"))]
+fn read_p12(args: &InspectArgs, _: &[u8]) -> Result<Vec<CertificateDer<'static>>, InspectError> {
+    Err(InspectError::Pkcs12(format!(
+        "{}: a PKCS#12 file; this build has no PKCS#12 support (cargo feature `certs`). Extract the chain: openssl pkcs12 -in {} -nokeys -out chain.pem, then inspect chain.pem",
+        args.cert.display(),
+        args.cert.display()
+    )))
+}
+
+/// The certificate file of `inspect`: PEM, DER, or the chain of a `.p12`.
+fn read_chain(args: &InspectArgs) -> Result<Vec<CertificateDer<'static>>, InspectError> {
+    let path = args.cert.as_path();
+    let bytes = std::fs::read(path).map_err(|source| InspectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if looks_like_p12(path, &bytes) && !bytes.starts_with(b"-----") {
+        return read_p12(args, &bytes);
+    }
+    read_certificates(path)
+}
+
 /// Every certificate of a PEM file (or the one DER certificate of a binary file).
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, InspectError> {
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, InspectError> {
     let bytes = std::fs::read(path).map_err(|source| InspectError::Read {
         path: path.to_path_buf(),
         source,
@@ -241,7 +303,7 @@ fn join_problems(problems: &[PolicyError]) -> String {
 
 /// `client_certificate = BUNDLE`, `verify_client = "on"`, no CRLs.
 fn bundle_auth(bundle: &Path, verify_depth: u32) -> Result<ClientAuth, InspectError> {
-    let cas = read_chain(bundle)?;
+    let cas = read_certificates(bundle)?;
     let trust = TrustStore::new(&cas, &[]).map_err(|source| InspectError::Bundle {
         path: bundle.to_path_buf(),
         source,
@@ -300,6 +362,35 @@ fn print_verification(chain: &[CertificateDer<'static>], auth: &ClientAuth, now:
     }
 }
 
+/// For each location of `server`, whether `peer` would be admitted and by
+/// which rule (printed when some location has an access policy and the
+/// request gets that far).
+fn print_access(server: &crate::config::Server, peer: &verify::PeerIdentity) {
+    if server.locations.iter().all(|l| l.access.is_open()) {
+        return;
+    }
+    if peer.admission(server.client_auth.mode) != Admission::Allow {
+        return;
+    }
+    println!("# access policy:");
+    for location in &server.locations {
+        let decision = location.access.decide(peer);
+        let answer = if decision.admitted() {
+            "admitted".to_string()
+        } else {
+            match &location.deny_return {
+                Some(r) => format!("{} (deny_return)", r.status.as_u16()),
+                None => "403 Forbidden".to_string(),
+            }
+        };
+        println!(
+            "#   {}: {answer}: {}",
+            location.label,
+            location.access.describe(decision)
+        );
+    }
+}
+
 fn server_names(names: &[ServerName]) -> String {
     if names.is_empty() {
         return "no server_name".to_string();
@@ -319,7 +410,7 @@ mod tests {
     fn unreadable_inputs_name_the_file_and_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
-        let err = read_chain(&missing).unwrap_err();
+        let err = read_certificates(&missing).unwrap_err();
         assert!(matches!(&err, InspectError::Read { path, .. } if *path == missing));
         assert!(
             err.to_string()
@@ -329,7 +420,7 @@ mod tests {
 
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "junk\n").unwrap();
-        let err = read_chain(&junk).unwrap_err();
+        let err = read_certificates(&junk).unwrap_err();
         assert!(matches!(&err, InspectError::NotACertificate { path, .. } if *path == junk));
         assert_eq!(
             err.to_string(),
@@ -345,7 +436,7 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
         )
         .unwrap();
-        let err = read_chain(&bad_pem).unwrap_err();
+        let err = read_certificates(&bad_pem).unwrap_err();
         assert!(matches!(&err, InspectError::Pem { path, .. } if *path == bad_pem));
         assert!(
             err.to_string()

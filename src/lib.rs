@@ -25,6 +25,9 @@
 //!   [`identity::dn::rfc2253`]), kept in the connection's
 //!   [`facts::ConnFacts`], rendered into a header by [`template`] and set by
 //!   [`headers::upstream_headers`];
+//! * who may reach a location: the rules in [`verify::access`] (built by
+//!   the configuration), decided in `service` once per connection, location
+//!   and configuration generation and cached in [`conn::ConnCtx`];
 //! * a rejection's status, page, `Connection: close` and log line:
 //!   [`respond::Reject`], in one place.
 //!
@@ -42,7 +45,8 @@
 //! (`send_timeout` for HTTP/2 streams), [`linger`] (lingering close after an
 //! early answer), [`access_log`], [`metrics`] and [`admin`] (health and
 //! metrics listener), [`clock`], and the operator tools `certs` (the `certs`
-//! cargo feature, on by default) and [`inspect`].
+//! cargo feature, on by default), [`inspect`] and [`import`] (nginx
+//! configuration to gateway TOML).
 //!
 //! Modules import each other without cycles (a parent and its own child
 //! aside): [`facts`], [`verify`] and [`identity`] are leaves that know nothing
@@ -71,12 +75,14 @@ pub mod admin;
 pub mod body;
 #[cfg(feature = "certs")]
 pub mod certs;
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod facts;
 pub mod headers;
 pub mod identity;
+pub mod import;
 pub mod inspect;
 pub mod io_timeout;
 pub mod linger;

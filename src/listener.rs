@@ -48,12 +48,29 @@ const MIN_SEND_TICK: Duration = Duration::from_millis(1);
 
 /// A listen address that cannot be bound.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr} ({servers}): {source}")]
+#[error("cannot listen on {addr} ({servers}): {source}{}", privileged_port_hint(.addr, .source))]
 pub struct BindError {
     pub addr: SocketAddr,
     /// The server blocks that listen there (`server[0], server[2]`).
     pub servers: String,
     pub source: std::io::Error,
+}
+
+/// Below this port, binding needs root or `CAP_NET_BIND_SERVICE` (Linux's
+/// default `net.ipv4.ip_unprivileged_port_start`).
+const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
+
+/// What to do when a port below 1024 is refused to a non-root user.
+fn privileged_port_hint(addr: &SocketAddr, source: &std::io::Error) -> &'static str {
+    if source.kind() == std::io::ErrorKind::PermissionDenied
+        && addr.port() < FIRST_UNPRIVILEGED_PORT
+    {
+        "; ports below 1024 need root or the CAP_NET_BIND_SERVICE capability: the systemd unit \
+         grants it (AmbientCapabilities=CAP_NET_BIND_SERVICE), or give it to the binary with \
+         `sudo setcap cap_net_bind_service=+ep \"$(command -v mtls-gateway)\"`"
+    } else {
+        ""
+    }
 }
 
 /// Binds every listen address of `generation`.
@@ -82,7 +99,9 @@ pub async fn bind(generation: &Generation) -> Result<Vec<TcpListener>, BindError
 
 /// Shared state of the running gateway.
 pub struct Shared {
-    pub generation: ArcSwap<Generation>,
+    /// The configuration serving new connections (shared with each
+    /// connection: its access policy follows a reload at once).
+    pub generation: Arc<ArcSwap<Generation>>,
     pub metrics: Arc<Metrics>,
     pub access_log: Arc<AccessLogger>,
     pub shutdown: watch::Receiver<bool>,
@@ -315,6 +334,7 @@ async fn accept(
         facts,
         server,
         generation.clone(),
+        shared.generation.clone(),
         group_index,
         shared.metrics.clone(),
         shared.access_log.clone(),

@@ -37,11 +37,15 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate the configuration, then tell the running gateway (by its pid file) to reload it.
+    /// Validate the configuration, tell the running gateway (by its pid file) to reload it,
+    /// and wait for the outcome: exit 0 once the new configuration serves, 1 if it was refused.
     Reload {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// How long to wait for the running gateway to finish the reload.
+        #[arg(long, default_value = "60s", value_parser = parse_wait)]
+        timeout: std::time::Duration,
     },
     /// Make and manage the PKI: CA, server and client certificates, .p12 files, CRLs.
     #[cfg(feature = "certs")]
@@ -49,12 +53,25 @@ enum Command {
     Certs(mtls_gateway::certs::CertsCommand),
     /// Print a certificate's $ssl_client_* values and its verification result.
     Inspect(mtls_gateway::inspect::InspectArgs),
-    /// Load and validate a configuration and every file it names, then exit.
+    /// Convert an nginx configuration to a gateway configuration (exit 0: all carried over, 1: something dropped, 2: something security-relevant dropped, 3: nothing written).
+    ImportNginx(mtls_gateway::import::ImportArgs),
+    /// Load and validate a configuration and every file it names, then exit; warn about
+    /// what would refuse clients (expired or expiring certificates and CRLs, CA bundle
+    /// problems, verify_depth too small).
     Check {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Warn about certificates and CRLs that expire within this many days.
+        #[arg(long, value_name = "DAYS", default_value_t = mtls_gateway::check::DEFAULT_EXPIRY_DAYS)]
+        expiry_warning_days: u32,
     },
+}
+
+/// `--timeout` of `reload`: nginx's duration syntax (`30s`, `2m`) or seconds.
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    let raw = mtls_gateway::config::raw::RawDuration::Text(text.to_string());
+    mtls_gateway::config::duration::parse(&raw).map_err(|e| e.to_string())
 }
 
 fn init_logging(format: LogFormat, level: Option<&str>) {
@@ -78,7 +95,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
-        Command::Check { config } => match mtls_gateway::config::load(&config) {
+        Command::Check {
+            config,
+            expiry_warning_days,
+        } => match mtls_gateway::config::load(&config) {
             Ok(loaded) => match mtls_gateway::runtime::Generation::build(loaded, None, 1) {
                 Ok(generation) => {
                     for group in &generation.groups {
@@ -92,7 +112,23 @@ fn main() -> ExitCode {
                             );
                         }
                     }
-                    println!("{}: configuration OK", config.display());
+                    let warnings = mtls_gateway::check::warnings(
+                        &generation,
+                        mtls_gateway::clock::unix_now(),
+                        expiry_warning_days,
+                    );
+                    for w in &warnings {
+                        eprintln!("{}: warning: {w}", config.display());
+                    }
+                    if warnings.is_empty() {
+                        println!("{}: configuration OK", config.display());
+                    } else {
+                        println!(
+                            "{}: configuration OK, with {} warning(s) above",
+                            config.display(),
+                            warnings.len()
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -113,18 +149,24 @@ fn main() -> ExitCode {
         #[cfg(feature = "certs")]
         Command::Certs(command) => mtls_gateway::certs::run(command),
         Command::Inspect(args) => mtls_gateway::inspect::run(args),
-        Command::Reload { config } => match mtls_gateway::run::signal_reload(&config) {
-            Ok(pid) => {
-                println!(
-                    "sent SIGHUP to mtls-gateway (pid {pid}); its log says whether the reload succeeded"
-                );
-                ExitCode::SUCCESS
+        Command::ImportNginx(args) => mtls_gateway::import::run(args),
+        Command::Reload { config, timeout } => {
+            match mtls_gateway::run::signal_reload(&config, timeout) {
+                Ok(done) => {
+                    println!(
+                        "reloaded: mtls-gateway (pid {}) serves {} as generation {}",
+                        done.pid,
+                        config.display(),
+                        done.generation
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Run { config } => {
             let loaded = match mtls_gateway::config::load(&config) {
                 Ok(c) => c,
@@ -150,8 +192,8 @@ fn main() -> ExitCode {
             match runtime.block_on(mtls_gateway::run::run(loaded)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("{}: refusing to start: {e}", config.display());
+                    // Once, through the log (JSON with --log-format json).
+                    tracing::error!("{}: refusing to start: {e}", config.display());
                     ExitCode::FAILURE
                 }
             }

@@ -48,6 +48,58 @@ pub struct LocationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub server: String,
+    pub location: String,
+    /// `allowed`, `denied_unverified`, `denied_no_rule`
+    /// ([`crate::verify::access::Decision::outcome`]).
+    pub outcome: &'static str,
+}
+
+/// One location's `policy_decisions_total` series, looked up once per
+/// configuration rather than per request.
+pub struct PolicyCounters {
+    allowed: Counter,
+    denied_unverified: Counter,
+    denied_no_rule: Counter,
+}
+
+impl std::fmt::Debug for PolicyCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PolicyCounters")
+    }
+}
+
+impl PolicyCounters {
+    pub fn new(metrics: &Metrics, server: &str, location: &str) -> PolicyCounters {
+        let get = |outcome: &'static str| {
+            metrics
+                .policy_decisions
+                .get_or_create(&PolicyLabels {
+                    server: server.to_string(),
+                    location: location.to_string(),
+                    outcome,
+                })
+                .clone()
+        };
+        PolicyCounters {
+            allowed: get("allowed"),
+            denied_unverified: get("denied_unverified"),
+            denied_no_rule: get("denied_no_rule"),
+        }
+    }
+
+    /// Counts one request decided with `outcome`.
+    pub fn count(&self, outcome: &'static str) {
+        match outcome {
+            "allowed" => self.allowed.inc(),
+            "denied_unverified" => self.denied_unverified.inc(),
+            _ => self.denied_no_rule.inc(),
+        };
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamErrorLabels {
     pub server: String,
     pub location: String,
@@ -262,6 +314,8 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub upstream_seconds: Family<LocationLabels, AtomicHistogram>,
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    /// Access-policy decisions per request, by outcome (no DN labels).
+    pub policy_decisions: Family<PolicyLabels, Counter>,
     pub reloads: Family<OutcomeLabels, Counter>,
     /// Access-log lines dropped because the writer's queue was full.
     pub access_log_dropped: Counter,
@@ -301,6 +355,7 @@ impl Metrics {
             requests: Family::default(),
             upstream_seconds: Family::new_with_constructor(latency_histogram),
             upstream_errors: Family::default(),
+            policy_decisions: Family::default(),
             reloads: Family::default(),
             access_log_dropped: Counter::default(),
             generation: Gauge::default(),
@@ -344,6 +399,11 @@ impl Metrics {
             m.upstream_errors.clone(),
         );
         registry.register(
+            "policy_decisions",
+            "Access-policy decisions of requests by server, location and outcome",
+            m.policy_decisions.clone(),
+        );
+        registry.register(
             "config_reloads",
             "Configuration reloads by outcome",
             m.reloads.clone(),
@@ -363,6 +423,12 @@ impl Metrics {
             "Seconds until the server certificate or a CA expires, or a CRL's nextUpdate (negative: past)",
             m.expiry.clone(),
         );
+        // Both outcomes exist from the start at 0, so that
+        // `increase(...{outcome="failure"}[15m]) > 0` fires on the first failure
+        // (a series that appears at 1 has no increase to see).
+        for outcome in ["success", "failure"] {
+            let _ = m.reloads.get_or_create(&OutcomeLabels { outcome });
+        }
         Metrics { registry, ..m }
     }
 

@@ -27,6 +27,9 @@ pub enum Reject {
     BadRequest(&'static str),
     /// No location matches.
     NotFound,
+    /// The location's access policy denied the client (nginx's 403); the
+    /// text names the rule set and why, for the log.
+    Forbidden(String),
     /// The request body exceeds `client_max_body_size`.
     PayloadTooLarge,
     /// A header the gateway sets would exceed `max_proxy_header_size`;
@@ -60,6 +63,7 @@ impl Reject {
                 StatusCode::BAD_REQUEST
             }
             Reject::NotFound => StatusCode::NOT_FOUND,
+            Reject::Forbidden(_) => StatusCode::FORBIDDEN,
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reject::ProxyHeaderTooLarge { .. } => StatusCode::BAD_REQUEST,
             Reject::Misdirected => StatusCode::MISDIRECTED_REQUEST,
@@ -67,7 +71,8 @@ impl Reject {
                 UpstreamErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
                 UpstreamErrorKind::Refused
                 | UpstreamErrorKind::Reset
-                | UpstreamErrorKind::Protocol => StatusCode::BAD_GATEWAY,
+                | UpstreamErrorKind::Protocol
+                | UpstreamErrorKind::Tls => StatusCode::BAD_GATEWAY,
             },
         }
     }
@@ -88,6 +93,9 @@ impl Reject {
             ),
             Reject::BadRequest(why) => {
                 tracing::info!(client = %client, server, %method, %target, "bad request: {why}")
+            }
+            Reject::Forbidden(why) => {
+                tracing::info!(client = %client, server, %method, %target, "access forbidden: {why}")
             }
             Reject::ProxyHeaderTooLarge { detail, .. } => {
                 tracing::warn!(client = %client, server, %method, %target, "{detail}")

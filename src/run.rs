@@ -69,29 +69,187 @@ enum ReloadError {
     Tls(#[from] crate::tls::TlsSetupError),
     #[error(transparent)]
     AccessLog(#[from] crate::access_log::AccessLogError),
+    /// A reload never replaces a certificate with one clients refuse (at
+    /// start there is nothing better to serve, so it is served).
+    #[error("{}", .0.iter().map(|w| format!("{w} (a reload keeps the current certificate)")).collect::<Vec<_>>().join("\n"))]
+    ExpiredServerCertificate(Vec<crate::check::Warning>),
 }
 
-/// Why `mtls-gateway reload` could not signal the running gateway.
+/// Logs what `check` would warn about (expiry within
+/// [`crate::check::DEFAULT_EXPIRY_DAYS`]), once per start and reload.
+fn log_warnings(generation: &Generation) {
+    for w in crate::check::warnings(
+        generation,
+        crate::clock::unix_now(),
+        crate::check::DEFAULT_EXPIRY_DAYS,
+    ) {
+        if w.problem.starts_with("EXPIRED") || w.problem.starts_with("NOT VALID") {
+            tracing::error!("{w}");
+        } else {
+            tracing::warn!("{w}");
+        }
+    }
+}
+
+/// Why `mtls-gateway reload` could not reload the running gateway, or the
+/// gateway refused the new configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum SignalReloadError {
     #[error("{0}\nnot reloading: the running gateway would refuse this configuration")]
     Config(config::ConfigErrors),
+    #[error("{0}\nnot reloading: the running gateway would refuse this configuration")]
+    Tls(crate::tls::TlsSetupError),
     #[error(
-        "{}: no `pid` file configured; set pid = \"/run/mtls-gateway.pid\" or send SIGHUP to the process",
-        .config.display()
+        "cannot read pid file {} ({}): {source}\nis the gateway running? (under systemd: `systemctl reload mtls-gateway`)",
+        .path.display(), .origin
     )]
-    NoPidFile { config: std::path::PathBuf },
-    #[error("cannot read pid file {}: {source} (is the gateway running?)", .path.display())]
     ReadPidFile {
-        path: std::path::PathBuf,
+        path: PathBuf,
+        origin: PidOrigin,
         source: std::io::Error,
     },
     #[error("pid file {} does not hold a process id", .path.display())]
-    NotAPid { path: std::path::PathBuf },
+    NotAPid { path: PathBuf },
     #[error("pid file {} holds an invalid pid", .path.display())]
-    InvalidPid { path: std::path::PathBuf },
+    InvalidPid { path: PathBuf },
+    #[error(
+        "pid file {} names pid {pid}, which is `{comm}`, not `{ours}`: a stale pid file? not signalling",
+        .path.display()
+    )]
+    NotTheGateway {
+        path: PathBuf,
+        pid: i32,
+        comm: String,
+        ours: String,
+    },
     #[error("cannot signal pid {pid}: {source}")]
     Kill { pid: i32, source: rustix::io::Errno },
+    #[error(
+        "sent SIGHUP to pid {pid}, but cannot read its reload status {}: {reason}; the gateway's log says whether the reload succeeded",
+        .path.display()
+    )]
+    Status {
+        path: PathBuf,
+        pid: i32,
+        reason: String,
+    },
+    #[error("the gateway (pid {pid}) exited before reporting the reload")]
+    Exited { pid: i32 },
+    #[error(
+        "the gateway (pid {pid}) did not finish the reload within {}s; its log says why",
+        .waited.as_secs()
+    )]
+    Timeout { pid: i32, waited: Duration },
+    #[error(
+        "reload refused by the running gateway (pid {pid}); still serving generation {generation} unchanged:\n{error}"
+    )]
+    Refused {
+        pid: i32,
+        generation: u64,
+        error: String,
+    },
+}
+
+/// Where the pid file path came from (said in errors, so that the
+/// operator knows which setting to look at).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidOrigin {
+    /// The configuration's `pid`.
+    Configured,
+    /// `$RUNTIME_DIRECTORY/gateway.pid` (systemd's `RuntimeDirectory=`).
+    RuntimeDirectory,
+    /// Beside the configuration file, with the extension `.pid`.
+    BesideConfig,
+}
+
+impl std::fmt::Display for PidOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PidOrigin::Configured => "`pid` in the configuration",
+            PidOrigin::RuntimeDirectory => {
+                "the default under systemd: $RUNTIME_DIRECTORY/gateway.pid, e.g. /run/mtls-gateway/gateway.pid"
+            }
+            PidOrigin::BesideConfig => {
+                "the default without `pid`: beside the configuration, named like it with .pid"
+            }
+        })
+    }
+}
+
+/// The pid file `run` writes and `reload` reads: `pid` when configured;
+/// otherwise `gateway.pid` in systemd's `$RUNTIME_DIRECTORY` (the unit's
+/// `RuntimeDirectory=mtls-gateway`: `/run/mtls-gateway/gateway.pid`), and
+/// without systemd beside the configuration file (`gateway.toml` →
+/// `gateway.pid`), a folder the user who runs it can write.
+pub fn pid_file(global: &config::Global, source: &Path) -> (PathBuf, PidOrigin) {
+    if let Some(pid) = &global.pid {
+        return (pid.clone(), PidOrigin::Configured);
+    }
+    // systemd sets RUNTIME_DIRECTORY for every command of the unit
+    // (ExecStart and ExecReload alike); several directories are `:`-separated.
+    if let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY")
+        && let Some(first) = std::env::split_paths(&dir).next()
+        && !first.as_os_str().is_empty()
+    {
+        return (first.join("gateway.pid"), PidOrigin::RuntimeDirectory);
+    }
+    (source.with_extension("pid"), PidOrigin::BesideConfig)
+}
+
+/// The reload status file beside a pid file (`gateway.pid.status`).
+pub fn status_file(pid_file: &Path) -> PathBuf {
+    let mut name = pid_file.as_os_str().to_os_string();
+    name.push(".status");
+    PathBuf::from(name)
+}
+
+/// What the running gateway says about its reloads, in its status file
+/// (written at start and at the beginning and end of each reload), read by
+/// `mtls-gateway reload` to report the outcome of the reload it asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReloadStatus {
+    pub pid: u32,
+    /// The generation serving now.
+    pub generation: u64,
+    /// Reloads begun and finished since start.
+    pub reloads_started: u64,
+    pub reloads_finished: u64,
+    /// `success` or `failure` of the last finished reload (None: none yet).
+    pub last_reload: Option<String>,
+    /// Why the last reload failed, one problem per line.
+    pub last_error: Option<String>,
+}
+
+impl ReloadStatus {
+    fn write(&self, path: &Path) -> std::io::Result<()> {
+        // Through a temporary file and a rename: a reader never sees half of it.
+        let mut tmp = path.as_os_str().to_os_string();
+        tmp.push(".tmp");
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(&tmp, text + "\n")?;
+        std::fs::rename(&tmp, path)
+    }
+
+    fn read(path: &Path) -> Result<ReloadStatus, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+}
+
+/// The status file of the running process (None: it has no pid file).
+struct StatusWriter {
+    path: PathBuf,
+    status: Mutex<ReloadStatus>,
+}
+
+impl StatusWriter {
+    fn update(&self, change: impl FnOnce(&mut ReloadStatus)) {
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut status);
+        if let Err(e) = status.write(&self.path) {
+            tracing::warn!(error = %e, "cannot write the reload status {}", self.path.display());
+        }
+    }
 }
 
 /// # Errors
@@ -106,16 +264,34 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .worker_processes
         .unwrap_or_else(crate::workers::default_count);
     let workers = crate::workers::Workers::start(count).map_err(StartError::Workers)?;
+    let (pid_path, origin) = pid_file(&config.global, &config.source);
     let generation = Generation::build(config, None, 1)?;
+    log_warnings(&generation);
     let listeners = listener::bind(&generation).await?;
-    let pid_file = generation.global.pid.clone();
-    if let Some(pid) = &pid_file {
-        std::fs::write(pid, format!("{}\n", std::process::id())).map_err(|source| {
-            StartError::PidFile {
-                path: pid.clone(),
+    let pid_file = match std::fs::write(&pid_path, format!("{}\n", std::process::id())) {
+        Ok(()) => Some(pid_path),
+        Err(source) if origin == PidOrigin::Configured => {
+            return Err(StartError::PidFile {
+                path: pid_path,
                 source,
-            }
-        })?;
+            });
+        }
+        // A default nobody asked for: serve anyway, `reload` will say it found none.
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write the pid file {} ({origin}); set `pid` to a writable path for `mtls-gateway reload`", pid_path.display());
+            None
+        }
+    };
+    let status = pid_file.as_ref().map(|pid| StatusWriter {
+        path: status_file(pid),
+        status: Mutex::new(ReloadStatus {
+            pid: std::process::id(),
+            generation: 1,
+            ..ReloadStatus::default()
+        }),
+    });
+    if let Some(status) = &status {
+        status.update(|_| {});
     }
     let handler = |kind: SignalKind, name: &'static str| {
         signal(kind).map_err(|source| StartError::Signal {
@@ -149,7 +325,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     ));
     let shared = Arc::new(Shared {
         connection_slots,
-        generation: ArcSwap::from_pointee(generation),
+        generation: Arc::new(ArcSwap::from_pointee(generation)),
         metrics,
         access_log,
         shutdown: shutdown_rx,
@@ -180,6 +356,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         shared: shared.clone(),
         bound,
         stamps: Mutex::new(stamps),
+        status,
     };
     tracing::info!(config = %source.display(), generation = 1, workers = shared.workers.count(), "mtls-gateway ready");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -231,6 +408,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     shared.access_log.finish(crate::access_log::FINISH_TIMEOUT);
     shared.workers.stop();
     if let Some(pid) = pid_file {
+        let _ = std::fs::remove_file(status_file(&pid));
         let _ = std::fs::remove_file(pid);
     }
     Ok(())
@@ -280,6 +458,8 @@ struct Reloader {
     /// Addresses bound at start; they cannot change without a restart.
     bound: Vec<SocketAddr>,
     stamps: Mutex<Stamps>,
+    /// Where `mtls-gateway reload` reads the outcome (None: no pid file).
+    status: Option<StatusWriter>,
 }
 
 impl Reloader {
@@ -305,6 +485,9 @@ impl Reloader {
         ]);
         let current = self.shared.generation.load_full();
         let number = current.number + 1;
+        if let Some(status) = &self.status {
+            status.update(|s| s.reloads_started += 1);
+        }
         tracing::info!(
             reason = why,
             generation = number,
@@ -313,6 +496,11 @@ impl Reloader {
         );
         let built = (|| -> Result<Generation, ReloadError> {
             let next = Generation::build(config::load(&self.source)?, Some(&current), number)?;
+            let expired =
+                crate::check::expired_server_certificates(&next, crate::clock::unix_now());
+            if !expired.is_empty() {
+                return Err(ReloadError::ExpiredServerCertificate(expired));
+            }
             self.shared
                 .access_log
                 .configure(&next.global.access_log, next.global.access_log_format)?;
@@ -329,6 +517,7 @@ impl Reloader {
                     .generation
                     .set(i64::try_from(number).unwrap_or(i64::MAX));
                 metrics.set_expiry(next.expiry_samples());
+                log_warnings(&next);
                 self.warn_about_restart_only_changes(&current, &next);
                 *self.stamps.lock().unwrap_or_else(|p| p.into_inner()) = file_stamps(&next.files);
                 self.shared.generation.store(Arc::new(next));
@@ -337,6 +526,14 @@ impl Reloader {
                     generation = number,
                     "reload complete: generation {number} serving"
                 );
+                if let Some(status) = &self.status {
+                    status.update(|s| {
+                        s.generation = number;
+                        s.reloads_finished += 1;
+                        s.last_reload = Some("success".into());
+                        s.last_error = None;
+                    });
+                }
             }
             Err(errors) => {
                 metrics
@@ -351,6 +548,13 @@ impl Reloader {
                     "reload failed; still serving generation {} unchanged",
                     current.number
                 );
+                if let Some(status) = &self.status {
+                    status.update(|s| {
+                        s.reloads_finished += 1;
+                        s.last_reload = Some("failure".into());
+                        s.last_error = Some(errors.to_string());
+                    });
+                }
             }
         }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -395,22 +599,39 @@ impl Reloader {
     }
 }
 
-/// Sends SIGHUP to the gateway whose pid file the configuration names.
+/// How often `mtls-gateway reload` looks at the status file while it waits.
+const STATUS_POLL: Duration = Duration::from_millis(50);
+
+/// A reload the running gateway completed.
+#[derive(Debug)]
+pub struct Reloaded {
+    pub pid: u32,
+    pub generation: u64,
+}
+
+/// Validates the configuration, sends SIGHUP to the gateway of its pid
+/// file ([`pid_file`]), then waits (up to `wait`) until that gateway has
+/// finished a reload begun after the signal, and says how it ended.
 ///
 /// # Errors
 /// [`SignalReloadError`]: the configuration is invalid (nothing is
-/// signalled), names no pid file, or the process cannot be signalled.
-pub fn signal_reload(config_path: &Path) -> Result<u32, SignalReloadError> {
+/// signalled), no gateway runs under the pid file, the gateway refused the
+/// configuration ([`SignalReloadError::Refused`], with its reasons), exited
+/// or did not answer in time.
+pub fn signal_reload(config_path: &Path, wait: Duration) -> Result<Reloaded, SignalReloadError> {
     let config = config::load(config_path).map_err(SignalReloadError::Config)?;
-    let path = config
-        .global
-        .pid
-        .ok_or_else(|| SignalReloadError::NoPidFile {
-            config: config_path.to_path_buf(),
-        })?;
+    let (path, origin) = pid_file(&config.global, &config.source);
+    // What `check` builds too: a configuration the gateway would refuse is not sent.
+    Generation::build(config, None, 1).map_err(SignalReloadError::Tls)?;
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(source) => return Err(SignalReloadError::ReadPidFile { path, source }),
+        Err(source) => {
+            return Err(SignalReloadError::ReadPidFile {
+                path,
+                origin,
+                source,
+            });
+        }
     };
     let Ok(raw) = text.trim().parse::<i32>() else {
         return Err(SignalReloadError::NotAPid { path });
@@ -418,8 +639,63 @@ pub fn signal_reload(config_path: &Path) -> Result<u32, SignalReloadError> {
     let Some(pid) = rustix::process::Pid::from_raw(raw) else {
         return Err(SignalReloadError::InvalidPid { path });
     };
+    // A pid file left by a gateway that was killed may name a process that
+    // reused the number; SIGHUP ends most programs. Signal only a process
+    // running this same program (where /proc tells).
+    if let (Ok(comm), Ok(ours)) = (
+        std::fs::read_to_string(format!("/proc/{raw}/comm")),
+        std::fs::read_to_string("/proc/self/comm"),
+    ) && comm.trim() != ours.trim()
+    {
+        return Err(SignalReloadError::NotTheGateway {
+            path,
+            pid: raw,
+            comm: comm.trim().to_string(),
+            ours: ours.trim().to_string(),
+        });
+    }
+    let status_path = status_file(&path);
+    let status_error = |reason: String| SignalReloadError::Status {
+        path: status_path.clone(),
+        pid: raw,
+        reason,
+    };
+    let before = ReloadStatus::read(&status_path);
     rustix::process::kill_process(pid, rustix::process::Signal::HUP)
         .map_err(|source| SignalReloadError::Kill { pid: raw, source })?;
-    // A positive i32 (`Pid` is non-zero and was parsed from the file).
-    Ok(u32::try_from(pid.as_raw_nonzero().get()).unwrap_or(0))
+    // Signalled, but nothing to watch the outcome in (a gateway that could
+    // not write it): said, and not reported as a success.
+    let before = before.map_err(&status_error)?;
+    // A reload that had begun before the signal may not have read the new
+    // files: wait for one begun after it.
+    let wanted = before.reloads_started + 1;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        std::thread::sleep(STATUS_POLL);
+        if rustix::process::test_kill_process(pid).is_err() {
+            return Err(SignalReloadError::Exited { pid: raw });
+        }
+        // Absent or unreadable for a moment: the gateway is replacing it.
+        if let Ok(now) = ReloadStatus::read(&status_path)
+            && now.reloads_finished >= wanted
+        {
+            return match now.last_reload.as_deref() {
+                Some("success") => Ok(Reloaded {
+                    pid: now.pid,
+                    generation: now.generation,
+                }),
+                _ => Err(SignalReloadError::Refused {
+                    pid: raw,
+                    generation: now.generation,
+                    error: now.last_error.unwrap_or_default(),
+                }),
+            };
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(SignalReloadError::Timeout {
+                pid: raw,
+                waited: wait,
+            });
+        }
+    }
 }

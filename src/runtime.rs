@@ -17,9 +17,10 @@ use std::collections::HashMap;
 use tokio::sync::watch;
 
 use crate::config::{Action, Config, Global, Location, Match, ProxySpec, ReturnSpec, Server};
-use crate::metrics::{LocationMetrics, Metrics};
+use crate::metrics::{LocationMetrics, Metrics, PolicyCounters};
 use crate::proxy::Upstream;
 use crate::tls::SessionState;
+use crate::verify::access::AccessPolicy;
 
 /// One `[[server]]`, ready to serve.
 #[derive(Debug)]
@@ -57,6 +58,18 @@ impl ServerRuntime {
         cell.get_or_init(|| LocationMetrics::new(metrics, &self.config.label, label))
     }
 
+    /// The `policy_decisions_total` series of `location` (one of this
+    /// server's), resolved on first use.
+    pub fn policy_metrics<'a>(
+        &self,
+        location: &'a LocationRuntime,
+        metrics: &Metrics,
+    ) -> &'a PolicyCounters {
+        location
+            .policy_metrics
+            .get_or_init(|| PolicyCounters::new(metrics, &self.config.label, &location.label))
+    }
+
     /// `$server_name`: the first name of the block (empty if none).
     pub fn primary_name(&self) -> &str {
         &self.server_name
@@ -76,6 +89,12 @@ pub struct LocationRuntime {
     pub matcher: Match,
     pub handler: Handler,
     pub metrics: OnceLock<LocationMetrics>,
+    /// `require_verified` and `allow` rules.
+    pub access: AccessPolicy,
+    /// `deny_return` (`None`: nginx's 403 page).
+    pub deny_return: Option<ReturnSpec>,
+    /// `policy_decisions_total` of this location, resolved on first use.
+    pub policy_metrics: OnceLock<PolicyCounters>,
 }
 
 /// What a location does with a request. A proxy location always has its
@@ -90,25 +109,30 @@ pub enum Handler {
 }
 
 impl LocationRuntime {
-    fn new(location: Location) -> LocationRuntime {
+    fn new(location: Location) -> Result<LocationRuntime, rustls::Error> {
         let Location {
             label,
             matcher,
             action,
+            access,
+            deny_return,
         } = location;
         let handler = match action {
             Action::Return(spec) => Handler::Return(spec),
             Action::Proxy(spec) => Handler::Proxy {
-                upstream: Upstream::new(&spec),
+                upstream: Upstream::new(&spec)?,
                 spec,
             },
         };
-        LocationRuntime {
+        Ok(LocationRuntime {
             label,
             matcher,
             handler,
             metrics: OnceLock::new(),
-        }
+            access,
+            deny_return,
+            policy_metrics: OnceLock::new(),
+        })
     }
 }
 
@@ -171,10 +195,16 @@ impl Generation {
             sessions.insert(server.label.clone(), state);
             let listen = server.listen.clone();
             let mut config = server;
-            let locations = std::mem::take(&mut config.locations)
-                .into_iter()
-                .map(LocationRuntime::new)
-                .collect();
+            let mut locations = Vec::new();
+            for location in std::mem::take(&mut config.locations) {
+                let label = location.label.clone();
+                locations.push(LocationRuntime::new(location).map_err(|source| {
+                    crate::tls::TlsSetupError::Upstream {
+                        location: format!("{}, {label}", config.label),
+                        source,
+                    }
+                })?);
+            }
             let server_name = match config.names.first() {
                 Some(crate::config::ServerName::Exact(n)) => Arc::from(n.as_str()),
                 _ => Arc::from(""),
@@ -210,8 +240,8 @@ impl Generation {
 }
 
 impl Generation {
-    /// When each server certificate, CA and CRL of this configuration
-    /// expires, for [`Metrics::set_expiry`] (pushed when it is published).
+    /// When each server certificate, CA, CRL and upstream client
+    /// certificate of this configuration expires, for [`Metrics::set_expiry`] (pushed when it is published).
     pub fn expiry_samples(&self) -> Vec<crate::metrics::ExpirySample> {
         use crate::metrics::{CertLabels, ExpirySample};
         let mut samples = Vec::new();
@@ -246,6 +276,20 @@ impl Generation {
                 for crl in &server.config.client_auth.crl_records {
                     if let Some(next) = crl.next_update {
                         push("crl", &crl.issuer_der, next);
+                    }
+                }
+                // The gateway's own client certificate for `https://`
+                // upstreams: when it expires, every such upstream refuses.
+                for location in &server.locations {
+                    if let Handler::Proxy { spec, .. } = &location.handler
+                        && let Some(leaf) = spec
+                            .tls
+                            .as_ref()
+                            .and_then(|tls| tls.client_cert.as_ref())
+                            .and_then(|ck| ck.cert.first())
+                        && let Ok((_, c)) = x509_parser::parse_x509_certificate(leaf)
+                    {
+                        push("upstream_client", leaf, c.validity().not_after.timestamp());
                     }
                 }
             }

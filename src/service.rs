@@ -6,7 +6,10 @@
 //! 2. **Host**: what the gateway accepts as a request ([`crate::request`]:
 //!    body framing, then `$host` from the request target or the single
 //!    `Host` header), and a host naming another server gets 421.
-//! 3. **Routing**: nginx's URI normalization, then exact / longest prefix.
+//! 3. **Routing**: nginx's URI normalization, then exact / longest prefix;
+//!    then the location's access policy (`require_verified`, `allow` rules:
+//!    [`crate::verify::access`]), decided once per connection and location
+//!    and by the newest configuration ([`authorize`]).
 //! 4. **Action**: `return`, or header rewrite ([`crate::headers`]) and the
 //!    upstream round trip ([`crate::proxy`]).
 //!
@@ -33,11 +36,12 @@ use http::{HeaderValue, Request, Response, Version, header};
 use hyper::body::Incoming;
 
 use crate::body::Body;
+use crate::config::ReturnSpec;
 use crate::conn::{ConnCtx, InFlight};
 use crate::request;
 use crate::respond::{self, Reject};
 use crate::routing;
-use crate::runtime::Handler;
+use crate::runtime::{Handler, LocationRuntime};
 use crate::template::RequestVars;
 use crate::verify::Admission;
 
@@ -131,6 +135,7 @@ pub async fn handle(
         record.host = info.host;
         record.upstream_addr = info.upstream_addr;
         record.upstream_time = info.upstream_time;
+        record.policy = info.policy;
     }
     let (parts, body) = response.into_parts();
     let body = ClientBody {
@@ -270,6 +275,8 @@ struct RequestInfo {
     location: Option<usize>,
     upstream_addr: Option<std::sync::Arc<str>>,
     upstream_time: Option<std::time::Duration>,
+    /// The access-policy decision (locations with a policy).
+    policy: Option<String>,
 }
 
 fn access_record(request: &Request<Incoming>, conn: &ConnCtx) -> Record {
@@ -310,12 +317,100 @@ fn access_record(request: &Request<Incoming>, conn: &ConnCtx) -> Record {
     }
 }
 
+/// The answer of a `return` (or `deny_return`) spec, its templates rendered.
+fn returned(spec: &ReturnSpec, vars: &RequestVars<'_>, server_tokens: bool) -> Response<Body> {
+    let text = spec.text.as_ref().map(|t| t.render(vars));
+    let url = spec
+        .url
+        .as_ref()
+        .and_then(|t| HeaderValue::from_str(&t.render(vars)).ok());
+    respond::returned(spec.status, text, url, &spec.content_type, server_tokens)
+}
+
+/// A request the access policy refused.
+struct Denied {
+    /// For the log: the rule set and why.
+    reason: String,
+    /// The location's `deny_return`, if any.
+    deny_return: Option<Box<ReturnSpec>>,
+}
+
+/// The access policy's decision for this request at `location` (index
+/// `index` of the connection's server). After a reload the newest
+/// generation decides: the location a new connection with the same SNI
+/// would reach for `uri` there, so a revoked permission holds from the next
+/// request of a kept-alive connection. Decisions are cached per connection,
+/// generation and location ([`ConnCtx::access_decision`]).
+fn authorize(
+    conn: &ConnCtx,
+    uri: &str,
+    index: usize,
+    location: &LocationRuntime,
+    info: &mut RequestInfo,
+) -> Result<(), Denied> {
+    let newer = conn.newer_generation();
+    let (generation, server, index, location) = match &newer {
+        None => (conn.generation.number, &*conn.server, index, location),
+        Some(latest) => {
+            let addr = conn.generation.groups.get(conn.group).map(|g| g.addr);
+            let server = latest
+                .groups
+                .iter()
+                .find(|g| Some(g.addr) == addr)
+                .map(|g| g.select(conn.facts.tls.server_name.as_deref()));
+            let found = server.and_then(|s| routing::find(&s.locations, uri).map(|l| (s, l)));
+            let Some((server, (index, location))) = found else {
+                return Err(Denied {
+                    reason: format!(
+                        "{}: no location for {uri} in configuration generation {}",
+                        conn.server.config.label, latest.number
+                    ),
+                    deny_return: None,
+                });
+            };
+            (latest.number, &**server, index, location)
+        }
+    };
+    if location.access.is_open() {
+        return Ok(());
+    }
+    let decision = conn.access_decision(generation, index, &location.access);
+    server
+        .policy_metrics(location, &conn.metrics)
+        .count(decision.outcome());
+    let describe = || {
+        format!(
+            "{}/{}: {}",
+            server.config.label,
+            location.label,
+            location.access.describe(decision)
+        )
+    };
+    if conn.access_log.enabled() {
+        info.policy = Some(describe());
+    }
+    if decision.admitted() {
+        Ok(())
+    } else {
+        Err(Denied {
+            reason: describe(),
+            deny_return: location.deny_return.clone().map(Box::new),
+        })
+    }
+}
+
 async fn serve(
     request: Request<Incoming>,
     conn: &Arc<ConnCtx>,
     info: &mut RequestInfo,
 ) -> Result<Response<Body>, Reject> {
     let server = &conn.server;
+    // `$host` is known from the request head, whatever is refused below:
+    // the access log of a 400 (no certificate, bad framing) names it too.
+    let host = request::host(&request, server.primary_name());
+    if let Ok(host) = &host {
+        info.host = host.clone();
+    }
     match conn.facts.peer.admission(server.config.client_auth.mode) {
         Admission::Allow => {}
         Admission::NoCertificate => return Err(Reject::NoCertificate),
@@ -325,8 +420,7 @@ async fn serve(
     if request.method() == http::Method::CONNECT {
         return Err(Reject::BadRequest("CONNECT is not proxied"));
     }
-    let host = request::host(&request, server.primary_name())?;
-    info.host = host.clone();
+    let host = host?;
     // A certificate verified for one server name is never used to reach
     // another: a Host naming a different server of this address gets 421
     // (Traefik's CVE-2019-20894 class; nginx does this when verification is on).
@@ -337,6 +431,26 @@ async fn serve(
     let (index, location) = routing::find(&server.locations, &uri).ok_or(Reject::NotFound)?;
     info.location = Some(index);
     let now_unix = crate::clock::unix_now();
+    if let Err(denied) = authorize(conn, &uri, index, location, info) {
+        let Some(spec) = denied.deny_return else {
+            return Err(Reject::Forbidden(denied.reason));
+        };
+        tracing::info!(
+            client = %conn.facts.remote, server = %server.config.label,
+            method = %request.method(), target = %request.uri(),
+            "access forbidden: {}", denied.reason
+        );
+        let (parts, _body) = request.into_parts();
+        let vars = RequestVars {
+            facts: &conn.facts,
+            request: &parts,
+            host: &host,
+            proxy_host: "",
+            uri: &uri,
+            now_unix,
+        };
+        return Ok(returned(&spec, &vars, server.config.server_tokens));
+    }
 
     match &location.handler {
         Handler::Return(spec) => {
@@ -349,18 +463,7 @@ async fn serve(
                 uri: &uri,
                 now_unix,
             };
-            let text = spec.text.as_ref().map(|t| t.render(&vars));
-            let url = spec
-                .url
-                .as_ref()
-                .and_then(|t| HeaderValue::from_str(&t.render(&vars)).ok());
-            Ok(respond::returned(
-                spec.status,
-                text,
-                url,
-                &spec.content_type,
-                server.config.server_tokens,
-            ))
+            Ok(returned(spec, &vars, server.config.server_tokens))
         }
         Handler::Proxy { spec, upstream } => {
             let (mut parts, body) = request.into_parts();

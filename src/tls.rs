@@ -81,6 +81,12 @@ pub enum TlsSetupError {
         server: String,
         source: rustls::Error,
     },
+    /// A location's TLS to its upstream (`proxy_ssl_*`).
+    #[error("{location}: upstream TLS: {source}")]
+    Upstream {
+        location: String,
+        source: rustls::Error,
+    },
 }
 
 /// # Errors

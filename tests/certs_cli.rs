@@ -365,9 +365,16 @@ fn nothing_is_overwritten_without_force() {
     );
     assert_eq!(mode(&first.key), 0o600, "still private after replacing");
 
-    // init refuses an existing CA folder too, naming the CA key.
+    // init refuses an existing CA folder too, naming the CA key and saying
+    // what --force would cost: a new CA that invalidates every certificate.
     let err = certs_err(&["init", "--out", ca, "--server-name", "localhost"]);
     assert!(err.contains("ca.key") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("would make a NEW CA")
+            && err.contains("every certificate issued from this folder")
+            && err.contains("would stop verifying"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -635,4 +642,111 @@ fn revoke_writes_crls_that_openssl_and_the_gateway_apply() {
     );
     let err = certs_err(&["revoke", "--ca", ca_dir, &serial(&pki.path("ca.crt"))]);
     assert!(err.contains("root CA"), "{err}");
+}
+
+/// A renewal for fewer names than before keeps the others (a renewal for
+/// `localhost` used to drop `127.0.0.1`), says what changed, and `certs
+/// list` marks the replaced certificate superseded; `--replace-names`
+/// drops names on purpose; no `--server-name` renews for the same names.
+#[test]
+fn server_renewal_keeps_the_previous_names_and_marks_the_old_one_superseded() {
+    let work = Workdir::new();
+    let pki = Pki::init(work.path(), "pki", &[]);
+    let ca = pki.dir.to_str().unwrap();
+    let server = pki.path("localhost.pem");
+    let old_serial = serial(&server);
+    let out = certs_ok(&[
+        "server",
+        "--ca",
+        ca,
+        "--server-name",
+        "localhost",
+        "--force",
+    ]);
+    assert!(
+        out.stdout
+            .contains(&format!("renewing server certificate {old_serial}"))
+            && out.stdout.contains("names unchanged: localhost, 127.0.0.1"),
+        "{}",
+        out.stdout
+    );
+    let san = openssl_x509(&server, &["-ext", "subjectAltName"]);
+    assert!(
+        san.contains("DNS:localhost") && san.contains("IP Address:127.0.0.1"),
+        "the renewal dropped a name: {san}"
+    );
+    let renewed = serial(&server);
+    assert_ne!(renewed, old_serial);
+    let list = certs_ok(&["list", "--ca", ca]).stdout;
+    let line = |serial: &str| {
+        list.lines()
+            .find(|l| l.starts_with(serial))
+            .unwrap_or_else(|| panic!("{serial} not listed:\n{list}"))
+            .to_string()
+    };
+    assert!(line(&old_serial).contains("superseded"), "{list}");
+    assert!(line(&renewed).contains("valid"), "{list}");
+
+    // Without --server-name: the same names again.
+    let out = certs_ok(&["server", "--ca", ca, "--force"]);
+    assert!(
+        out.stdout.contains("names unchanged: localhost, 127.0.0.1"),
+        "{}",
+        out.stdout
+    );
+
+    // Dropping a name is said, and only on request.
+    let out = certs_ok(&[
+        "server",
+        "--ca",
+        ca,
+        "--server-name",
+        "localhost",
+        "--replace-names",
+        "--force",
+    ]);
+    assert!(
+        out.stdout
+            .contains("names dropped (--replace-names): 127.0.0.1"),
+        "{}",
+        out.stdout
+    );
+    let san = openssl_x509(&server, &["-ext", "subjectAltName"]);
+    assert!(!san.contains("127.0.0.1"), "{san}");
+}
+
+/// One flag for CRL validity: `--crl-days` on `certs revoke` and `certs
+/// crl` alike (`certs crl --days`, its former name, still works, hidden).
+#[test]
+fn crl_validity_is_one_flag_name() {
+    let work = Workdir::new();
+    let pki = Pki::init(work.path(), "pki", &[]);
+    let ca = pki.dir.to_str().unwrap();
+    let next_update = || {
+        openssl(&[
+            "crl",
+            "-noout",
+            "-nextupdate",
+            "-in",
+            pki.path("client-ca.crl").to_str().unwrap(),
+        ])
+        .1
+    };
+    let year = || -> i32 {
+        let text = next_update();
+        text.trim().rsplit(' ').nth(1).unwrap().parse().unwrap()
+    };
+    let now_year: i32 = time::OffsetDateTime::now_utc().year();
+    certs_ok(&["crl", "--ca", ca, "--crl-days", "1000"]);
+    assert!(year() >= now_year + 2, "{}", next_update());
+    certs_ok(&["crl", "--ca", ca, "--days", "1"]);
+    assert!(year() <= now_year + 1, "{}", next_update());
+    let help = gateway_cmd(&["certs", "crl", "--help"], &[]).stdout;
+    assert!(
+        help.contains("--crl-days") && !help.contains("--days "),
+        "{help}"
+    );
+    let serial_alice = serial(&pki.client("alice", &[]).cert);
+    certs_ok(&["revoke", "--ca", ca, &serial_alice, "--crl-days", "1000"]);
+    assert!(year() >= now_year + 2, "{}", next_update());
 }

@@ -338,3 +338,49 @@ fn inspect_names_the_file_it_cannot_use() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.values.len(), VARS.len() - 1, "all but $ssl_client_verify");
 }
+
+/// `inspect` reads a `.p12` (the file a user imports in the browser) with
+/// its password from `--password-file`, and shows what the certificate in it
+/// would forward; a wrong password says how to extract the chain instead.
+#[test]
+fn inspect_reads_a_p12_with_its_password() {
+    let work = Workdir::new();
+    let pki = Pki::init(work.path(), "pki", &[]);
+    let alice = pki.client("alice", &[]);
+    let bundle = pki.path("ca-bundle.crt");
+    let from_pem = inspect(&[alice.cert.to_str().unwrap()]);
+    let from_p12 = inspect(&[
+        alice.p12.to_str().unwrap(),
+        "--password-file",
+        pki.password_file.to_str().unwrap(),
+        "--ca",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(from_p12.code, 0, "{}", from_p12.stderr);
+    for var in [
+        "ssl_client_s_dn",
+        "ssl_client_serial",
+        "ssl_client_fingerprint",
+    ] {
+        assert_eq!(from_p12.values.get(var), from_pem.values.get(var), "{var}");
+    }
+    assert_eq!(
+        from_p12.values.get("ssl_client_verify").map(String::as_str),
+        Some("SUCCESS"),
+        "{:?}",
+        from_p12.values
+    );
+
+    let wrong = work.write("wrong.password", "not it\n");
+    let r = inspect(&[
+        alice.p12.to_str().unwrap(),
+        "--password-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("a wrong password?") && r.stderr.contains("openssl pkcs12 -in"),
+        "{}",
+        r.stderr
+    );
+}

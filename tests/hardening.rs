@@ -771,7 +771,8 @@ async fn early_answers_reach_clients_that_send_the_whole_request_first() {
     // Every answer sent before the request was read to the end, by hyper
     // (431, 400) or by the gateway (413, 400, the plain-HTTP 400), reaches a
     // client that sends 3 MB more before it reads.
-    let s = setup("client_max_body_size = \"1k\"", "");
+    // Access lines on stderr, beside the diagnostics: the end checks them.
+    let s = setup("client_max_body_size = \"1k\"", "access_log = \"stderr\"");
     let body = 3_000_000;
     let cookie = format!(
         "GET / HTTP/1.1\r\nHost: localhost\r\nCookie: a={}\r\n\r\n",

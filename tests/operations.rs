@@ -98,6 +98,10 @@ fn admin_endpoints_and_metrics() {
         r#"mtls_gateway_upstream_errors_total{server="server[0]",location="location /dead",kind="refused"} 1"#,
         r#"mtls_gateway_connections_total 3"#,
         r#"mtls_gateway_config_generation 1"#,
+        // Both outcomes from the start: the documented alert
+        // `increase(...{outcome="failure"}[15m]) > 0` sees the first failure.
+        r#"mtls_gateway_config_reloads_total{outcome="success"} 0"#,
+        r#"mtls_gateway_config_reloads_total{outcome="failure"} 0"#,
         r#"mtls_gateway_certificate_expiry_seconds{server="server[0]",kind="server","#,
         r#"mtls_gateway_certificate_expiry_seconds{server="server[0]",kind="ca","#,
     ] {
@@ -160,6 +164,73 @@ fn access_log_json_lines_carry_tls_and_identity() {
     assert!(first["time"].as_str().unwrap().ends_with('Z'));
     assert_eq!(lines[1]["status"], 502);
     assert_eq!(lines[1]["verify"], "NONE");
+}
+
+/// A request refused before routing (400: no certificate with
+/// `verify_client = "on"`) is logged with the Host it sent, as nginx logs
+/// `$host` (it used to be `"host":""`).
+#[test]
+fn access_log_names_the_host_of_a_refused_request() {
+    let s = setup();
+    let gw = GatewayConfig::mtls("localhost", "on")
+        .global("access_log", "access.log")
+        .returns("/", 200, "ok")
+        .start(&s.work);
+    let r = s.get(&gw, "/", false);
+    assert_eq!(r.status, 400);
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(s.work.path().join("access.log")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], 400, "{log}");
+    assert_eq!(line["host"], "localhost", "{log}");
+}
+
+/// By default access lines go to stdout and diagnostics to stderr: the
+/// JSON lines are never interleaved with the human log (they shared stderr).
+#[test]
+fn access_lines_default_to_stdout_apart_from_the_diagnostics() {
+    let s = setup();
+    let text = config(free_port()).render();
+    let cfg = s.work.write("gateway.toml", &text);
+    let out_path = s.work.path().join("stdout.txt");
+    let err_path = s.work.path().join("stderr.txt");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+        if let Some(rest) = err.split("listening on 127.0.0.1:").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<u16>()
+                .unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "{err}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let args: Vec<&str> = s.args.iter().map(String::as_str).collect();
+    let r = curl("localhost", port, "/", &s.ca, &args);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.status, 200);
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap_or("")).unwrap();
+    assert_eq!(line["status"], 200, "{out}");
+    assert_eq!(out.lines().count(), 1, "only access lines on stdout: {out}");
+    assert!(err.contains("mtls-gateway ready"), "{err}");
+    assert!(
+        !err.contains("\"status\""),
+        "no access line on stderr: {err}"
+    );
 }
 
 #[test]

@@ -320,7 +320,7 @@ fn a_failed_reload_changes_nothing_and_says_why() {
     };
     check(
         "bad TOML",
-        "TOML parse error",
+        "line 1, column 10: unclosed array table",
         &|| std::fs::write(&cfg, "[[server]\n").unwrap(),
         &restore_cfg,
     );
@@ -350,7 +350,7 @@ fn a_failed_reload_changes_nothing_and_says_why() {
     );
     check(
         "expired server certificate",
-        "the server certificate expired",
+        "server[0].tls.certificate: EXPIRED on",
         &|| {
             s.work.write("server.pem", expired.chain(0));
             s.work.write("server-key.pem", &expired.key_pem);
@@ -453,30 +453,53 @@ fn watch_reloads_when_a_file_changes() {
     wait_generation(&gw, 3);
 }
 
+fn reload_command(cfg: &std::path::Path) -> (i32, String, String) {
+    run_output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+            .args(["reload", "--timeout", "10s", "--config"])
+            .arg(cfg),
+    )
+}
+
+/// `mtls-gateway reload` waits for the running gateway's verdict: exit 0
+/// once the new generation serves (no waiting on the log needed before
+/// the next request), exit 1 with the gateway's reasons when it refused.
 #[test]
-fn reload_command_signals_through_the_pid_file() {
+fn reload_command_reports_success_and_refusal() {
     let s = setup();
     let gw = Gateway::start(s.work.path(), &config("one", "", ""));
     let cfg = s.work.path().join("gateway.toml");
     let pid = std::fs::read_to_string(s.work.path().join("gateway.pid")).unwrap();
     assert_eq!(pid.trim(), gw.pid().to_string());
     std::fs::write(&cfg, config("two", "", "")).unwrap();
-    let (code, out, err) = run_output(
-        std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
-            .args(["reload", "--config"])
-            .arg(&cfg),
-    );
+    let (code, out, err) = reload_command(&cfg);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("pid {}", gw.pid())), "{out}");
-    wait_generation(&gw, 2);
+    assert!(
+        out.contains(&format!("reloaded: mtls-gateway (pid {})", gw.pid()))
+            && out.contains("generation 2"),
+        "{out}"
+    );
+    // Reported only once published: the very next connection sees it.
     assert_eq!(curl_alice(&s, &gw).body_text(), "two");
+
+    // Valid for `check`, refused by the running process (it cannot open
+    // the access log): reported with the reason, exit 1.
+    let missing = s.work.path().join("no-such-dir").join("access.log");
+    let global = format!("access_log = {}", quote(missing.to_str().unwrap()));
+    std::fs::write(&cfg, config("three", "", &global)).unwrap();
+    let (code, out, err) = reload_command(&cfg);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("reload refused by the running gateway")
+            && err.contains("still serving generation 2 unchanged")
+            && err.contains("no-such-dir"),
+        "{err}"
+    );
+    assert_eq!(curl_alice(&s, &gw).body_text(), "two");
+
     // An invalid configuration is reported and not even sent.
     std::fs::write(&cfg, config("$bad", "", "")).unwrap();
-    let (code, _, err) = run_output(
-        std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
-            .args(["reload", "--config"])
-            .arg(&cfg),
-    );
+    let (code, _, err) = reload_command(&cfg);
     assert_ne!(code, 0);
     assert!(
         err.contains("unknown variable `$bad`") && err.contains("not reloading"),
@@ -488,7 +511,112 @@ fn reload_command_signals_through_the_pid_file() {
         1,
         "the invalid configuration must not be signalled"
     );
+    assert_eq!(gw.logs().matches("reload failed;").count(), 1);
     assert_eq!(curl_alice(&s, &gw).body_text(), "two");
+}
+
+/// Without `pid` (the configuration `certs init` writes), the pid file is
+/// beside the configuration, and `reload` finds it; at exit it is removed.
+#[test]
+fn reload_works_without_a_pid_key() {
+    let s = setup();
+    let no_pid = |text: &str| {
+        GatewayConfig::new()
+            .server("localhost")
+            .client_auth("on", "ca.pem")
+            .returns("/", 200, text)
+            .render()
+    };
+    let gw = Gateway::start(s.work.path(), &no_pid("one"));
+    let pid_file = s.work.path().join("gateway.pid");
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        gw.pid().to_string()
+    );
+    let cfg = s.work.path().join("gateway.toml");
+    std::fs::write(&cfg, no_pid("two")).unwrap();
+    let (code, out, err) = reload_command(&cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(curl_alice(&s, &gw).body_text(), "two");
+    assert!(gw.terminate().success());
+    assert!(!pid_file.exists(), "pid file left behind");
+    assert!(!s.work.path().join("gateway.pid.status").exists());
+    // No gateway: the error names the file and where its path came from.
+    let (code, _, err) = reload_command(&cfg);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("gateway.pid")
+            && err.contains("beside the configuration")
+            && err.contains("is the gateway running?"),
+        "{err}"
+    );
+}
+
+/// Under systemd (`RuntimeDirectory=mtls-gateway`), the default pid file is
+/// `$RUNTIME_DIRECTORY/gateway.pid`, for `run` and `reload` alike.
+#[test]
+fn reload_finds_the_pid_file_in_systemds_runtime_directory() {
+    let s = setup();
+    let run_dir = s.work.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let text = |t: &str| {
+        GatewayConfig::new()
+            .server("localhost")
+            .client_auth("on", "ca.pem")
+            .returns("/", 200, t)
+            .render()
+    };
+    let cfg = s.work.write("gateway.toml", text("one"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+        .env("RUNTIME_DIRECTORY", &run_dir)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = run_dir.join("gateway.pid");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pid_file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let written = std::fs::read_to_string(&pid_file);
+    std::fs::write(&cfg, text("two")).unwrap();
+    let (code, out, err) = run_output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+            .env("RUNTIME_DIRECTORY", &run_dir)
+            .args(["reload", "--timeout", "10s", "--config"])
+            .arg(&cfg),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(written.unwrap().trim(), child.id().to_string());
+    assert!(!s.work.path().join("gateway.pid").exists());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("generation 2"), "{out}");
+}
+
+/// A stale pid file naming a process that is not the gateway (the number
+/// was reused) is not signalled: SIGHUP would end most programs.
+#[test]
+fn reload_does_not_signal_a_stranger_named_by_a_stale_pid_file() {
+    let s = setup();
+    let cfg = s.work.write("gateway.toml", config("one", "", ""));
+    let mut stranger = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    s.work.write("gateway.pid", format!("{}\n", stranger.id()));
+    let (code, _, err) = reload_command(&cfg);
+    let alive = stranger.try_wait().unwrap().is_none();
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert_eq!(code, 1);
+    assert!(alive, "the stranger was signalled");
+    assert!(
+        err.contains("which is `sleep`, not `mtls-gateway`") && err.contains("stale pid file"),
+        "{err}"
+    );
 }
 
 #[test]

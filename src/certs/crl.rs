@@ -41,8 +41,9 @@ pub struct CrlArgs {
     /// The CA folder (made by `certs init`).
     #[arg(long, value_name = "DIR")]
     pub ca: PathBuf,
-    /// Days until the CRLs' next update.
-    #[arg(long, default_value_t = CRL_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Days until the CRLs' next update (the same flag as `certs revoke`;
+    /// `--days`, its former name, still works).
+    #[arg(long = "crl-days", alias = "days", default_value_t = CRL_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub days: u32,
 }
 

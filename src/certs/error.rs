@@ -40,6 +40,12 @@ pub enum CertsError {
         key_type: &'static str,
         source: rcgen::Error,
     },
+    /// A passphrase-protected key file.
+    #[error(
+        "{}: the private key is encrypted (passphrase-protected); encrypted keys are not supported. Decrypt it once: `openssl pkey -in {} -out KEY.pem` (asks the passphrase; keep KEY.pem mode 0600) and use KEY.pem",
+        .path.display(), .path.display()
+    )]
+    EncryptedKey { path: PathBuf },
     /// A key file that holds no usable private key.
     #[error(
         "{}: not a usable private key (unencrypted PEM: PKCS#8, PKCS#1 or SEC1): {source}",
@@ -65,6 +71,20 @@ pub enum CertsError {
     /// A certificate's contents (names, serial) as asked for are invalid.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+
+    /// `certs init` on a folder that already holds a CA, without `--force`.
+    #[error(
+        "{}: already holds a CA (ca.crt, ca.key); nothing was written. `certs init --force` would make a NEW CA: every certificate issued from this folder (the server's and every user's .p12) would stop verifying and all of them would have to be issued and handed out again. To issue more certificates from this CA use `certs client` or `certs server`; to really start over, move the folder away first",
+        .dir.display()
+    )]
+    CaExists { dir: PathBuf },
+    /// `certs server` without `--server-name`, and no earlier server
+    /// certificate whose names it could reuse.
+    #[error(
+        "{}: no earlier server certificate with recorded names to renew; give --server-name",
+        .dir.display()
+    )]
+    NoNamesToRenew { dir: PathBuf },
 
     /// `DIR/index.toml` does not exist: not a `certs init` folder.
     #[error(

@@ -90,6 +90,13 @@ pub struct Entry {
     pub revoked: Option<Datetime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
+    /// A server certificate's names (DNS names and IP addresses), which a
+    /// renewal reuses; empty for other kinds and for older indexes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// The serial of the server certificate that replaced this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 impl Entry {
@@ -112,6 +119,8 @@ impl Entry {
             not_after: to_toml(params.not_after),
             revoked: None,
             reason: None,
+            names: Vec::new(),
+            superseded_by: None,
         }
     }
 }
@@ -271,6 +280,8 @@ mod tests {
                 not_after: d,
                 revoked: Some(d),
                 reason: Some(Reason::KeyCompromise),
+                names: Vec::new(),
+                superseded_by: None,
             }],
         };
         let text = toml::to_string(&index).unwrap();

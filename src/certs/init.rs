@@ -63,6 +63,11 @@ pub struct InitArgs {
 /// What went wrong, naming the file.
 pub fn run(args: InitArgs) -> Result<(), CertsError> {
     let dir = &args.out;
+    // Said before the generic "refusing to overwrite": what --force would
+    // really do here is replace the CA everything was issued from.
+    if !args.force && dir.join(layout::ROOT_KEY).exists() {
+        return Err(CertsError::CaExists { dir: dir.clone() });
+    }
     let ca_subject = |cn: String| Subject {
         country: args.country.clone(),
         organization: Some(args.org.clone()),

@@ -67,6 +67,11 @@ impl KeyType {
 /// The file cannot be read or holds no usable key; the message names the file.
 pub fn read_key(path: &Path) -> Result<KeyPair, CertsError> {
     let pem = super::files::read_text(path)?;
+    if crate::config::is_encrypted_key_pem(pem.as_bytes()) {
+        return Err(CertsError::EncryptedKey {
+            path: path.to_path_buf(),
+        });
+    }
     KeyPair::from_pem(&pem).map_err(|source| CertsError::Key {
         path: path.to_path_buf(),
         source,

@@ -36,6 +36,7 @@ pub fn run(args: ListArgs) -> Result<(), CertsError> {
         let expired = index::from_toml(&e.not_after).is_ok_and(|t| t < now);
         let status = match (&e.revoked, expired) {
             (Some(when), _) => format!("revoked {when}"),
+            (None, false) if e.superseded_by.is_some() => "superseded".to_string(),
             (None, true) => "expired".to_string(),
             (None, false) => "valid".to_string(),
         };

@@ -37,6 +37,59 @@ mod server;
 
 use std::process::ExitCode;
 
+pub use password::PasswordArgs;
+
+/// The certificates of a `.p12` (PKCS#12) file, for `inspect`: the chain
+/// of its first key (leaf first), else every certificate it holds.
+///
+/// # Errors
+/// The password cannot be read, or the file does not decode with it; the
+/// message says how to extract the chain with openssl instead.
+pub fn p12_chain(
+    path: &std::path::Path,
+    data: &[u8],
+    password: &PasswordArgs,
+) -> Result<Vec<Vec<u8>>, String> {
+    let password = password.read_existing().map_err(|e| e.to_string())?;
+    let store = p12_keystore::KeyStore::from_pkcs12(
+        data,
+        password.as_str(),
+        p12_keystore::Pkcs12ImportPolicy::Relaxed,
+    )
+    .map_err(|e| {
+        format!(
+            "{}: cannot read this PKCS#12 file ({e}); a wrong password? Or extract the chain: openssl pkcs12 -in {} -nokeys -out chain.pem (add -legacy for old RC2 files), then inspect chain.pem",
+            path.display(),
+            path.display()
+        )
+    })?;
+    let mut chain: Vec<Vec<u8>> = Vec::new();
+    let mut loose: Vec<Vec<u8>> = Vec::new();
+    for (_, entry) in store.entries() {
+        match entry {
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(keychain) if chain.is_empty() => {
+                chain = keychain
+                    .certs()
+                    .iter()
+                    .map(|c| c.as_der().to_vec())
+                    .collect();
+            }
+            p12_keystore::KeyStoreEntry::Certificate(c) => loose.push(c.as_der().to_vec()),
+            _ => {}
+        }
+    }
+    if chain.is_empty() {
+        chain = loose;
+    }
+    if chain.is_empty() {
+        return Err(format!(
+            "{}: the PKCS#12 file holds no certificate",
+            path.display()
+        ));
+    }
+    Ok(chain)
+}
+
 /// `mtls-gateway certs ...` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum CertsCommand {

@@ -62,6 +62,22 @@ impl PasswordArgs {
     }
 }
 
+impl PasswordArgs {
+    /// The password of an existing file: from the file, the variable, or
+    /// asked once on the terminal.
+    ///
+    /// # Errors
+    /// An unreadable file, an unset variable, no terminal to ask on.
+    pub fn read_existing(&self) -> Result<Password, CertsError> {
+        if self.password_file.is_some() || self.password_env.is_some() {
+            return self.read();
+        }
+        let answer = rpassword::prompt_password("Password of the .p12 file: ")
+            .map_err(PasswordError::NoTerminal)?;
+        Ok(Password(answer))
+    }
+}
+
 fn check(password: String) -> Result<Password, PasswordError> {
     if password.is_empty() {
         Err(PasswordError::Empty)

@@ -10,7 +10,10 @@
 pub mod duration;
 pub mod raw;
 pub mod size;
+mod suggest;
 mod validate;
+
+pub(crate) use validate::CONNECTION_HEADERS;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,6 +25,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use rustls::sign::CertifiedKey;
 
 use crate::template::Template;
+use crate::verify::access::AccessPolicy;
 use crate::verify::policy::ClientAuth;
 
 /// A fully validated configuration.
@@ -55,6 +59,8 @@ pub struct Global {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessLog {
     Off,
+    /// The default: apart from the diagnostics on stderr.
+    Stdout,
     Stderr,
     File(PathBuf),
 }
@@ -208,6 +214,10 @@ pub struct Location {
     pub label: String,
     pub matcher: Match,
     pub action: Action,
+    /// `require_verified` and `allow` rules (after inheritance).
+    pub access: AccessPolicy,
+    /// `deny_return`: the answer when `access` denies (`None`: nginx's 403 page).
+    pub deny_return: Option<ReturnSpec>,
 }
 
 #[derive(Debug)]
@@ -217,7 +227,7 @@ pub enum Action {
 }
 
 /// `return = { status, text | url }`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReturnSpec {
     pub status: StatusCode,
     /// Body text (may use variables); `None` sends the gateway's HTML page.
@@ -242,6 +252,50 @@ pub struct ProxySpec {
     pub send_timeout: Duration,
     /// Idle keep-alive connections to the upstream kept open.
     pub keepalive: UpstreamKeepalive,
+    /// TLS to the upstream (`proxy_pass = "https://..."`), else plain TCP.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// TLS to an `https://` upstream (nginx's `proxy_ssl_*`), every file read
+/// and checked at load.
+pub struct UpstreamTls {
+    /// `proxy_ssl_certificate` and `proxy_ssl_certificate_key`: the
+    /// gateway's client certificate, checked to match its key.
+    pub client_cert: Option<Arc<CertifiedKey>>,
+    /// `proxy_ssl_trusted_certificate`: its self-signed certificates are
+    /// the trust anchors, the others extra intermediates (as OpenSSL, no
+    /// partial chains). Empty when `proxy_ssl_verify` is off.
+    pub anchors: Vec<rustls_pki_types::TrustAnchor<'static>>,
+    pub intermediates: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// `proxy_ssl_verify` (default on, unlike nginx).
+    pub verify: bool,
+    /// `proxy_ssl_verify_depth`: at most this many intermediates between
+    /// the upstream's certificate and the root (nginx's default 1).
+    pub verify_depth: u32,
+    /// `proxy_ssl_name`: the name the certificate must be valid for (and
+    /// the SNI). Default: the host of `proxy_pass`.
+    pub name: rustls_pki_types::ServerName<'static>,
+    /// `proxy_ssl_server_name`: send `name` as SNI (default off, as nginx).
+    pub server_name: bool,
+    pub protocols: Vec<Protocol>,
+    /// `proxy_ssl_session_reuse` (default on).
+    pub session_reuse: bool,
+}
+
+impl fmt::Debug for UpstreamTls {
+    // Never prints key material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamTls")
+            .field("client_cert", &self.client_cert.is_some())
+            .field("anchors", &self.anchors.len())
+            .field("verify", &self.verify)
+            .field("verify_depth", &self.verify_depth)
+            .field("name", &self.name)
+            .field("server_name", &self.server_name)
+            .field("protocols", &self.protocols)
+            .field("session_reuse", &self.session_reuse)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An upstream's idle connections (nginx's `keepalive` and
@@ -340,6 +394,15 @@ pub mod defaults {
     pub const UPSTREAM_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
+/// Whether PEM text holds a passphrase-protected private key (PKCS#8
+/// `ENCRYPTED PRIVATE KEY`, or OpenSSL's legacy `Proc-Type: 4,ENCRYPTED`
+/// header), which the gateway does not read: it reloads unattended, with
+/// nobody to type a passphrase.
+pub fn is_encrypted_key_pem(pem: &[u8]) -> bool {
+    let has = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
+    has(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || has(b"Proc-Type: 4,ENCRYPTED")
+}
+
 /// Loads and validates the configuration at `path`, reading every file it names.
 ///
 /// # Errors
@@ -363,23 +426,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// Every problem found, each naming the key and what is wrong.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let mut unknown = Vec::new();
-    let deserializer = toml::Deserializer::parse(text).map_err(|e| ConfigErrors {
+    let toml_error = |e: toml::de::Error| ConfigErrors {
         file: path.to_path_buf(),
         errors: vec![ConfigError {
             key: String::new(),
-            problem: one_line(&e.to_string()),
+            problem: suggest::toml_error(text, e.message(), e.span()),
         }],
-    })?;
-    let raw: raw::RawConfig = serde_ignored::deserialize(deserializer, |p| {
-        unknown.push(key_path(&p))
-    })
-    .map_err(|e| ConfigErrors {
-        file: path.to_path_buf(),
-        errors: vec![ConfigError {
-            key: String::new(),
-            problem: one_line(&e.to_string()),
-        }],
-    })?;
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(toml_error)?;
+    let raw: raw::RawConfig =
+        serde_ignored::deserialize(deserializer, |p| unknown.push(key_path(&p)))
+            .map_err(toml_error)?;
     let base = path
         .parent()
         .map(Path::to_path_buf)
@@ -387,8 +444,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let mut errors: Vec<ConfigError> = unknown
         .into_iter()
         .map(|key| ConfigError {
+            problem: match suggest::hint(&key) {
+                Some(hint) => format!("unknown key; {hint}"),
+                None => "unknown key".into(),
+            },
             key,
-            problem: "unknown key".into(),
         })
         .collect();
     let (global, servers, mut files) = validate::validate(raw, &base, &mut errors);
@@ -406,17 +466,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             errors,
         })
     }
-}
-
-/// toml's messages span several lines (with a source excerpt); keep the
-/// headline and the excerpt's location on one line per error.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `server.0.tls.foo` → `server[0].tls.foo`.

@@ -102,6 +102,23 @@ pub struct RawServer {
     pub max_proxy_header_size: Option<RawSize>,
     pub lingering_time: Option<RawDuration>,
     pub lingering_timeout: Option<RawDuration>,
+    /// nginx's `proxy_ssl_*`: TLS to an `https://` upstream.
+    pub proxy_ssl_certificate: Option<String>,
+    pub proxy_ssl_certificate_key: Option<String>,
+    pub proxy_ssl_trusted_certificate: Option<String>,
+    pub proxy_ssl_verify: Option<bool>,
+    pub proxy_ssl_verify_depth: Option<i64>,
+    pub proxy_ssl_name: Option<String>,
+    pub proxy_ssl_server_name: Option<bool>,
+    pub proxy_ssl_protocols: Option<Vec<String>>,
+    pub proxy_ssl_session_reuse: Option<bool>,
+    /// Inherited by every location that does not set it.
+    pub require_verified: Option<bool>,
+    /// Inherited by every location that has no `allow` rule of its own.
+    #[serde(default)]
+    pub allow: Vec<RawAllow>,
+    /// Inherited by every location that has no `deny_return` of its own.
+    pub deny_return: Option<RawReturn>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,9 +155,41 @@ pub struct RawLocation {
     pub proxy_connect_timeout: Option<RawDuration>,
     pub proxy_read_timeout: Option<RawDuration>,
     pub proxy_send_timeout: Option<RawDuration>,
+    /// nginx's `proxy_ssl_*`: TLS to an `https://` upstream.
+    pub proxy_ssl_certificate: Option<String>,
+    pub proxy_ssl_certificate_key: Option<String>,
+    pub proxy_ssl_trusted_certificate: Option<String>,
+    pub proxy_ssl_verify: Option<bool>,
+    pub proxy_ssl_verify_depth: Option<i64>,
+    pub proxy_ssl_name: Option<String>,
+    pub proxy_ssl_server_name: Option<bool>,
+    pub proxy_ssl_protocols: Option<Vec<String>>,
+    pub proxy_ssl_session_reuse: Option<bool>,
+    /// `$ssl_client_verify` must be `SUCCESS` (403 otherwise).
+    pub require_verified: Option<bool>,
+    /// Access rules: any rule admits; all conditions of a rule must hold.
+    #[serde(default)]
+    pub allow: Vec<RawAllow>,
+    /// The answer to a request the access policy denies (default: 403 page).
+    pub deny_return: Option<RawReturn>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// One `[[server.location.allow]]` rule ([`crate::verify::access`]).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawAllow {
+    pub subject: Option<IndexMap<String, OneOrMany<String>>>,
+    pub issuer: Option<IndexMap<String, OneOrMany<String>>>,
+    pub san_dns: Option<OneOrMany<String>>,
+    pub san_email: Option<OneOrMany<String>>,
+    pub san_uri: Option<OneOrMany<String>>,
+    pub san_ip: Option<OneOrMany<String>>,
+    pub serial: Option<OneOrMany<String>>,
+    pub fingerprint_sha256: Option<OneOrMany<String>>,
+    pub spki_sha256: Option<OneOrMany<String>>,
+    pub list: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct RawReturn {
     pub status: Option<i64>,
     pub text: Option<String>,

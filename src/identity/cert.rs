@@ -9,6 +9,8 @@ use x509_parser::nom::Parser as _;
 use x509_parser::time::ASN1Time;
 
 use super::dn::{self, DnError};
+use super::oid::encoded as oid;
+use super::san::{self, Sans};
 
 /// Why a client certificate could not be turned into a [`ClientCert`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +44,8 @@ pub struct ClientCert {
     serial: String,
     fingerprint: String,
     fingerprint_sha256: String,
+    spki_sha256: String,
+    sans: Sans,
     subject_dn: String,
     issuer_dn: String,
     subject_dn_legacy: String,
@@ -75,11 +79,25 @@ impl ClientCert {
             })?;
         let name_err = |field| move |source| CertParseError::Name { field, source };
         let validity = cert.validity();
+        let mut sans = Sans::default();
+        for ext in cert.extensions() {
+            if ext.oid.as_bytes() == oid::SUBJECT_ALT_NAME {
+                // A SAN extension that does not parse leaves the lists
+                // empty: verification (webpki and `verify::profile`) has
+                // already refused such a certificate, so only unverified
+                // certificates' values can be affected.
+                if let Some(names) = san::general_names(ext.value) {
+                    sans = Sans::from_names(&names);
+                }
+            }
+        }
         Ok(ClientCert {
             der: der.into(),
             serial: serial_hex(cert.raw_serial()),
             fingerprint: hex_lower(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref()),
             fingerprint_sha256: hex_lower(digest::digest(&digest::SHA256, der).as_ref()),
+            spki_sha256: base64(digest::digest(&digest::SHA256, cert.public_key().raw).as_ref()),
+            sans,
             subject_dn: dn::rfc2253(subject).map_err(name_err("subject"))?,
             issuer_dn: dn::rfc2253(issuer).map_err(name_err("issuer"))?,
             subject_dn_legacy: dn::legacy(subject).map_err(name_err("subject"))?,
@@ -107,6 +125,18 @@ impl ClientCert {
     /// SHA-256 of the DER, 64 lower-case hex digits (no nginx equivalent).
     pub fn fingerprint_sha256(&self) -> &str {
         &self.fingerprint_sha256
+    }
+
+    /// Base64 (standard, padded) of the SHA-256 of the SubjectPublicKeyInfo
+    /// DER: the pin format of HPKP and Envoy's `verify_certificate_spki`,
+    /// stable across renewals that keep the key.
+    pub fn spki_sha256(&self) -> &str {
+        &self.spki_sha256
+    }
+
+    /// The subjectAltName entries by kind.
+    pub fn sans(&self) -> &Sans {
+        &self.sans
     }
 
     /// `$ssl_client_s_dn`: subject in OpenSSL's RFC 2253 form.
@@ -520,5 +550,37 @@ mod tests {
             m[i] ^= 0xA5;
             let _ = ClientCert::from_der(&m);
         }
+    }
+
+    #[test]
+    fn sans_and_spki_pin() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let issue = |names: Vec<rcgen::SanType>| {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.subject_alt_names = names;
+            params.self_signed(&key).unwrap().der().to_vec()
+        };
+        let a = issue(vec![
+            rcgen::SanType::DnsName("robot.example".try_into().unwrap()),
+            rcgen::SanType::Rfc822Name("ops@example.com".try_into().unwrap()),
+            rcgen::SanType::URI("spiffe://example.org/ns/prod/sa/robot".try_into().unwrap()),
+            rcgen::SanType::IpAddress("10.0.0.5".parse().unwrap()),
+        ]);
+        let c = ClientCert::from_der(&a).unwrap();
+        assert_eq!(c.sans().dns, ["robot.example"]);
+        assert_eq!(c.sans().email, ["ops@example.com"]);
+        assert_eq!(c.sans().uri, ["spiffe://example.org/ns/prod/sa/robot"]);
+        assert_eq!(c.sans().ip, ["10.0.0.5"]);
+        // The SPKI pin is the SHA-256 of the public key's DER, so a renewal
+        // with the same key keeps it while the certificate hash changes.
+        let spki = digest::digest(
+            &digest::SHA256,
+            &rcgen::PublicKeyData::subject_public_key_info(&key),
+        );
+        assert_eq!(c.spki_sha256(), base64(spki.as_ref()));
+        let renewed = ClientCert::from_der(&issue(vec![])).unwrap();
+        assert_eq!(renewed.spki_sha256(), c.spki_sha256());
+        assert_ne!(renewed.fingerprint_sha256(), c.fingerprint_sha256());
+        assert!(renewed.sans().is_empty());
     }
 }

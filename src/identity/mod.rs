@@ -5,14 +5,16 @@
 //! computes, byte for byte as nginx (with OpenSSL 3.0) prints them, the
 //! serial, SHA-1 fingerprint, subject/issuer DNs in both the RFC 2253 and the
 //! legacy `X509_NAME_oneline` form, validity dates and (lazily) the raw and
-//! URL-escaped PEM. [`dn`] holds the DN formatters, usable on their own.
+//! URL-escaped PEM, the SHA-256 fingerprints of the certificate and of its
+//! public key, and the subjectAltNames by kind ([`san`]). [`dn`] holds the DN formatters, usable on their own.
 //!
-//! Every value is plain ASCII without CR/LF, so it can go straight into an
+//! Every value is plain ASCII (SAN bytes outside it are `\xHH`-escaped) without CR/LF, so it can go straight into an
 //! HTTP header.
 
 pub mod der;
 pub mod dn;
 pub mod oid;
+pub mod san;
 
 mod cert;
 

@@ -1,19 +1,25 @@
 //! New connections to an upstream: its `server` list round-robin, the next
-//! server when one refuses or times out (`proxy_connect_timeout` per
-//! attempt), and the connection's setup: `TCP_NODELAY`, `proxy_send_timeout`
-//! between writes ([`WriteTimeout`]) and the HTTP/1.1 handshake, its
-//! connection task spawned.
+//! server when one refuses, times out or fails the TLS handshake
+//! (`proxy_connect_timeout` per attempt, TCP and TLS handshake together, as
+//! nginx), and the connection's setup: `TCP_NODELAY`, TLS for `https://`
+//! ([`super::tls`]), `proxy_send_timeout` between writes ([`WriteTimeout`])
+//! and the HTTP/1.1 handshake (HTTP/2 when the upstream chose `h2` by
+//! ALPN), its connection task spawned.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper::rt::{Read, Write};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 
-use super::Sender;
+use super::error::rustls_error;
 use super::error::{UpstreamError, UpstreamErrorKind};
+use super::tls::{Alpn, UpstreamConnector};
+use super::{Sender, SenderKind, UpstreamBody};
 use crate::config::UpstreamServer;
 use crate::io_timeout::{Peer, WriteTimeout};
 
@@ -26,6 +32,15 @@ pub(super) struct Servers {
     next: AtomicUsize,
     connect_timeout: Duration,
     send_timeout: Duration,
+    /// TLS for an `https://` upstream.
+    tls: Option<UpstreamConnector>,
+}
+
+/// One connection attempt's failure.
+enum Failure {
+    Refused(String),
+    TimedOut(String),
+    Tls(String),
 }
 
 impl Servers {
@@ -33,6 +48,7 @@ impl Servers {
         servers: &[UpstreamServer],
         connect_timeout: Duration,
         send_timeout: Duration,
+        tls: Option<UpstreamConnector>,
     ) -> Servers {
         Servers {
             servers: servers
@@ -42,7 +58,13 @@ impl Servers {
             next: AtomicUsize::new(0),
             connect_timeout,
             send_timeout,
+            tls,
         }
+    }
+
+    /// TLS to these servers, if `https://`.
+    pub(super) fn tls(&self) -> Option<&UpstreamConnector> {
+        self.tls.as_ref()
     }
 
     /// A new connection: the servers round-robin, the next one when a
@@ -51,61 +73,151 @@ impl Servers {
         let n = self.servers.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut failures = Vec::new();
-        let mut all_timed_out = true;
         for i in 0..n {
             let (server, addr) = &self.servers[(start + i) % n];
-            let attempt = tokio::time::timeout(
-                self.connect_timeout,
-                TcpStream::connect((server.host.as_str(), server.port)),
-            )
-            .await;
-            let stream = match attempt {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    all_timed_out = false;
-                    tracing::warn!(upstream = %addr, error = %e, "connect to upstream server failed");
-                    failures.push(format!("{addr}: {e}"));
-                    continue;
-                }
-                Err(_) => {
-                    tracing::warn!(upstream = %addr, timeout = ?self.connect_timeout, "connect to upstream server timed out");
-                    failures.push(format!(
-                        "{addr}: connect timed out after {:?}",
-                        self.connect_timeout
-                    ));
-                    continue;
-                }
+            let attempt = tokio::time::timeout(self.connect_timeout, self.open(server, addr)).await;
+            let failure = match attempt {
+                Ok(Ok(sender)) => return Ok((sender, addr.clone())),
+                Ok(Err(failure)) => failure,
+                Err(_) => Failure::TimedOut(format!(
+                    "connect timed out after {:?}",
+                    self.connect_timeout
+                )),
             };
-            tracing::debug!(upstream = %addr, "connected to upstream server");
-            let _ = stream.set_nodelay(true);
-            // proxy_send_timeout: between two successful writes.
-            let io = WriteTimeout::new(TokioIo::new(stream), self.send_timeout, Peer::Upstream);
-            match http1::Builder::new()
-                .title_case_headers(true)
-                .handshake(io)
-                .await
-            {
-                Ok((sender, connection)) => {
-                    let upstream = addr.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            tracing::debug!(upstream = %upstream, error = %e, "upstream connection ended with an error");
-                        }
-                    });
-                    return Ok((sender, addr.clone()));
+            match &failure {
+                Failure::Refused(e) => {
+                    tracing::warn!(upstream = %addr, error = %e, "connect to upstream server failed");
                 }
-                Err(e) => {
-                    all_timed_out = false;
-                    failures.push(format!("{addr}: {e}"));
+                Failure::TimedOut(e) => {
+                    tracing::warn!(upstream = %addr, timeout = ?self.connect_timeout, "{e}");
+                }
+                Failure::Tls(e) => {
+                    tracing::warn!(upstream = %addr, "upstream TLS handshake failed: {e}");
                 }
             }
+            failures.push((addr, failure));
         }
-        let detail = format!("no upstream server reachable ({})", failures.join("; "));
-        let kind = if all_timed_out {
-            UpstreamErrorKind::Timeout
+        let texts = |want: fn(&Failure) -> Option<&String>| -> Vec<String> {
+            failures
+                .iter()
+                .filter_map(|(addr, f)| want(f).map(|t| format!("{addr}: {t}")))
+                .collect()
+        };
+        let tls = texts(|f| match f {
+            Failure::Tls(t) => Some(t),
+            _ => None,
+        });
+        let all = texts(|f| match f {
+            Failure::Refused(t) | Failure::TimedOut(t) | Failure::Tls(t) => Some(t),
+        });
+        // A TLS failure is the one to act on (a certificate, a key, a CA).
+        let (kind, detail) = if !tls.is_empty() {
+            (
+                UpstreamErrorKind::Tls,
+                format!("upstream TLS handshake failed ({})", all.join("; ")),
+            )
+        } else if failures
+            .iter()
+            .all(|(_, f)| matches!(f, Failure::TimedOut(_)))
+        {
+            (
+                UpstreamErrorKind::Timeout,
+                format!("no upstream server reachable ({})", all.join("; ")),
+            )
         } else {
-            UpstreamErrorKind::Refused
+            (
+                UpstreamErrorKind::Refused,
+                format!("no upstream server reachable ({})", all.join("; ")),
+            )
         };
         Err(UpstreamError::new(kind, detail))
+    }
+
+    /// TCP, TLS if `https://`, and the HTTP handshake with one server.
+    async fn open(&self, server: &UpstreamServer, addr: &Arc<str>) -> Result<Sender, Failure> {
+        let stream = TcpStream::connect((server.host.as_str(), server.port))
+            .await
+            .map_err(|e| Failure::Refused(e.to_string()))?;
+        tracing::debug!(upstream = %addr, "connected to upstream server");
+        let _ = stream.set_nodelay(true);
+        match &self.tls {
+            None => {
+                self.http(TokioIo::new(stream), Alpn::Http1, addr.clone())
+                    .await
+            }
+            Some(tls) => {
+                let (stream, alpn) = tls.handshake(stream).await.map_err(Failure::Tls)?;
+                self.http(TokioIo::new(stream), alpn, addr.clone()).await
+            }
+        }
+    }
+
+    /// The HTTP/1.1 or HTTP/2 handshake on `io`, its connection task spawned.
+    async fn http<T>(&self, io: T, alpn: Alpn, upstream: Arc<str>) -> Result<Sender, Failure>
+    where
+        T: Read + Write + Unpin + Send + 'static,
+    {
+        // proxy_send_timeout: between two successful writes.
+        let io = WriteTimeout::new(io, self.send_timeout, Peer::Upstream);
+        match alpn {
+            Alpn::Http1 => {
+                let (sender, connection) = http1::Builder::new()
+                    .title_case_headers(true)
+                    .handshake::<_, UpstreamBody>(io)
+                    .await
+                    .map_err(|e| Failure::Refused(e.to_string()))?;
+                let (tls_end, end) = self.tls_end();
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(upstream = %upstream, error = %e, "upstream connection ended with an error");
+                        report_tls_end(&e, tls_end);
+                    }
+                });
+                Ok(Sender {
+                    kind: SenderKind::Http1(sender),
+                    tls_end: end,
+                })
+            }
+            Alpn::H2 => {
+                let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                    .handshake::<_, UpstreamBody>(io)
+                    .await
+                    .map_err(|e| Failure::Refused(e.to_string()))?;
+                let (tls_end, end) = self.tls_end();
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(upstream = %upstream, error = %e, "upstream HTTP/2 connection ended with an error");
+                        report_tls_end(&e, tls_end);
+                    }
+                });
+                Ok(Sender {
+                    kind: SenderKind::Http2(sender),
+                    tls_end: end,
+                })
+            }
+        }
+    }
+
+    /// For TLS: where the connection task reports the TLS error it ends with.
+    fn tls_end(
+        &self,
+    ) -> (
+        Option<oneshot::Sender<rustls::Error>>,
+        Option<oneshot::Receiver<rustls::Error>>,
+    ) {
+        match self.tls {
+            Some(_) => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        }
+    }
+}
+
+/// Hands the TLS error that ended a connection to its sender's exchange.
+fn report_tls_end(e: &hyper::Error, to: Option<oneshot::Sender<rustls::Error>>) {
+    if let (Some(to), Some(tls)) = (to, rustls_error(e)) {
+        let _ = to.send(tls.clone());
     }
 }

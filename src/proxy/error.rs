@@ -18,6 +18,9 @@ pub enum UpstreamErrorKind {
     Reset,
     /// The upstream answered something that is not HTTP/1.1.
     Protocol,
+    /// TLS to the upstream failed: its certificate does not verify, it
+    /// refused the gateway's (or the lack of one), no common protocol.
+    Tls,
 }
 
 impl UpstreamErrorKind {
@@ -28,6 +31,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => "timeout",
             UpstreamErrorKind::Reset => "reset",
             UpstreamErrorKind::Protocol => "protocol",
+            UpstreamErrorKind::Tls => "tls",
         }
     }
 }
@@ -69,7 +73,9 @@ pub enum ForwardError {
 
 /// Sorts a failed exchange: the client's own request body (too large, or
 /// failed or stalled), else an upstream timeout, a protocol error (the
-/// upstream answered garbage) or a reset.
+/// upstream answered garbage) or a reset. (A TLS failure mid-exchange is
+/// told apart by the caller, which knows the connection: see
+/// [`rustls_error`].)
 pub(super) fn classify(e: &hyper::Error) -> ForwardError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut kind = UpstreamErrorKind::Reset;
@@ -108,4 +114,26 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// The rustls error inside `err` itself, if any (io::Error's `source()`
+/// skips the error it wraps, so look inside).
+fn as_rustls<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    err.downcast_ref::<rustls::Error>().or_else(|| {
+        err.downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    })
+}
+
+/// The rustls error anywhere in `e`'s chain.
+pub(super) fn rustls_error(e: &hyper::Error) -> Option<&rustls::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tls) = as_rustls(err) {
+            return Some(tls);
+        }
+        source = err.source();
+    }
+    None
 }

@@ -30,6 +30,8 @@
 //!                                   Ok, or Err(reason::classify)
 //! ```
 
+pub mod advice;
+pub mod access;
 pub mod cache;
 pub mod handshake;
 mod names;

@@ -14,40 +14,7 @@
 use super::X509Error;
 use crate::identity::dn::{self, Children, read_tlv};
 use crate::identity::oid::encoded as oid;
-
-/// A `GeneralName`, owned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum GeneralName {
-    /// `[0] otherName`: type-id OID content and the `[0] EXPLICIT` value's
-    /// inner TLV.
-    Other {
-        type_id: Vec<u8>,
-        value: Vec<u8>,
-    },
-    Email(Vec<u8>),
-    Dns(Vec<u8>),
-    /// `[4] directoryName`: the `Name` TLV.
-    Directory(Vec<u8>),
-    Uri(Vec<u8>),
-    Ip(Vec<u8>),
-    /// x400Address, ediPartyName, registeredID: compared by type only.
-    Unsupported(u32),
-}
-
-impl GeneralName {
-    /// The `GEN_*` number (the context tag).
-    fn kind(&self) -> u32 {
-        match self {
-            GeneralName::Other { .. } => 0,
-            GeneralName::Email(_) => 1,
-            GeneralName::Dns(_) => 2,
-            GeneralName::Directory(_) => 4,
-            GeneralName::Uri(_) => 6,
-            GeneralName::Ip(_) => 7,
-            GeneralName::Unsupported(k) => *k,
-        }
-    }
-}
+pub(crate) use crate::identity::san::{GeneralName, general_name, general_names};
 
 /// One `GeneralSubtree`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,55 +29,6 @@ pub(crate) struct Subtree {
 pub(crate) struct Constraints {
     pub permitted: Vec<Subtree>,
     pub excluded: Vec<Subtree>,
-}
-
-/// Parses one `GeneralName` TLV.
-fn general_name(tlv: &dn::Tlv<'_>) -> Option<GeneralName> {
-    if tlv.class != 2 {
-        return None;
-    }
-    Some(match (tlv.tag, tlv.constructed) {
-        (0, true) => {
-            let mut parts = Children::new(tlv.content);
-            let type_id = parts.next()?.ok()?;
-            let value = parts.next()?.ok()?;
-            if !type_id.is_universal(6, false) || value.class != 2 || value.tag != 0 {
-                return None;
-            }
-            let (inner, rest) = read_tlv(value.content).ok()?;
-            if !rest.is_empty() || parts.next().is_some() {
-                return None;
-            }
-            GeneralName::Other {
-                type_id: type_id.content.to_vec(),
-                value: inner.raw.to_vec(),
-            }
-        }
-        (1, false) => GeneralName::Email(tlv.content.to_vec()),
-        (2, false) => GeneralName::Dns(tlv.content.to_vec()),
-        (4, true) => {
-            let (name, rest) = read_tlv(tlv.content).ok()?;
-            if !rest.is_empty() || !name.is_universal(16, true) {
-                return None;
-            }
-            GeneralName::Directory(name.raw.to_vec())
-        }
-        (6, false) => GeneralName::Uri(tlv.content.to_vec()),
-        (7, false) => GeneralName::Ip(tlv.content.to_vec()),
-        (3, true) | (5, true) | (8, false) => GeneralName::Unsupported(tlv.tag),
-        _ => return None,
-    })
-}
-
-/// Parses `GeneralNames` (a subjectAltName value).
-pub(crate) fn general_names(seq_tlv: &[u8]) -> Option<Vec<GeneralName>> {
-    let (seq, rest) = read_tlv(seq_tlv).ok()?;
-    if !rest.is_empty() || !seq.is_universal(16, true) {
-        return None;
-    }
-    Children::new(seq.content)
-        .map(|gn| general_name(&gn.ok()?))
-        .collect()
 }
 
 /// Parses a `NameConstraints` value.

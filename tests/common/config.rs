@@ -152,6 +152,8 @@ struct Location {
     /// `prefix = ".."` or `exact = ".."`, then the action, then other keys.
     lines: Vec<String>,
     headers: Vec<(String, String)>,
+    /// `[[server.location.allow]]` rules, each as raw `key = value` lines.
+    allow: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -365,6 +367,7 @@ impl GatewayConfig {
         self.cur().locations.push(Location {
             lines: vec![line("prefix", prefix)],
             headers: Vec::new(),
+            allow: Vec::new(),
         });
         self
     }
@@ -374,6 +377,7 @@ impl GatewayConfig {
         self.cur().locations.push(Location {
             lines: vec![line("exact", path)],
             headers: Vec::new(),
+            allow: Vec::new(),
         });
         self
     }
@@ -426,6 +430,13 @@ impl GatewayConfig {
         if !raw.trim().is_empty() {
             self.loc().lines.push(raw.to_string());
         }
+        self
+    }
+
+    /// One `[[server.location.allow]]` rule of the current location, as
+    /// raw lines: `.allow(r#"subject = { OU = "admins" }"#)`.
+    pub fn allow(mut self, rule: &str) -> Self {
+        self.loc().allow.push(rule.to_string());
         self
     }
 
@@ -569,6 +580,11 @@ impl Display for GatewayConfig {
                     out.push('\n');
                 }
                 table(&mut out, "[server.location.proxy_set_header]", &loc.headers);
+                for rule in &loc.allow {
+                    out.push_str("[[server.location.allow]]\n");
+                    out.push_str(rule);
+                    out.push('\n');
+                }
             }
         }
         for u in &self.upstreams {

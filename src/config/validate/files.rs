@@ -30,6 +30,11 @@ pub enum FileError {
         reason: String,
     },
     #[error(
+        "{}: the private key is encrypted (passphrase-protected); encrypted keys are not supported, since the gateway reloads keys unattended. Decrypt it once: `openssl pkey -in {} -out KEY.pem` (asks the passphrase; keep KEY.pem mode 0600 or 0640 root:ssl-cert) and point `certificate_key` at KEY.pem",
+        .path.display(), .path.display()
+    )]
+    EncryptedKey { path: PathBuf },
+    #[error(
         "{}: no usable private key (PKCS#8, PKCS#1 or SEC1 PEM; encrypted keys are not supported): {source}",
         .path.display()
     )]
@@ -89,6 +94,11 @@ pub(super) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Fi
 /// The private key of a PEM file.
 pub(super) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, FileError> {
     let bytes = read(path)?;
+    if crate::config::is_encrypted_key_pem(&bytes) {
+        return Err(FileError::EncryptedKey {
+            path: path.to_path_buf(),
+        });
+    }
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|source| FileError::Key {
         path: path.to_path_buf(),
         source,

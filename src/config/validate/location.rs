@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 
 use super::Ctx;
 use super::addr::{is_upstream_name, parse_host_port};
+use super::upstream_tls::{ProxySslKeys, validate_upstream_tls};
 use crate::config::raw::{OneOrMany, RawLocation, RawUpstream};
 use crate::config::{
     Action, Location, Match, ProxySpec, ReturnSpec, UpstreamKeepalive, UpstreamServer, defaults,
@@ -19,7 +20,7 @@ use crate::template::{Target, Template};
 /// Headers whose meaning belongs to the connection between the gateway and
 /// the upstream; `proxy_set_header` may only blank them (nginx idiom
 /// `Connection ""`).
-pub(super) const CONNECTION_HEADERS: &[&str] = &[
+pub(crate) const CONNECTION_HEADERS: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -93,6 +94,9 @@ pub(super) struct Inherited<'a> {
     pub(super) connect: Duration,
     pub(super) read: Duration,
     pub(super) send: Duration,
+    /// The server's `proxy_ssl_*` keys.
+    pub(super) proxy_ssl: ProxySslKeys,
+    pub(super) access: super::access::InheritedAccess,
 }
 
 pub(super) fn validate_headers(
@@ -139,6 +143,7 @@ pub(super) fn validate_location(
     used_upstreams: &mut HashSet<String>,
     ctx: &mut Ctx<'_>,
 ) -> Option<Location> {
+    let proxy_ssl = ProxySslKeys::of_location(key, &raw);
     let matcher = match (raw.prefix, raw.exact) {
         (Some(p), None) => Some(Match::Prefix(p)),
         (None, Some(e)) => Some(Match::Exact(e)),
@@ -180,6 +185,14 @@ pub(super) fn validate_location(
             ctx.error(format!("{key}.{name}"), "must be more than 0");
         }
     }
+    let (access, deny_return) = super::access::location_access(
+        key,
+        raw.require_verified,
+        &raw.allow,
+        raw.deny_return,
+        &inherited.access,
+        ctx,
+    );
     let action = match (raw.return_, raw.proxy_pass) {
         (Some(_), Some(_)) => {
             ctx.error(key, "set either `return` or `proxy_pass`, not both");
@@ -190,6 +203,12 @@ pub(super) fn validate_location(
             None
         }
         (Some(ret), None) => {
+            ssl_keys_unused(
+                key,
+                &proxy_ssl,
+                "only meaningful with proxy_pass = \"https://...\"",
+                ctx,
+            );
             if raw.proxy_set_header.is_some() {
                 ctx.error(
                     format!("{key}.proxy_set_header"),
@@ -210,17 +229,35 @@ pub(super) fn validate_location(
                 used_upstreams,
                 ctx,
             )
-            .map(|(proxy_host, servers, keepalive)| {
-                Action::Proxy(Box::new(ProxySpec {
+            .and_then(|pass| {
+                let tls = match &pass.tls_host {
+                    None => {
+                        ssl_keys_unused(
+                            key,
+                            &proxy_ssl,
+                            "only meaningful with proxy_pass = \"https://...\" (this location proxies over plain http://)",
+                            ctx,
+                        );
+                        None
+                    }
+                    Some(host) => Some(validate_upstream_tls(
+                        key,
+                        &proxy_ssl.inherit(&inherited.proxy_ssl),
+                        host,
+                        ctx,
+                    )?),
+                };
+                Some(Action::Proxy(Box::new(ProxySpec {
                     target,
-                    proxy_host,
-                    servers,
+                    proxy_host: pass.proxy_host,
+                    servers: pass.servers,
                     set_headers: headers,
                     connect_timeout: connect,
                     read_timeout: read,
                     send_timeout: send,
-                    keepalive,
-                }))
+                    keepalive: pass.keepalive,
+                    tls,
+                })))
             })
         }
     };
@@ -233,6 +270,8 @@ pub(super) fn validate_location(
         label,
         matcher,
         action: action?,
+        access,
+        deny_return,
     })
 }
 
@@ -311,22 +350,41 @@ pub(super) fn validate_return(
     })
 }
 
+/// Location-level `proxy_ssl_*` keys where they cannot apply are an
+/// error (a server's are inherited only by its `https://` locations).
+fn ssl_keys_unused(key: &str, keys: &ProxySslKeys, why: &str, ctx: &mut Ctx<'_>) {
+    for name in keys.set_names() {
+        ctx.error(format!("{key}.{name}"), why);
+    }
+}
+
+/// A `proxy_pass` target, resolved.
+pub(super) struct ProxyPass {
+    /// `$proxy_host`.
+    proxy_host: String,
+    servers: Vec<UpstreamServer>,
+    keepalive: UpstreamKeepalive,
+    /// For `https://`: the host as written (the upstream block's name or
+    /// the host without port), the default `proxy_ssl_name`.
+    tls_host: Option<String>,
+}
+
 pub(super) fn validate_proxy_pass(
     key: &str,
     target: &str,
     upstreams: &HashMap<String, (Vec<UpstreamServer>, UpstreamKeepalive)>,
     used_upstreams: &mut HashSet<String>,
     ctx: &mut Ctx<'_>,
-) -> Option<(String, Vec<UpstreamServer>, UpstreamKeepalive)> {
-    let Some(rest) = target.strip_prefix("http://") else {
-        if target.starts_with("https://") {
-            ctx.error(
-                key,
-                "TLS to the upstream (https://) is not supported yet; use http://",
-            );
-        } else {
-            ctx.error(key, format!("{target:?} must start with http://"));
-        }
+) -> Option<ProxyPass> {
+    let (rest, tls, default_port) = if let Some(rest) = target.strip_prefix("http://") {
+        (rest, false, 80)
+    } else if let Some(rest) = target.strip_prefix("https://") {
+        (rest, true, 443)
+    } else {
+        ctx.error(
+            key,
+            format!("{target:?} must start with http:// or https://"),
+        );
         return None;
     };
     let authority = rest.trim_end_matches('/');
@@ -339,9 +397,14 @@ pub(super) fn validate_proxy_pass(
     }
     if let Some((servers, keepalive)) = upstreams.get(authority) {
         used_upstreams.insert(authority.to_string());
-        return Some((authority.to_string(), servers.clone(), *keepalive));
+        return Some(ProxyPass {
+            proxy_host: authority.to_string(),
+            servers: servers.clone(),
+            keepalive: *keepalive,
+            tls_host: tls.then(|| authority.to_string()),
+        });
     }
-    match parse_host_port(authority, 80) {
+    match parse_host_port(authority, default_port) {
         Ok(server) => {
             if !authority.contains(':')
                 && !authority.starts_with('[')
@@ -350,12 +413,13 @@ pub(super) fn validate_proxy_pass(
                 // A bare name that is not an upstream: most likely a typo.
                 ctx.error(
                     key,
-                    format!("no [upstream.{authority}] is defined (to proxy to a host directly, give its port: http://{authority}:80)"),
+                    format!("no [upstream.{authority}] is defined (to proxy to a host directly, give its port: {}{authority}:{default_port})", if tls { "https://" } else { "http://" }),
                 );
                 return None;
             }
-            // $proxy_host: host[:port] as written, port omitted when 80.
-            let proxy_host = if server.port == 80 {
+            // $proxy_host: host[:port] as written, port omitted when it
+            // is the scheme's (80, 443).
+            let proxy_host = if server.port == default_port {
                 if server.host.contains(':') {
                     format!("[{}]", server.host)
                 } else {
@@ -364,7 +428,12 @@ pub(super) fn validate_proxy_pass(
             } else {
                 server.to_string()
             };
-            Some((proxy_host, vec![server], UpstreamKeepalive::default()))
+            Some(ProxyPass {
+                proxy_host,
+                tls_host: tls.then(|| server.host.clone()),
+                servers: vec![server],
+                keepalive: UpstreamKeepalive::default(),
+            })
         }
         Err(problem) => {
             ctx.error(key, problem);

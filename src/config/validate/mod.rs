@@ -9,11 +9,13 @@
 //! [`servers`] (checks across server blocks). This file holds the walk over
 //! the whole file, the global keys, and per-server limits.
 
+mod access;
 mod addr;
 mod files;
 mod location;
 mod servers;
 mod tls;
+mod upstream_tls;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -28,6 +30,8 @@ use super::{
 };
 
 use addr::{parse_listen, parse_server_name};
+/// Also read by import-nginx, which drops what validation would refuse.
+pub(crate) use location::CONNECTION_HEADERS;
 use location::{Inherited, validate_headers, validate_location, validate_upstreams};
 use servers::{check_name_conflicts, warn_shared_upstreams};
 use tls::{validate_client_auth, validate_tls};
@@ -131,12 +135,15 @@ fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
         }
     });
     let access_log = match raw.access_log.as_deref() {
-        None | Some("stderr") => AccessLog::Stderr,
+        // stdout by default: the diagnostics are on stderr, and the two
+        // kinds of lines stay apart (`2>/dev/null`, `| jq`).
+        None | Some("stdout") => AccessLog::Stdout,
+        Some("stderr") => AccessLog::Stderr,
         Some("off") => AccessLog::Off,
         Some("") => {
             ctx.error(
                 "access_log",
-                "empty: use \"stderr\", \"off\" or a file path",
+                "empty: use \"stdout\", \"stderr\", \"off\" or a file path",
             );
             AccessLog::Off
         }
@@ -223,6 +230,7 @@ fn validate_server(
     let label = format!("server[{index}]");
     let mut ok = true;
     let limits = validate_limits(&label, &raw, ctx);
+    let proxy_ssl = upstream_tls::ProxySslKeys::of_server(&label, &raw);
 
     let mut listen = Vec::new();
     match raw.listen.map(OneOrMany::into_vec) {
@@ -303,11 +311,20 @@ fn validate_server(
         raw.proxy_send_timeout.as_ref(),
         defaults::PROXY_SEND_TIMEOUT,
     );
+    let access = access::InheritedAccess::of_server(
+        &label,
+        raw.require_verified,
+        &raw.allow,
+        raw.deny_return,
+        ctx,
+    );
     let inherited = Inherited {
         headers: server_headers.as_deref(),
         connect,
         read,
         send,
+        proxy_ssl,
+        access,
     };
 
     let mut locations: Vec<Location> = Vec::new();
@@ -327,6 +344,18 @@ fn validate_server(
         }
     }
 
+    if let Some(auth) = &client_auth
+        && auth.mode == crate::verify::VerifyMode::Off
+    {
+        for (j, l) in locations.iter().enumerate() {
+            if !l.access.is_open() {
+                ctx.error(
+                    format!("{label}.location[{j}]"),
+                    "require_verified and allow rules need a verified client certificate, but this server's verify_client is off: no request could ever be admitted (set verify_client = \"optional\" or \"on\")",
+                );
+            }
+        }
+    }
     let (tls, client_auth) = (tls?, client_auth?);
     if !ok {
         return None;

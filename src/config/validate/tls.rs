@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::CertificateDer;
 
 use super::Ctx;
 use super::files::{read_certs, read_crls, read_key};
@@ -54,20 +53,35 @@ pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Optio
     };
     let mut certified_key = None;
     if let (Some(chain), Some(private_key)) = (chain, private_key) {
-        check_server_cert_dates(&format!("{key}.certificate"), &chain[0], ctx);
         let provider = rustls::crypto::aws_lc_rs::default_provider();
+        // Which certificate of the file the key belongs to, for a chain
+        // written in the wrong order (root or intermediate first).
+        let order_hint = key_position(&chain, &private_key, &provider)
+            .filter(|&i| i > 0)
+            .map(|i| {
+                format!(
+                    "the key belongs to certificate #{} of the file: the chain is in the wrong order; the server's own certificate must come first, then its intermediates (leaf, intermediate, ..., root)",
+                    i + 1
+                )
+            });
         match CertifiedKey::from_der(chain, private_key, &provider) {
             Ok(ck) => match ck.keys_match() {
                 Ok(()) => certified_key = Some(Arc::new(ck)),
-                Err(e) => ctx.error(
+                Err(e) => match order_hint {
+                    Some(hint) => ctx.error(format!("{key}.certificate"), hint),
+                    None => ctx.error(
+                        format!("{key}.certificate_key"),
+                        format!("does not match the certificate's public key ({e})"),
+                    ),
+                },
+            },
+            Err(rustls::Error::InconsistentKeys(_)) => match order_hint {
+                Some(hint) => ctx.error(format!("{key}.certificate"), hint),
+                None => ctx.error(
                     format!("{key}.certificate_key"),
-                    format!("does not match the certificate's public key ({e})"),
+                    "does not match the certificate's public key (is it the key of another certificate?)",
                 ),
             },
-            Err(rustls::Error::InconsistentKeys(_)) => ctx.error(
-                format!("{key}.certificate_key"),
-                "does not match the certificate's public key (is it the key of another certificate?)",
-            ),
             Err(e) => ctx.error(
                 format!("{key}.certificate_key"),
                 format!("unusable private key: {e}"),
@@ -144,30 +158,6 @@ pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Optio
         session_tickets: raw.session_tickets.unwrap_or(true),
         handshake_timeout,
     })
-}
-
-/// A server certificate that every client will reject is a configuration
-/// error, not something to discover from user reports.
-pub(super) fn check_server_cert_dates(key: &str, leaf: &CertificateDer<'_>, ctx: &mut Ctx<'_>) {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
-        return;
-    };
-    let now = unix_now();
-    let validity = cert.validity();
-    if validity.not_after.timestamp() < now {
-        ctx.error(
-            key,
-            format!("the server certificate expired on {}", validity.not_after),
-        );
-    } else if validity.not_before.timestamp() > now {
-        ctx.error(
-            key,
-            format!(
-                "the server certificate is not valid before {}",
-                validity.not_before
-            ),
-        );
-    }
 }
 
 pub(super) fn validate_client_auth(
@@ -303,4 +293,22 @@ pub(super) fn validate_client_auth(
             None
         }
     }
+}
+
+/// The index of the certificate in `chain` whose public key is that of
+/// `key` (None: none, or the key cannot be loaded).
+fn key_position(
+    chain: &[rustls_pki_types::CertificateDer<'static>],
+    key: &rustls_pki_types::PrivateKeyDer<'static>,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Option<usize> {
+    let signing = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .ok()?;
+    let spki = signing.public_key()?;
+    chain.iter().position(|cert| {
+        x509_parser::parse_x509_certificate(cert)
+            .is_ok_and(|(_, c)| c.tbs_certificate.subject_pki.raw == spki.as_ref())
+    })
 }
