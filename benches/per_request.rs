@@ -8,7 +8,13 @@
 //!   10,000 fingerprints or DNs, and a subject-attribute rule;
 //! * `upstream_headers`: the header rewrite of one proxied request with the
 //!   seed's nine `proxy_set_header` lines, from a connection's `ConnFacts`
-//!   (no running gateway needed).
+//!   (no running gateway needed);
+//! * `identity_formats`: the RFC 9440 / RFC 8941 / XFCC values of a verified
+//!   chain, computed once per chain (`forwarded/new`), then each request's
+//!   rendering of all of them from that cache (`render/identity_formats`);
+//! * `assertion`: signing one `$ssl_client_jwt` (ES256 and EdDSA: paid once
+//!   per connection and audience), and a request's rendering of the
+//!   connection's cached token (`render/jwt_cached`).
 //!
 //! `cargo bench --bench per_request`.
 
@@ -25,10 +31,12 @@ use http::{HeaderMap, HeaderValue, Request, Version};
 use rustls_pki_types::UnixTime;
 
 use common::{Pki, ServerKey};
+use mtls_gateway::assertion::{Assertion, SigningKey, TokenCache};
 use mtls_gateway::config::Action;
 use mtls_gateway::facts::{ConnFacts, TlsInfo};
 use mtls_gateway::identity::ClientCert;
-use mtls_gateway::template::RequestVars;
+use mtls_gateway::identity::forward::Forwarded;
+use mtls_gateway::template::{AssertionVars, RequestVars, Target, Template};
 use mtls_gateway::verify::{check_chain, verify_peer};
 
 fn bench(c: &mut Criterion) {
@@ -60,6 +68,7 @@ fn bench(c: &mut Criterion) {
     let peer = verify_peer(Some(&direct), &config.servers[0].client_auth, now);
     let facts = ConnFacts {
         remote: "127.0.0.1:50000".parse().expect("addr"),
+        proxy_protocol: None,
         local: "127.0.0.1:3443".parse().expect("addr"),
         tls: TlsInfo {
             protocol: "TLSv1.3",
@@ -94,6 +103,7 @@ fn bench(c: &mut Criterion) {
         proxy_host: &spec.proxy_host,
         uri: "/api/mtls",
         now_unix: 1_800_000_000,
+        assertion: None,
     };
     let mut group = c.benchmark_group("per_request");
     group.measurement_time(Duration::from_secs(3));
@@ -129,6 +139,77 @@ fn bench(c: &mut Criterion) {
             .expect("headers")
         })
     });
+    group.finish();
+
+    // The new identity values: once per verified chain, then per request.
+    let peer2 = Arc::new(verify_peer(Some(&via_intermediate), &auth, now));
+    let leaf2 = peer2.verified_cert().expect("verified");
+    let facts2 = ConnFacts {
+        peer: peer2.clone(),
+        ..facts_like(&facts)
+    };
+    let mut group = c.benchmark_group("identity_formats");
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("forwarded/new", |b| {
+        b.iter(|| Forwarded::new(black_box(leaf2), peer2.issuers()))
+    });
+    let all = Template::parse(
+        "$ssl_client_cert_rfc9440 $ssl_client_cert_chain_rfc9440 $ssl_client_spki_sha256 \
+         $ssl_client_san_dns $ssl_client_san_email $ssl_client_san_uri $ssl_client_san_ip $ssl_client_xfcc",
+        Target::Header,
+    )
+    .expect("template");
+    let vars2 = RequestVars {
+        facts: &facts2,
+        ..vars_like(&vars)
+    };
+    all.render(&vars2); // fills the per-chain cache, as a connection's first request does
+    group.bench_function("render/identity_formats", |b| {
+        b.iter(|| all.render(black_box(&vars2)))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("assertion");
+    group.measurement_time(Duration::from_secs(3));
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let es = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .expect("key");
+    let ed = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).expect("key");
+    for (name, pkcs8) in [("es256", es.as_ref()), ("eddsa", ed.as_ref())] {
+        let key = SigningKey::from_private_key(&rustls_pki_types::PrivateKeyDer::Pkcs8(
+            pkcs8.to_vec().into(),
+        ))
+        .expect("key");
+        let assertion = Assertion::new(
+            key,
+            Vec::new(),
+            "https://gateway.example".into(),
+            "backend".into(),
+            Duration::from_secs(60),
+        );
+        group.bench_function(format!("sign/{name}"), |b| {
+            b.iter(|| assertion.sign(black_box(leaf2), "backend", 1_800_000_000))
+        });
+        if name == "es256" {
+            let tokens = TokenCache::default();
+            let jwt = Template::parse("$ssl_client_jwt", Target::Header).expect("template");
+            let vars3 = RequestVars {
+                assertion: Some(AssertionVars {
+                    assertion: &assertion,
+                    audience: "backend",
+                    tokens: &tokens,
+                }),
+                ..vars_like(&vars2)
+            };
+            jwt.render(&vars3); // the connection's first request signs
+            group.bench_function("render/jwt_cached", |b| {
+                b.iter(|| jwt.render(black_box(&vars3)))
+            });
+        }
+    }
     group.finish();
 
     access_policy(c, &facts.peer);
@@ -218,6 +299,29 @@ fn access_policy(c: &mut Criterion, peer: &mtls_gateway::verify::PeerIdentity) {
         group.bench_function(*name, |b| b.iter(|| policy.decide(black_box(peer))));
     }
     group.finish();
+}
+
+fn facts_like(f: &ConnFacts) -> ConnFacts {
+    ConnFacts {
+        remote: f.remote,
+        local: f.local,
+        tls: f.tls.clone(),
+        server_name: f.server_name.clone(),
+        peer: f.peer.clone(),
+        proxy_protocol: f.proxy_protocol,
+    }
+}
+
+fn vars_like<'a>(v: &RequestVars<'a>) -> RequestVars<'a> {
+    RequestVars {
+        facts: v.facts,
+        request: v.request,
+        host: v.host,
+        proxy_host: v.proxy_host,
+        uri: v.uri,
+        now_unix: v.now_unix,
+        assertion: v.assertion,
+    }
 }
 
 criterion_group!(benches, bench);

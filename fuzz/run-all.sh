@@ -23,4 +23,5 @@ run dn & a=$!; run cert_identity & b=$!; wait $a || status=1; wait $b || status=
 run config & a=$!; run template & b=$!; wait $a || status=1; wait $b || status=1
 run header_rewrite & a=$!; run verify_chain & b=$!; wait $a || status=1; wait $b || status=1
 run nginx_conf || status=1
+run proxy_header & a=$!; run session_ticket & b=$!; wait $a || status=1; wait $b || status=1
 exit $status

@@ -5,6 +5,8 @@
 //! * `/readyz`: 200 once every listener is bound and the configuration is
 //!   loaded (the admin listener starts only then), 503 while shutting down.
 //! * `/metrics`: Prometheus text format ([`crate::metrics`]).
+//! * `/.well-known/jwks.json`: the identity assertion's public keys
+//!   ([`crate::assertion`]), 404 without `[identity_assertion]`.
 //!
 //! Its own limits, since it answers anyone who can reach it: a request head
 //! must arrive within [`HEADER_TIMEOUT`] (also the longest an idle
@@ -205,10 +207,21 @@ fn route(path: &str, shared: &Shared) -> Response<Full<Bytes>> {
                 shared.metrics.encode(),
             )
         }
+        // The identity assertion's keys, for backends that verify
+        // `$ssl_client_jwt` (the current configuration's: a reload that
+        // rotates keys is published here at once).
+        "/.well-known/jwks.json" => match shared.generation.load().assertion.as_deref() {
+            Some(a) => text(StatusCode::OK, "application/json", a.jwks().to_string()),
+            None => text(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "no [identity_assertion] is configured\n".into(),
+            ),
+        },
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: /healthz, /readyz, /metrics\n".into(),
+            "not found: /healthz, /readyz, /metrics, /.well-known/jwks.json\n".into(),
         ),
     }
 }

@@ -63,6 +63,8 @@ pub struct ConnCtx {
     /// number, location index in that generation's server, decision). The
     /// identity never changes, so a decision holds until a reload.
     access: Mutex<Vec<(u64, usize, Decision)>>,
+    /// `$ssl_client_jwt` tokens signed for this connection, by audience.
+    pub assertion_tokens: crate::assertion::TokenCache,
 }
 
 impl ConnCtx {
@@ -92,6 +94,7 @@ impl ConnCtx {
             send_watch: SendWatch::default(),
             latest,
             access: Mutex::new(Vec::new()),
+            assertion_tokens: crate::assertion::TokenCache::default(),
         }
     }
 

@@ -18,8 +18,13 @@ use crate::verify::PeerIdentity;
 /// The facts of one connection, computed once after its handshake.
 #[derive(Debug)]
 pub struct ConnFacts {
-    /// `$remote_addr`, `$remote_port`.
+    /// `$remote_addr`, `$remote_port`: the peer, or the client its PROXY
+    /// protocol header names when the peer is in `set_real_ip_from`.
     pub remote: SocketAddr,
+    /// `$proxy_protocol_addr`, `$proxy_protocol_port`: the source of the
+    /// connection's PROXY header, whoever sent it (`None`: no header, or
+    /// `UNKNOWN`).
+    pub proxy_protocol: Option<SocketAddr>,
     /// `$server_port`.
     pub local: SocketAddr,
     pub tls: TlsInfo,

@@ -173,7 +173,7 @@ fn inspect(args: &InspectArgs) -> Result<bool, InspectError> {
                 config_path.display(),
                 auth.mode,
                 auth.verify_depth,
-                if auth.crls.is_empty() {
+                if auth.crl_records.is_empty() {
                     ""
                 } else {
                     ", with CRLs"
@@ -329,7 +329,7 @@ fn print_verification(chain: &[CertificateDer<'static>], auth: &ClientAuth, now:
         (VerifyMode::Off, _) => "no certificate is asked for (verify_client off)".to_string(),
         (_, Admission::Allow) => "the request is proxied with these values".to_string(),
         (_, Admission::NoCertificate) => "400 No required SSL certificate was sent".to_string(),
-        (_, Admission::CertificateError(_)) => match auth.failure {
+        (_, Admission::CertificateError(_) | Admission::OcspError(_)) => match auth.failure {
             FailureMode::Http => "400 The SSL certificate error".to_string(),
             FailureMode::Handshake => "the TLS handshake is refused with an alert".to_string(),
         },
@@ -355,6 +355,8 @@ fn print_verification(chain: &[CertificateDer<'static>], auth: &ClientAuth, now:
             true
         }
         Verdict::None => true,
+        // inspect asks no OCSP responder.
+        Verdict::OcspFailed(_) => false,
         Verdict::Failed(e) => {
             println!("# (OpenSSL error {}: {})", e.code(), e.text());
             false

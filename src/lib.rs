@@ -72,6 +72,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod assertion;
 pub mod body;
 #[cfg(feature = "certs")]
 pub mod certs;
@@ -89,6 +90,7 @@ pub mod linger;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod request;
 pub mod respond;
 pub mod routing;
@@ -97,6 +99,7 @@ pub mod runtime;
 pub mod send_watch;
 pub mod service;
 pub mod template;
+pub mod tickets;
 pub mod tls;
 pub mod verify;
 pub mod workers;

@@ -32,7 +32,9 @@ use crate::metrics::{HandshakeLabels, Metrics, VerifyLabels};
 use crate::runtime::Generation;
 use crate::send_watch::{SEND_TICKS, SendTick};
 use crate::verify::Admission;
-use crate::verify::{FailureMode, VerifyMode};
+use crate::verify::ocsp::message::CertStatus;
+use crate::verify::ocsp::{Event as OcspEvent, OcspMode};
+use crate::verify::{FailureMode, Verdict, VerifyMode};
 
 /// HTTP/2 streams a client may reset before the server accepted them.
 const MAX_PENDING_RESETS: usize = 20;
@@ -205,7 +207,7 @@ async fn connection(
 /// The accept phase: TLS handshake within `handshake_timeout`, server chosen
 /// by SNI, client-certificate verdict. `None` when the connection ends here.
 async fn accept(
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     remote: SocketAddr,
     configured: SocketAddr,
     shared: &Shared,
@@ -237,6 +239,20 @@ async fn accept(
     let accepted = Instant::now();
     let default_server = group.select(None);
     let default_deadline = accepted + default_server.config.tls.handshake_timeout;
+
+    // `proxy_protocol`: the balancer's header comes first, within the
+    // handshake timeout.
+    let Ok(proxy_header) = crate::proxy_protocol::receive(
+        &mut tcp,
+        group.proxy_protocol,
+        remote,
+        default_deadline,
+        metrics,
+    )
+    .await
+    else {
+        return None;
+    };
 
     // nginx's 497: a plain HTTP request on the TLS port gets a readable answer.
     let mut first = [0u8; 1];
@@ -301,9 +317,35 @@ async fn accept(
         })
         .inc();
     let auth = &server.config.client_auth;
-    let peer = server
+    let mut peer = server
         .verdicts
         .verify(session.peer_certificates(), auth, UnixTime::now());
+    // OCSP (nginx's ssl_ocsp) after a successful verification, in this
+    // connection's task: a slow responder delays only this connection.
+    if auth.ocsp.mode != OcspMode::Off && peer.verdict() == Verdict::Success {
+        let record = |event| {
+            let (family, result) = match event {
+                OcspEvent::CacheHit(status) => {
+                    (&metrics.ocsp_cache_hits, status_name(Some(status)))
+                }
+                OcspEvent::Query(status) => (&metrics.ocsp_queries, status_name(status)),
+            };
+            family
+                .get_or_create(&VerifyLabels {
+                    server: server.config.label.clone(),
+                    result: result.to_string(),
+                })
+                .inc();
+        };
+        let now = i64::try_from(UnixTime::now().as_secs()).unwrap_or(i64::MAX);
+        if let Err(failure) = server
+            .ocsp
+            .check(&auth.ocsp, peer.verified_path(), now, record)
+            .await
+        {
+            peer = Arc::new(peer.refused_by_ocsp(failure));
+        }
+    }
     metrics
         .client_verify
         .get_or_create(&VerifyLabels {
@@ -324,7 +366,12 @@ async fn accept(
     // request was read to the end (src/linger.rs).
     let stream = LingeringClose::new(stream, server.config.limits.lingering());
     let facts = ConnFacts {
-        remote,
+        remote: crate::proxy_protocol::remote_addr(
+            remote,
+            proxy_header.as_ref(),
+            &server.config.set_real_ip_from,
+        ),
+        proxy_protocol: proxy_header.and_then(|h| h.source),
         local,
         tls,
         server_name: server.server_name.clone(),
@@ -525,4 +572,14 @@ fn timed_out<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e std::io
         source = err.source();
     }
     None
+}
+
+/// The `result` label of an OCSP status (`failed`: no usable answer).
+fn status_name(status: Option<CertStatus>) -> &'static str {
+    match status {
+        Some(CertStatus::Good) => "good",
+        Some(CertStatus::Revoked) => "revoked",
+        Some(CertStatus::Unknown) => "unknown",
+        None => "failed",
+    }
 }

@@ -113,6 +113,21 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProxyProtocolLabels {
+    /// `timeout`, `truncated`, `signature`, `oversized`, `malformed`,
+    /// `local`, `io` ([`crate::proxy_protocol::ProxyError::reason`]).
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TicketKeyLabels {
+    /// The first 8 hex digits of the ticket key's 16-byte name (the name
+    /// is not secret: it travels in every ticket). Bounded by the keys
+    /// configured.
+    pub key: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CertLabels {
     pub server: String,
     /// `server` (the server's own certificate), `ca` or `crl`.
@@ -311,6 +326,10 @@ pub struct Metrics {
     pub connections_total: Counter,
     pub handshakes: Family<HandshakeLabels, Counter>,
     pub client_verify: Family<VerifyLabels, Counter>,
+    /// OCSP queries by server and result (`good`, `revoked`, `unknown`, `failed`).
+    pub ocsp_queries: Family<VerifyLabels, Counter>,
+    /// OCSP answers taken from the cache, by server and status.
+    pub ocsp_cache_hits: Family<VerifyLabels, Counter>,
     pub requests: Family<RequestLabels, Counter>,
     pub upstream_seconds: Family<LocationLabels, AtomicHistogram>,
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
@@ -322,6 +341,12 @@ pub struct Metrics {
     pub generation: Gauge,
     /// Seconds until notAfter (certificates) or nextUpdate (CRLs).
     pub expiry: Family<CertLabels, Gauge<f64, AtomicU64>>,
+    /// Connections closed for their PROXY protocol header, by reason.
+    pub proxy_protocol_errors: Family<ProxyProtocolLabels, Counter>,
+    /// Session tickets accepted, by the configured key that decrypted them
+    /// (`session_ticket_key`; shared with the ticketers, see
+    /// [`crate::tickets`]).
+    pub tls_resumptions: Family<TicketKeyLabels, Counter>,
     expiry_state: Mutex<ExpiryState>,
 }
 
@@ -352,6 +377,8 @@ impl Metrics {
             connections_total: Counter::default(),
             handshakes: Family::default(),
             client_verify: Family::default(),
+            ocsp_queries: Family::default(),
+            ocsp_cache_hits: Family::default(),
             requests: Family::default(),
             upstream_seconds: Family::new_with_constructor(latency_histogram),
             upstream_errors: Family::default(),
@@ -360,6 +387,8 @@ impl Metrics {
             access_log_dropped: Counter::default(),
             generation: Gauge::default(),
             expiry: Family::default(),
+            proxy_protocol_errors: Family::default(),
+            tls_resumptions: crate::tickets::resumptions().clone(),
             expiry_state: Mutex::new(ExpiryState::default()),
             registry: Registry::default(),
         };
@@ -382,6 +411,16 @@ impl Metrics {
             "client_certificate_verifications",
             "Client-certificate verdicts per connection, as $ssl_client_verify",
             m.client_verify.clone(),
+        );
+        registry.register(
+            "ocsp_queries",
+            "OCSP queries to responders by server and result (good, revoked, unknown; failed: no usable answer, the client gets FAILED:certificate status request failed)",
+            m.ocsp_queries.clone(),
+        );
+        registry.register(
+            "ocsp_cache_hits",
+            "OCSP statuses answered from ocsp_cache, by server and status",
+            m.ocsp_cache_hits.clone(),
         );
         registry.register(
             "requests",
@@ -429,6 +468,16 @@ impl Metrics {
         for outcome in ["success", "failure"] {
             let _ = m.reloads.get_or_create(&OutcomeLabels { outcome });
         }
+        registry.register(
+            "proxy_protocol_errors",
+            "Connections closed for a missing or malformed PROXY protocol header, by reason",
+            m.proxy_protocol_errors.clone(),
+        );
+        registry.register(
+            "tls_resumptions",
+            "TLS sessions resumed from a ticket of a configured session_ticket_key, by key name",
+            m.tls_resumptions.clone(),
+        );
         Metrics { registry, ..m }
     }
 

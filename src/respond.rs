@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use crate::body::{Body, full};
 use crate::proxy::{ClientBodyError, ForwardError, UpstreamError, UpstreamErrorKind};
 use crate::verify::X509Error;
+use crate::verify::ocsp::OcspFailure;
 use http::{HeaderValue, Method, Response, StatusCode, Uri, header};
 
 /// Why the gateway answers a request itself instead of proxying it.
@@ -23,6 +24,8 @@ pub enum Reject {
     NoCertificate,
     /// nginx 495: the certificate did not verify.
     CertificateError(X509Error),
+    /// nginx 495: OCSP did not answer `good` (`ssl_ocsp`).
+    OcspError(OcspFailure),
     /// A malformed request; the text goes to the log only.
     BadRequest(&'static str),
     /// No location matches.
@@ -59,9 +62,10 @@ impl Reject {
     /// The status the client sees and the access log records.
     pub fn status(&self) -> StatusCode {
         match self {
-            Reject::NoCertificate | Reject::CertificateError(_) | Reject::BadRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Reject::NoCertificate
+            | Reject::CertificateError(_)
+            | Reject::OcspError(_)
+            | Reject::BadRequest(_) => StatusCode::BAD_REQUEST,
             Reject::NotFound => StatusCode::NOT_FOUND,
             Reject::Forbidden(_) => StatusCode::FORBIDDEN,
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -91,6 +95,11 @@ impl Reject {
                 client = %client, server, %method, %target,
                 "client SSL certificate verify error: ({}:{})", e.code(), e.text()
             ),
+            // nginx's line for OCSP carries no OpenSSL code.
+            Reject::OcspError(f) => tracing::info!(
+                client = %client, server, %method, %target,
+                "client SSL certificate verify error: {}", f.text()
+            ),
             Reject::BadRequest(why) => {
                 tracing::info!(client = %client, server, %method, %target, "bad request: {why}")
             }
@@ -117,6 +126,7 @@ impl Reject {
             self,
             Reject::NoCertificate
                 | Reject::CertificateError(_)
+                | Reject::OcspError(_)
                 | Reject::BadRequest(_)
                 | Reject::PayloadTooLarge
                 | Reject::ProxyHeaderTooLarge { .. }
@@ -133,7 +143,7 @@ impl Reject {
                 "No required SSL certificate was sent",
                 server_tokens,
             ),
-            Reject::CertificateError(_) => special_page(
+            Reject::CertificateError(_) | Reject::OcspError(_) => special_page(
                 "400 The SSL certificate error",
                 "400 Bad Request",
                 "The SSL certificate error",

@@ -437,8 +437,16 @@ fn raise_fd_limit() {
     }
 }
 
-/// Size and modification time of each file (None: unreadable).
-type Stamps = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+/// Modification time, size and identity (device, inode) of each file,
+/// symlinks followed (None: unreadable).
+///
+/// The identity catches what time and size miss: Kubernetes updates a
+/// mounted ConfigMap or Secret by writing the new files into a new
+/// directory and swapping the `..data` symlink to it, so a path keeps its
+/// name but resolves to another file, which may have the same size and
+/// even the same modification time (an 80-byte ticket key, a file copied
+/// with its time).
+type Stamps = Vec<(PathBuf, Option<(SystemTime, u64, (u64, u64))>)>;
 
 fn file_stamps(files: &[PathBuf]) -> Stamps {
     files
@@ -446,10 +454,21 @@ fn file_stamps(files: &[PathBuf]) -> Stamps {
         .map(|f| {
             let stamp = std::fs::metadata(f)
                 .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())));
+                .and_then(|m| Some((m.modified().ok()?, m.len(), file_identity(&m))));
             (f.clone(), stamp)
         })
         .collect()
+}
+
+#[cfg(unix)]
+fn file_identity(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
+#[cfg(not(unix))]
+fn file_identity(_: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
 }
 
 struct Reloader {

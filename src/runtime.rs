@@ -39,6 +39,9 @@ pub struct ServerRuntime {
     /// Recent successful client-chain verdicts (dropped with this
     /// configuration on reload).
     pub verdicts: crate::verify::VerdictCache,
+    /// OCSP queries in flight and the response cache (shared with the
+    /// servers naming the same `ocsp_cache` zone; new on reload).
+    pub ocsp: crate::verify::ocsp::OcspChecker,
     /// Metrics of requests that matched no location (`location="-"`).
     pub unrouted_metrics: OnceLock<LocationMetrics>,
 }
@@ -95,6 +98,8 @@ pub struct LocationRuntime {
     pub deny_return: Option<ReturnSpec>,
     /// `policy_decisions_total` of this location, resolved on first use.
     pub policy_metrics: OnceLock<PolicyCounters>,
+    /// The `aud` of `$ssl_client_jwt` here, when not the default.
+    pub assertion_audience: Option<String>,
 }
 
 /// What a location does with a request. A proxy location always has its
@@ -116,6 +121,7 @@ impl LocationRuntime {
             action,
             access,
             deny_return,
+            assertion_audience,
         } = location;
         let handler = match action {
             Action::Return(spec) => Handler::Return(spec),
@@ -132,6 +138,7 @@ impl LocationRuntime {
             access,
             deny_return,
             policy_metrics: OnceLock::new(),
+            assertion_audience,
         })
     }
 }
@@ -141,6 +148,9 @@ impl LocationRuntime {
 pub struct ListenGroup {
     pub addr: SocketAddr,
     pub servers: Vec<Arc<ServerRuntime>>,
+    /// Connections start with a PROXY protocol header (all servers of the
+    /// address agree: checked by validation).
+    pub proxy_protocol: bool,
 }
 
 impl ListenGroup {
@@ -170,6 +180,8 @@ pub struct Generation {
     pub global: Global,
     /// Every file the configuration reads (for `watch`).
     pub files: Vec<std::path::PathBuf>,
+    /// `[identity_assertion]`: signs `$ssl_client_jwt`, publishes the JWKS.
+    pub assertion: Option<Arc<crate::assertion::Assertion>>,
 }
 
 impl Generation {
@@ -186,7 +198,24 @@ impl Generation {
         let mut groups: Vec<ListenGroup> = Vec::new();
         let mut sessions = HashMap::new();
         let identity_headers = crate::headers::identity_headers(&config.servers);
+        // `ocsp_cache = "shared:NAME:SIZE"`: one cache per NAME, as nginx's
+        // zones (the first server naming it sets its size).
+        let mut ocsp_zones: HashMap<String, Arc<crate::verify::ocsp::ResponseCache>> =
+            HashMap::new();
         for server in config.servers {
+            let ocsp_cache = server
+                .client_auth
+                .ocsp
+                .cache
+                .as_ref()
+                .map(|(name, entries)| {
+                    ocsp_zones
+                        .entry(name.clone())
+                        .or_insert_with(|| {
+                            Arc::new(crate::verify::ocsp::ResponseCache::new(*entries))
+                        })
+                        .clone()
+                });
             let state = SessionState::for_server(
                 &server,
                 previous.and_then(|p| p.sessions.get(&server.label)),
@@ -216,6 +245,7 @@ impl Generation {
                 locations,
                 identity_headers: identity_headers.clone(),
                 verdicts: crate::verify::VerdictCache::default(),
+                ocsp: crate::verify::ocsp::OcspChecker::new(ocsp_cache),
                 unrouted_metrics: OnceLock::new(),
             });
             for addr in listen {
@@ -223,6 +253,7 @@ impl Generation {
                     Some(g) => g.servers.push(runtime.clone()),
                     None => groups.push(ListenGroup {
                         addr,
+                        proxy_protocol: runtime.config.proxy_protocol,
                         servers: vec![runtime.clone()],
                     }),
                 }
@@ -235,6 +266,7 @@ impl Generation {
             retired: watch::channel(false).0,
             global: config.global,
             files: config.files,
+            assertion: config.assertion,
         })
     }
 }

@@ -415,6 +415,7 @@ async fn serve(
         Admission::Allow => {}
         Admission::NoCertificate => return Err(Reject::NoCertificate),
         Admission::CertificateError(e) => return Err(Reject::CertificateError(e)),
+        Admission::OcspError(f) => return Err(Reject::OcspError(f)),
     }
     request::check_framing(&request)?;
     if request.method() == http::Method::CONNECT {
@@ -448,11 +449,37 @@ async fn serve(
             proxy_host: "",
             uri: &uri,
             now_unix,
+            // A denial's text never carries an assertion.
+            assertion: None,
         };
         return Ok(returned(&spec, &vars, server.config.server_tokens));
     }
 
+    let assertion = conn
+        .generation
+        .assertion
+        .as_deref()
+        .map(|a| crate::template::AssertionVars {
+            assertion: a,
+            audience: location
+                .assertion_audience
+                .as_deref()
+                .unwrap_or(&a.audience),
+            tokens: &conn.assertion_tokens,
+        });
     match &location.handler {
+        Handler::Return(spec) if spec.jwks => Ok(respond::returned(
+            spec.status,
+            Some(
+                conn.generation
+                    .assertion
+                    .as_deref()
+                    .map_or_else(String::new, |a| a.jwks().to_string()),
+            ),
+            None,
+            &spec.content_type,
+            server.config.server_tokens,
+        )),
         Handler::Return(spec) => {
             let (parts, _body) = request.into_parts();
             let vars = RequestVars {
@@ -462,6 +489,7 @@ async fn serve(
                 proxy_host: "",
                 uri: &uri,
                 now_unix,
+                assertion,
             };
             Ok(returned(spec, &vars, server.config.server_tokens))
         }
@@ -491,6 +519,7 @@ async fn serve(
                     proxy_host: &spec.proxy_host,
                     uri: &uri,
                     now_unix,
+                    assertion,
                 };
                 crate::headers::upstream_headers(
                     &parts.headers,

@@ -29,9 +29,29 @@ pub enum Var {
     SslClientVRemain,
     SslClientEscapedCert,
     SslClientRawCert,
+    /// Ours: RFC 9440 `Client-Cert` (verified certificates only, as every
+    /// variable below up to `SslClientXfcc`).
+    SslClientCertRfc9440,
+    /// Ours: RFC 9440 `Client-Cert-Chain`.
+    SslClientCertChainRfc9440,
+    /// Ours: base64 SHA-256 of the SubjectPublicKeyInfo.
+    SslClientSpkiSha256,
+    /// Ours: the SANs of one kind as an RFC 8941 List of Strings.
+    SslClientSanDns,
+    SslClientSanEmail,
+    SslClientSanUri,
+    SslClientSanIp,
+    /// Ours: one Envoy `X-Forwarded-Client-Cert` element.
+    SslClientXfcc,
+    /// Ours: the signed identity assertion ([`crate::assertion`]).
+    SslClientJwt,
     Host,
     RemoteAddr,
     RemotePort,
+    /// `$proxy_protocol_addr`, `$proxy_protocol_port`: the PROXY header's
+    /// source (empty without one).
+    ProxyProtocolAddr,
+    ProxyProtocolPort,
     Scheme,
     ProxyAddXForwardedFor,
     ProxyHost,
@@ -65,9 +85,20 @@ impl Var {
             "ssl_client_v_remain" => Var::SslClientVRemain,
             "ssl_client_escaped_cert" => Var::SslClientEscapedCert,
             "ssl_client_raw_cert" => Var::SslClientRawCert,
+            "ssl_client_cert_rfc9440" => Var::SslClientCertRfc9440,
+            "ssl_client_cert_chain_rfc9440" => Var::SslClientCertChainRfc9440,
+            "ssl_client_spki_sha256" => Var::SslClientSpkiSha256,
+            "ssl_client_san_dns" => Var::SslClientSanDns,
+            "ssl_client_san_email" => Var::SslClientSanEmail,
+            "ssl_client_san_uri" => Var::SslClientSanUri,
+            "ssl_client_san_ip" => Var::SslClientSanIp,
+            "ssl_client_xfcc" => Var::SslClientXfcc,
+            "ssl_client_jwt" => Var::SslClientJwt,
             "host" => Var::Host,
             "remote_addr" => Var::RemoteAddr,
             "remote_port" => Var::RemotePort,
+            "proxy_protocol_addr" => Var::ProxyProtocolAddr,
+            "proxy_protocol_port" => Var::ProxyProtocolPort,
             "scheme" => Var::Scheme,
             "proxy_add_x_forwarded_for" => Var::ProxyAddXForwardedFor,
             "proxy_host" => Var::ProxyHost,
@@ -112,6 +143,15 @@ impl Var {
                 | Var::SslClientVRemain
                 | Var::SslClientEscapedCert
                 | Var::SslClientRawCert
+                | Var::SslClientCertRfc9440
+                | Var::SslClientCertChainRfc9440
+                | Var::SslClientSpkiSha256
+                | Var::SslClientSanDns
+                | Var::SslClientSanEmail
+                | Var::SslClientSanUri
+                | Var::SslClientSanIp
+                | Var::SslClientXfcc
+                | Var::SslClientJwt
         )
     }
 }
@@ -238,6 +278,18 @@ pub struct RequestVars<'a> {
     /// `$uri`: the normalized path used for routing.
     pub uri: &'a str,
     pub now_unix: i64,
+    /// What `$ssl_client_jwt` is signed with (`None`: no
+    /// `[identity_assertion]`, the variable is empty).
+    pub assertion: Option<AssertionVars<'a>>,
+}
+
+/// The identity assertion of one request: the key, the location's audience
+/// and the connection's token cache.
+#[derive(Clone, Copy)]
+pub struct AssertionVars<'a> {
+    pub assertion: &'a crate::assertion::Assertion,
+    pub audience: &'a str,
+    pub tokens: &'a crate::assertion::TokenCache,
 }
 
 impl RequestVars<'_> {
@@ -274,12 +326,54 @@ impl RequestVars<'_> {
                     }
                 }
             }
+            Var::SslClientSpkiSha256 => {
+                out.push_str(peer.verified_cert().map_or("", |c| c.spki_sha256()))
+            }
+            Var::SslClientCertRfc9440
+            | Var::SslClientCertChainRfc9440
+            | Var::SslClientSanDns
+            | Var::SslClientSanEmail
+            | Var::SslClientSanUri
+            | Var::SslClientSanIp
+            | Var::SslClientXfcc => {
+                // Empty unless the chain verified (see PeerIdentity::forwarded).
+                if let Some(f) = peer.forwarded() {
+                    out.push_str(match var {
+                        Var::SslClientCertRfc9440 => &f.cert_rfc9440,
+                        Var::SslClientCertChainRfc9440 => &f.chain_rfc9440,
+                        Var::SslClientSanDns => &f.san_dns,
+                        Var::SslClientSanEmail => &f.san_email,
+                        Var::SslClientSanUri => &f.san_uri,
+                        Var::SslClientSanIp => &f.san_ip,
+                        _ => &f.xfcc,
+                    });
+                }
+            }
+            Var::SslClientJwt => {
+                if let Some(a) = &self.assertion
+                    && let Some(token) =
+                        a.tokens
+                            .token(a.assertion, peer.verified_cert(), a.audience, self.now_unix)
+                {
+                    out.push_str(&token);
+                }
+            }
             Var::Host => out.push_str(self.host),
             Var::RemoteAddr => {
                 let _ = write!(out, "{}", self.facts.remote.ip());
             }
             Var::RemotePort => {
                 let _ = write!(out, "{}", self.facts.remote.port());
+            }
+            Var::ProxyProtocolAddr => {
+                if let Some(source) = self.facts.proxy_protocol {
+                    let _ = write!(out, "{}", source.ip());
+                }
+            }
+            Var::ProxyProtocolPort => {
+                if let Some(source) = self.facts.proxy_protocol {
+                    let _ = write!(out, "{}", source.port());
+                }
             }
             Var::Scheme => out.push_str("https"),
             Var::ProxyAddXForwardedFor => {

@@ -20,12 +20,16 @@ use crate::config::{Protocol, Server};
 use crate::verify::VerifyMode;
 use crate::verify::handshake::DeferredVerifier;
 
-/// Session cache and ticket keys of one server, kept across reloads so that
-/// clients keep resuming (resumed sessions are verified again anyway).
+/// Session cache and ticket keys of one server. Random ticket keys are
+/// kept across reloads so that clients keep resuming (resumed sessions are
+/// verified again anyway); keys from `session_ticket_key` files are read
+/// again by every reload (that is how they rotate).
 #[derive(Debug, Clone, Default)]
 pub struct SessionState {
     cache: Option<Arc<SessionCache>>,
     ticket_keys: Option<Arc<dyn ProducesTickets>>,
+    /// `ticket_keys` came from `session_ticket_key` files.
+    from_files: bool,
 }
 
 impl SessionState {
@@ -33,7 +37,8 @@ impl SessionState {
     ///
     /// # Errors
     /// [`TlsSetupError::TicketKeys`] if no ticket keys can be made (no
-    /// randomness).
+    /// randomness), [`TlsSetupError::TicketKeyFile`] if a key file's key is
+    /// refused.
     pub fn for_server(
         server: &Server,
         previous: Option<&SessionState>,
@@ -47,8 +52,21 @@ impl SessionState {
                     Arc::new(SessionCache::new(tls.session_cache, tls.session_timeout))
                 })
         });
-        let ticket_keys = if tls.session_tickets {
-            match previous.and_then(|p| p.ticket_keys.clone()) {
+        let from_files = tls.session_tickets && !tls.session_ticket_keys.is_empty();
+        let ticket_keys: Option<Arc<dyn ProducesTickets>> = if from_files {
+            Some(Arc::new(
+                crate::tickets::FileTicketer::new(&tls.session_ticket_keys).map_err(|source| {
+                    TlsSetupError::TicketKeyFile {
+                        server: server.label.clone(),
+                        source,
+                    }
+                })?,
+            ))
+        } else if tls.session_tickets {
+            match previous
+                .filter(|p| !p.from_files)
+                .and_then(|p| p.ticket_keys.clone())
+            {
                 Some(keys) => Some(keys),
                 None => Some(
                     rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|source| {
@@ -62,7 +80,11 @@ impl SessionState {
         } else {
             None
         };
-        Ok(SessionState { cache, ticket_keys })
+        Ok(SessionState {
+            cache,
+            ticket_keys,
+            from_files,
+        })
     }
 }
 
@@ -75,6 +97,11 @@ pub enum TlsSetupError {
     TicketKeys {
         server: String,
         source: rustls::Error,
+    },
+    #[error("{server}.tls.session_ticket_key: {source}")]
+    TicketKeyFile {
+        server: String,
+        source: crate::tickets::TicketerError,
     },
     #[error("{server}.tls: {source}")]
     Protocols {

@@ -49,6 +49,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     assert_eq!(peer.verify_text(), "SUCCESS");
     let facts = ConnFacts {
         remote: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        proxy_protocol: None,
         local: SocketAddr::from(([127, 0, 0, 1], 3443)),
         tls: TlsInfo {
             protocol: "TLSv1.3",
@@ -112,7 +113,7 @@ proptest! {
         *request.headers_mut() = map.clone();
         let (parts, ()) = request.into_parts();
         let Action::Proxy(spec) = &fx.config.servers[0].locations[0].action else { panic!("proxy location") };
-        let vars = RequestVars { facts: &fx.facts, request: &parts, host: "localhost", proxy_host: &spec.proxy_host, uri: "/", now_unix: 0 };
+        let vars = RequestVars { facts: &fx.facts, request: &parts, host: "localhost", proxy_host: &spec.proxy_host, uri: "/", now_unix: 0, assertion: None };
         let out = headers::upstream_headers(&map, Version::HTTP_11, spec, &fx.identity_headers, underscores, 1 << 20, &vars).unwrap();
         let dn = fx.facts.peer.cert().unwrap().subject_dn().to_string();
         let values = |n: &str| out.get_all(n).iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();

@@ -43,6 +43,7 @@ X-SSL-Client-DN = "$ssl_client_s_dn"
     let peer = mtls_gateway::verify::verify_peer(Some(&[client]), &config.servers[0].client_auth, rustls_pki_types::UnixTime::now());
     let facts = ConnFacts {
         remote: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        proxy_protocol: None,
         local: SocketAddr::from(([127, 0, 0, 1], 3443)),
         tls: TlsInfo { protocol: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", server_name: None, resumed: false },
         server_name: Arc::from("localhost"),

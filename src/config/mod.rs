@@ -37,6 +37,8 @@ pub struct Config {
     pub servers: Vec<Server>,
     /// Every file the configuration reads (itself included), for `watch`.
     pub files: Vec<PathBuf>,
+    /// `[identity_assertion]`, keys loaded.
+    pub assertion: Option<Arc<crate::assertion::Assertion>>,
 }
 
 /// Process-wide settings (top-level keys and `[admin]`).
@@ -86,6 +88,10 @@ pub struct Server {
     /// Whether gateway-generated pages name the product (`server_tokens`).
     pub server_tokens: bool,
     pub limits: Limits,
+    /// Connections start with a PROXY protocol header (`proxy_protocol`).
+    pub proxy_protocol: bool,
+    /// Peers whose PROXY header sets `$remote_addr` (`set_real_ip_from`).
+    pub set_real_ip_from: Vec<crate::proxy_protocol::IpNet>,
 }
 
 /// Per-server limits and client-side timeouts (nginx names).
@@ -185,6 +191,9 @@ pub struct Tls {
     pub session_cache: usize,
     pub session_tickets: bool,
     pub handshake_timeout: Duration,
+    /// `session_ticket_key` files, read (the first encrypts); empty: keys
+    /// made at random by this process.
+    pub session_ticket_keys: Vec<crate::tickets::TicketKey>,
 }
 
 impl fmt::Debug for Tls {
@@ -197,6 +206,7 @@ impl fmt::Debug for Tls {
             .field("session_timeout", &self.session_timeout)
             .field("session_cache", &self.session_cache)
             .field("session_tickets", &self.session_tickets)
+            .field("session_ticket_keys", &self.session_ticket_keys)
             .finish_non_exhaustive()
     }
 }
@@ -218,6 +228,9 @@ pub struct Location {
     pub access: AccessPolicy,
     /// `deny_return`: the answer when `access` denies (`None`: nginx's 403 page).
     pub deny_return: Option<ReturnSpec>,
+    /// `identity_assertion_audience`: the `aud` of `$ssl_client_jwt` here
+    /// (`None`: `identity_assertion.audience`).
+    pub assertion_audience: Option<String>,
 }
 
 #[derive(Debug)]
@@ -235,6 +248,8 @@ pub struct ReturnSpec {
     /// `Location` for redirects (301, 302, 303, 307, 308).
     pub url: Option<Template>,
     pub content_type: HeaderValue,
+    /// `jwks = true`: the body is the identity assertion's JWKS.
+    pub jwks: bool,
 }
 
 /// `proxy_pass` and everything that shapes the upstream request.
@@ -451,7 +466,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             key,
         })
         .collect();
-    let (global, servers, mut files) = validate::validate(raw, &base, &mut errors);
+    let (global, servers, mut files, assertion) = validate::validate(raw, &base, &mut errors);
     files.insert(0, path.to_path_buf());
     if errors.is_empty() {
         Ok(Config {
@@ -459,6 +474,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             global,
             servers,
             files,
+            assertion,
         })
     } else {
         Err(ConfigErrors {

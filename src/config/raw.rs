@@ -65,6 +65,8 @@ pub struct RawConfig {
     pub access_log: Option<String>,
     pub access_log_format: Option<String>,
     pub admin: Option<RawAdmin>,
+    /// The signed identity assertion (`$ssl_client_jwt`).
+    pub identity_assertion: Option<RawIdentityAssertion>,
     #[serde(default)]
     pub server: Vec<RawServer>,
     #[serde(default)]
@@ -77,6 +79,15 @@ pub struct RawAdmin {
 }
 
 #[derive(Debug, Default, Deserialize)]
+pub struct RawIdentityAssertion {
+    pub key: Option<String>,
+    pub previous_keys: Option<OneOrMany<String>>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub lifetime: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
 pub struct RawServer {
     pub listen: Option<OneOrMany<String>>,
     pub server_name: Option<OneOrMany<String>>,
@@ -86,6 +97,9 @@ pub struct RawServer {
     pub location: Vec<RawLocation>,
     /// Inherited by every location that has no `proxy_set_header` of its own.
     pub proxy_set_header: Option<IndexMap<String, String>>,
+    /// Header presets (`"rfc9440"`, `"xfcc"`, `"nginx"`), inherited by every
+    /// location without `identity_headers` of its own.
+    pub identity_headers: Option<OneOrMany<String>>,
     pub underscores_in_headers: Option<bool>,
     pub proxy_connect_timeout: Option<RawDuration>,
     pub proxy_read_timeout: Option<RawDuration>,
@@ -119,6 +133,11 @@ pub struct RawServer {
     pub allow: Vec<RawAllow>,
     /// Inherited by every location that has no `deny_return` of its own.
     pub deny_return: Option<RawReturn>,
+    /// nginx's `listen ... proxy_protocol`: connections start with a PROXY
+    /// protocol header (every server of the address must agree).
+    pub proxy_protocol: Option<bool>,
+    /// nginx's `set_real_ip_from` (with `real_ip_header proxy_protocol`).
+    pub set_real_ip_from: Option<OneOrMany<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +149,8 @@ pub struct RawTls {
     pub session_cache: Option<i64>,
     pub session_tickets: Option<bool>,
     pub handshake_timeout: Option<RawDuration>,
+    /// nginx's `ssl_session_ticket_key` (one file or several; the first encrypts).
+    pub session_ticket_key: Option<OneOrMany<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +163,10 @@ pub struct RawClientAuth {
     pub crl: Option<String>,
     pub crl_check: Option<String>,
     pub crl_expired: Option<String>,
+    pub ocsp: Option<String>,
+    pub ocsp_responder: Option<String>,
+    pub ocsp_cache: Option<String>,
+    pub ocsp_timeout: Option<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +177,9 @@ pub struct RawLocation {
     pub return_: Option<RawReturn>,
     pub proxy_pass: Option<String>,
     pub proxy_set_header: Option<IndexMap<String, String>>,
+    pub identity_headers: Option<OneOrMany<String>>,
+    /// The `aud` of `$ssl_client_jwt` here (default `identity_assertion.audience`).
+    pub identity_assertion_audience: Option<String>,
     pub proxy_connect_timeout: Option<RawDuration>,
     pub proxy_read_timeout: Option<RawDuration>,
     pub proxy_send_timeout: Option<RawDuration>,
@@ -195,6 +223,8 @@ pub struct RawReturn {
     pub text: Option<String>,
     pub url: Option<String>,
     pub content_type: Option<String>,
+    /// Answer the identity assertion's JWKS (`application/json`).
+    pub jwks: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -306,9 +306,19 @@ fn v_remain(not_after: i64, now: i64) -> String {
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Standard base64 with `=` padding.
-fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
+    base64_with(data, BASE64, true)
+}
+
+/// base64url without padding (RFC 4648 section 5, as JOSE uses it).
+pub(crate) fn base64url(data: &[u8]) -> String {
+    base64_with(data, BASE64_URL, false)
+}
+
+fn base64_with(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let b0 = chunk.first().copied().unwrap_or(0);
@@ -317,11 +327,19 @@ fn base64(data: &[u8]) -> String {
         let n =
             (u32::from(b0) << 16) | (u32::from(b1.unwrap_or(0)) << 8) | u32::from(b2.unwrap_or(0));
         let sextet =
-            |shift: u32| char::from(BASE64[usize::try_from((n >> shift) & 0x3F).unwrap_or(0)]);
+            |shift: u32| char::from(alphabet[usize::try_from((n >> shift) & 0x3F).unwrap_or(0)]);
         s.push(sextet(18));
         s.push(sextet(12));
-        s.push(if b1.is_some() { sextet(6) } else { '=' });
-        s.push(if b2.is_some() { sextet(0) } else { '=' });
+        match (b1.is_some(), pad) {
+            (true, _) => s.push(sextet(6)),
+            (false, true) => s.push('='),
+            (false, false) => {}
+        }
+        match (b2.is_some(), pad) {
+            (true, _) => s.push(sextet(0)),
+            (false, true) => s.push('='),
+            (false, false) => {}
+        }
     }
     s
 }
@@ -407,6 +425,11 @@ mod tests {
         }
         assert_eq!(base64(&[0xFB, 0xFF, 0xBF]), "+/+/");
         assert_eq!(base64(&[0, 0, 0]), "AAAA");
+        // RFC 4648 section 10 vectors, url alphabet without padding.
+        assert_eq!(base64url(b"f"), "Zg");
+        assert_eq!(base64url(b"fo"), "Zm8");
+        assert_eq!(base64url(b"foo"), "Zm9v");
+        assert_eq!(base64url(&[0xFB, 0xFF, 0xBF]), "-_-_");
     }
 
     #[test]

@@ -10,12 +10,19 @@
 //!
 //! Every value is plain ASCII (SAN bytes outside it are `\xHH`-escaped) without CR/LF, so it can go straight into an
 //! HTTP header.
+//!
+//! [`forward`] writes a *verified* certificate in the formats backends
+//! parse: RFC 9440 `Client-Cert`/`Client-Cert-Chain`, the SAN lists as RFC
+//! 8941 Lists and an Envoy `X-Forwarded-Client-Cert` element.
 
 pub mod der;
 pub mod dn;
+pub mod forward;
 pub mod oid;
 pub mod san;
 
 mod cert;
 
+/// Standard base64 (OCSP's GET requests use it too).
 pub use cert::{CertParseError, ClientCert};
+pub(crate) use cert::{base64, base64url};

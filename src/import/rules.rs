@@ -31,9 +31,9 @@ pub enum Feature {
 pub const fn supported(feature: Feature) -> bool {
     match feature {
         Feature::RequireVerified => true,
-        Feature::Ocsp => false,
-        Feature::SessionTicketKey => false,
-        Feature::ProxyProtocol => false,
+        Feature::Ocsp => true,
+        Feature::SessionTicketKey => true,
+        Feature::ProxyProtocol => true,
         Feature::UpstreamTls => true,
     }
 }
@@ -285,6 +285,12 @@ pub const RULES: &[Rule] = &[
         true,
     ),
     pending(
+        "ssl_ocsp_cache",
+        ClientAuth("ocsp_cache", Str),
+        Feature::Ocsp,
+        true,
+    ),
+    pending(
         "ssl_session_ticket_key",
         Tls("session_ticket_key", PathList),
         Feature::SessionTicketKey,
@@ -390,13 +396,6 @@ pub const RULES: &[Rule] = &[
         Drop(
             "encrypted keys are not supported",
             "decrypt the key (openssl pkey -in KEY -out KEY.plain) and protect the file instead",
-        ),
-    ),
-    rule(
-        "ssl_ocsp_cache",
-        Drop(
-            "the OCSP cache is built in and sized by the gateway",
-            "nothing",
         ),
     ),
     rule(

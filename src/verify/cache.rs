@@ -138,8 +138,9 @@ fn reuse_limit(chain: &[CertificateDer<'_>], auth: &ClientAuth, now: i64) -> i64
     }
     if auth.crl_expired == CrlExpired::Reject {
         for crl in &auth.crl_records {
+            // From nextUpdate on, the CRL has expired (OpenSSL's `X509_cmp_time`).
             if let Some(next) = crl.next_update {
-                limit = limit.min(next + 1);
+                limit = limit.min(next);
             }
         }
     }

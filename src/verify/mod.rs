@@ -33,8 +33,10 @@
 pub mod advice;
 pub mod access;
 pub mod cache;
+pub mod crl;
 pub mod handshake;
 mod names;
+pub mod ocsp;
 pub mod policy;
 mod profile;
 pub mod reason;
@@ -48,11 +50,13 @@ use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnch
 use x509_parser::nom::Parser as _;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::identity::forward::Forwarded;
 use crate::identity::{ClientCert, dn};
 pub use cache::VerdictCache;
+pub use crl::CrlRecord;
 pub use policy::{ClientAuth, CrlCheck, CrlExpired, FailureMode, VerifyMode};
 use profile::Profile;
-pub use reason::{CrlRecord, X509Error};
+pub use reason::X509Error;
 
 /// Why a CA file cannot be a trust store (`number` counts the certificates
 /// of `client_certificate`, then `trusted_certificate`, from 1).
@@ -212,6 +216,8 @@ pub enum Verdict {
     Success,
     /// The chain did not verify, for this OpenSSL reason.
     Failed(X509Error),
+    /// The chain verified but OCSP refused it (nginx's `ssl_ocsp`).
+    OcspFailed(ocsp::OcspFailure),
 }
 
 /// What the connection's client proved about itself: the verdict and, when a
@@ -222,6 +228,13 @@ pub struct PeerIdentity {
     verdict: Verdict,
     cert: Option<ClientCert>,
     verify_text: String,
+    /// The verified path (leaf first, trust anchor last) when the verdict
+    /// is `Success`: OCSP reads it, and [`issuers`](Self::issuers) (RFC
+    /// 9440's chain) is its middle.
+    path: Vec<CertificateDer<'static>>,
+    /// The certificate in the backends' formats, made on first use (so a
+    /// configuration that forwards none of them never pays for them).
+    forwarded: std::sync::OnceLock<Forwarded>,
 }
 
 impl fmt::Debug for PeerIdentity {
@@ -242,25 +255,75 @@ pub enum Admission {
     NoCertificate,
     /// nginx's 495: the certificate failed in a way the mode does not tolerate.
     CertificateError(X509Error),
+    /// nginx's 495 for an OCSP status other than good.
+    OcspError(ocsp::OcspFailure),
 }
 
 impl PeerIdentity {
-    fn new(verdict: Verdict, cert: Option<ClientCert>) -> PeerIdentity {
+    fn new(
+        verdict: Verdict,
+        cert: Option<ClientCert>,
+        path: Vec<CertificateDer<'static>>,
+    ) -> PeerIdentity {
         let verify_text = match verdict {
             Verdict::None => "NONE".to_string(),
             Verdict::Success => "SUCCESS".to_string(),
             Verdict::Failed(e) => format!("FAILED:{}", e.text()),
+            Verdict::OcspFailed(f) => format!("FAILED:{}", f.text()),
         };
         PeerIdentity {
             verdict,
             cert,
             verify_text,
+            path,
+            forwarded: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The verified path, leaf first, trust anchor last (empty unless the
+    /// verdict is `Success`).
+    pub fn verified_path(&self) -> &[CertificateDer<'static>] {
+        &self.path
+    }
+
+    /// The same certificate, refused by OCSP.
+    pub fn refused_by_ocsp(&self, failure: ocsp::OcspFailure) -> PeerIdentity {
+        PeerIdentity::new(Verdict::OcspFailed(failure), self.cert.clone(), Vec::new())
     }
 
     /// A connection on which no client certificate was requested or sent.
     pub fn none() -> PeerIdentity {
-        PeerIdentity::new(Verdict::None, None)
+        PeerIdentity::new(Verdict::None, None, Vec::new())
+    }
+
+    /// The leaf's values only when its chain verified (`SUCCESS`): what the
+    /// values meant for a backend to rely on (`$ssl_client_spki_sha256`,
+    /// `$ssl_client_san_*`, RFC 9440, XFCC, the signed assertion) read.
+    /// Unlike [`cert`](Self::cert), `None` for a presented certificate that
+    /// failed (tolerated by `optional_no_ca`).
+    pub fn verified_cert(&self) -> Option<&ClientCert> {
+        match self.verdict {
+            Verdict::Success => self.cert.as_ref(),
+            Verdict::None | Verdict::Failed(_) | Verdict::OcspFailed(_) => None,
+        }
+    }
+
+    /// The verified chain in RFC 9440, RFC 8941 and XFCC forms; `None`
+    /// unless `SUCCESS`. Computed once per chain, on first use.
+    pub fn forwarded(&self) -> Option<&Forwarded> {
+        let leaf = self.verified_cert()?;
+        Some(
+            self.forwarded
+                .get_or_init(|| Forwarded::new(leaf, self.issuers())),
+        )
+    }
+
+    /// The verified path after the leaf (issuer first), without the trust
+    /// anchor (RFC 9440 section 2.2 lets a trust anchor be omitted; the
+    /// backend that checks the chain has it); empty unless `SUCCESS`.
+    pub fn issuers(&self) -> &[CertificateDer<'static>] {
+        let end = self.path.len().saturating_sub(1);
+        self.path.get(1..end).unwrap_or_default()
     }
 
     pub fn verdict(&self) -> Verdict {
@@ -288,6 +351,7 @@ impl PeerIdentity {
                 Admission::Allow
             }
             (_, Verdict::Failed(e)) => Admission::CertificateError(e),
+            (_, Verdict::OcspFailed(f)) => Admission::OcspError(f),
         }
     }
 }
@@ -306,14 +370,14 @@ pub fn verify_peer(
         return PeerIdentity::none();
     }
     let cert = ClientCert::from_der(chain[0].as_ref()).ok();
-    let verdict = match check_chain(chain, auth, now) {
-        Ok(()) if cert.is_some() => Verdict::Success,
+    let (verdict, path) = match verified_path(chain, auth, now) {
+        Ok(path) if cert.is_some() => (Verdict::Success, path),
         // webpki accepted a certificate x509-parser cannot read: without its
         // fields there is no identity to forward.
-        Ok(()) => Verdict::Failed(X509Error::Unspecified),
-        Err(e) => Verdict::Failed(e),
+        Ok(_) => (Verdict::Failed(X509Error::Unspecified), Vec::new()),
+        Err(e) => (Verdict::Failed(e), Vec::new()),
     };
-    PeerIdentity::new(verdict, cert)
+    PeerIdentity::new(verdict, cert, path)
 }
 
 /// The whole decision for one chain.
@@ -376,7 +440,9 @@ pub fn verified_path(
         .and_then(|path| {
             let profiles = path_profiles(&path, trust).ok_or(X509Error::Unspecified)?;
             let refs: Vec<&Profile> = profiles.iter().map(|p| p.as_ref()).collect();
-            rules::check_path(&refs).map(|()| path)
+            rules::check_path(&refs)?;
+            revocation(&path, &refs, auth, now, algs)?;
+            Ok(path)
         });
     outcome.map_err(|e| {
         reason::classify(
@@ -387,6 +453,42 @@ pub fn verified_path(
         )
         .unwrap_or(e)
     })
+}
+
+/// The CRL check of a verified path (leaf first, anchor last): the last
+/// error OpenSSL would report, if any.
+fn revocation(
+    path: &[CertificateDer<'static>],
+    profiles: &[&Profile],
+    auth: &ClientAuth,
+    now: UnixTime,
+    algs: &[&dyn SignatureVerificationAlgorithm],
+) -> Result<(), X509Error> {
+    if auth.crl_records.is_empty() {
+        return Ok(());
+    }
+    let scope = match auth.crl_check {
+        CrlCheck::Chain => path.len(),
+        CrlCheck::Leaf => 1,
+    };
+    let certs: Vec<(&[u8], &Profile)> = path
+        .iter()
+        .zip(profiles)
+        .map(|(c, p)| (c.as_ref(), *p))
+        .collect();
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    match crl::check_path(
+        &certs,
+        scope,
+        &auth.crl_records,
+        auth.crl_expired,
+        now,
+        algs,
+    ) {
+        Some(errors) => errors.last().map_or(Ok(()), |e| Err(*e)),
+        // A certificate of a verified path that cannot be read: refuse.
+        None => Err(X509Error::Unspecified),
+    }
 }
 
 /// Whether OpenSSL 3.0 loads this certificate (`d2i_X509`): exactly one
@@ -441,29 +543,15 @@ fn webpki_path(
             Ok(())
         }
     };
-    let crl_refs: Vec<&webpki::CertRevocationList<'_>> = auth.crls.iter().collect();
-    let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
-        .ok()
-        .map(|builder| {
-            builder
-                .with_depth(match auth.crl_check {
-                    CrlCheck::Chain => webpki::RevocationCheckDepth::Chain,
-                    CrlCheck::Leaf => webpki::RevocationCheckDepth::EndEntity,
-                })
-                .with_status_policy(webpki::UnknownStatusPolicy::Deny)
-                .with_expiration_policy(match auth.crl_expired {
-                    CrlExpired::Reject => webpki::ExpirationPolicy::Enforce,
-                    CrlExpired::Accept => webpki::ExpirationPolicy::Ignore,
-                })
-                .build()
-        });
     let path = ee.verify_for_usage(
         algs,
         &trust.anchors,
         &intermediates,
         now,
         webpki::KeyUsage::client_auth(),
-        revocation,
+        // Revocation is checked on the path found (crl.rs): webpki refuses
+        // CRLs that OpenSSL uses.
+        None,
         Some(&depth_ok),
     )?;
     let mut certs = vec![path.end_entity().der().into_owned()];
@@ -528,10 +616,10 @@ mod tests {
             failure: FailureMode::Http,
             verify_depth: 1,
             trust: TrustStore::new(std::slice::from_ref(root), &[]).expect("store"),
-            crls: Vec::new(),
             crl_records: Vec::new(),
             crl_check: CrlCheck::Chain,
             crl_expired: CrlExpired::Reject,
+            ocsp: ocsp::OcspPolicy::default(),
         }
     }
 

@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use super::ocsp::{OcspMode, OcspPolicy};
 use super::{CrlRecord, TrustStore};
 
 /// nginx's default `ssl_verify_depth`: one intermediate between the client
@@ -132,13 +133,13 @@ pub struct ClientAuth {
     /// At most this many intermediates between the leaf and the root.
     pub verify_depth: u32,
     pub trust: TrustStore,
-    /// CRLs (`crl`), with the policy to apply them.
-    pub crls: Vec<webpki::CertRevocationList<'static>>,
-    /// The same CRLs as read by x509-parser: issuer, nextUpdate and revoked
-    /// serials, for reason texts, metrics and warnings.
+    /// CRLs (`crl`) as OpenSSL applies them (crl.rs), with the policy to
+    /// apply them.
     pub crl_records: Vec<CrlRecord>,
     pub crl_check: CrlCheck,
     pub crl_expired: CrlExpired,
+    /// `ocsp`, `ocsp_responder`, `ocsp_cache`, `ocsp_timeout`.
+    pub ocsp: OcspPolicy,
 }
 
 impl ClientAuth {
@@ -153,6 +154,7 @@ impl ClientAuth {
             crls: None,
             crl_check: None,
             crl_expired: None,
+            ocsp: OcspPolicy::default(),
             errors: Vec::new(),
         }
     }
@@ -176,6 +178,10 @@ pub enum PolicyError {
     NoTrustAnchor,
     #[error("crl_check / crl_expired need a `crl` file")]
     CrlRulesWithoutCrl,
+    #[error(
+        "ocsp needs verify_client = \"on\" or \"optional\" (as nginx's ssl_ocsp: an unverified chain has no issuer to ask about)"
+    )]
+    OcspWithoutVerification,
 }
 
 impl PolicyError {
@@ -185,6 +191,7 @@ impl PolicyError {
             PolicyError::DepthOutOfRange(_) => "verify_depth",
             PolicyError::NoCa | PolicyError::NoTrustAnchor => "client_certificate",
             PolicyError::CrlRulesWithoutCrl => "crl",
+            PolicyError::OcspWithoutVerification => "ocsp",
         }
     }
 }
@@ -197,9 +204,10 @@ pub struct ClientAuthBuilder {
     failure: FailureMode,
     verify_depth: u32,
     trust: Option<TrustStore>,
-    crls: Option<(Vec<webpki::CertRevocationList<'static>>, Vec<CrlRecord>)>,
+    crls: Option<Vec<CrlRecord>>,
     crl_check: Option<CrlCheck>,
     crl_expired: Option<CrlExpired>,
+    ocsp: OcspPolicy,
     /// Problems found by the setters, reported by `build`.
     errors: Vec<PolicyError>,
 }
@@ -226,13 +234,9 @@ impl ClientAuthBuilder {
         self
     }
 
-    /// The CRLs of the `crl` file, as webpki and x509-parser read them.
-    pub fn crls(
-        mut self,
-        crls: Vec<webpki::CertRevocationList<'static>>,
-        records: Vec<CrlRecord>,
-    ) -> Self {
-        self.crls = Some((crls, records));
+    /// The CRLs of the `crl` file.
+    pub fn crls(mut self, records: Vec<CrlRecord>) -> Self {
+        self.crls = Some(records);
         self
     }
 
@@ -243,6 +247,12 @@ impl ClientAuthBuilder {
 
     pub fn crl_expired(mut self, expired: CrlExpired) -> Self {
         self.crl_expired = Some(expired);
+        self
+    }
+
+    /// The OCSP settings; `ocsp` other than `off` needs a verifying mode.
+    pub fn ocsp(mut self, ocsp: OcspPolicy) -> Self {
+        self.ocsp = ocsp;
         self
     }
 
@@ -263,19 +273,22 @@ impl ClientAuthBuilder {
         if self.crls.is_none() && (self.crl_check.is_some() || self.crl_expired.is_some()) {
             errors.push(PolicyError::CrlRulesWithoutCrl);
         }
+        if self.ocsp.mode != OcspMode::Off && !verifies {
+            errors.push(PolicyError::OcspWithoutVerification);
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
-        let (crls, crl_records) = self.crls.unwrap_or_default();
+        let crl_records = self.crls.unwrap_or_default();
         Ok(ClientAuth {
             mode: self.mode,
             failure: self.failure,
             verify_depth: self.verify_depth,
             trust,
-            crls,
             crl_records,
             crl_check: self.crl_check.unwrap_or(CrlCheck::Chain),
             crl_expired: self.crl_expired.unwrap_or(CrlExpired::Reject),
+            ocsp: self.ocsp,
         })
     }
 }

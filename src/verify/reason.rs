@@ -15,7 +15,8 @@
 
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm};
 
-use super::policy::{ClientAuth, CrlCheck, CrlExpired};
+use super::crl;
+use super::policy::{ClientAuth, CrlCheck};
 use super::profile::Profile;
 use super::rules;
 use crate::identity::dn::{Children, read_tlv};
@@ -42,19 +43,6 @@ fn authority_key_id(value: &[u8]) -> Option<Vec<u8>> {
         .map(|t| t.content.to_vec())
 }
 
-/// One CRL as the replay (and metrics) need it.
-#[derive(Debug, Clone)]
-pub struct CrlRecord {
-    /// Issuer DN, for messages.
-    pub issuer_dn: String,
-    /// Issuer `Name`, DER with its SEQUENCE header, as certificates carry it.
-    pub issuer_der: Vec<u8>,
-    /// nextUpdate, Unix seconds.
-    pub next_update: Option<i64>,
-    /// DER INTEGER contents of every revoked serial.
-    pub revoked_serials: Vec<Vec<u8>>,
-}
-
 /// The OpenSSL `X509_V_ERR_*` codes the gateway reports, with OpenSSL 3.0's
 /// numbers (3.0 renumbered some: `X509_V_ERR_INVALID_CA` is 79 there, 24
 /// became "issuer certificate doesn't have a public key").
@@ -64,8 +52,10 @@ pub enum X509Error {
     UnableToGetIssuerCert = 2,
     UnableToGetCrl = 3,
     CertSignatureFailure = 7,
+    CrlSignatureFailure = 8,
     CertNotYetValid = 9,
     CertHasExpired = 10,
+    CrlNotYetValid = 11,
     CrlHasExpired = 12,
     DepthZeroSelfSignedCert = 18,
     SelfSignedCertInChain = 19,
@@ -77,7 +67,11 @@ pub enum X509Error {
     InvalidPurpose = 26,
     KeyUsageNoCertSign = 32,
     UnhandledCriticalExtension = 34,
+    KeyUsageNoCrlSign = 35,
+    UnhandledCriticalCrlExtension = 36,
     ProxyCertificatesNotAllowed = 40,
+    InvalidExtension = 41,
+    DifferentCrlScope = 44,
     PermittedViolation = 47,
     ExcludedViolation = 48,
     SubtreeMinMax = 49,
@@ -89,13 +83,15 @@ pub enum X509Error {
 
 impl X509Error {
     /// Every variant, for tests and documentation.
-    pub const ALL: [X509Error; 25] = [
+    pub const ALL: [X509Error; 31] = [
         X509Error::Unspecified,
         X509Error::UnableToGetIssuerCert,
         X509Error::UnableToGetCrl,
         X509Error::CertSignatureFailure,
+        X509Error::CrlSignatureFailure,
         X509Error::CertNotYetValid,
         X509Error::CertHasExpired,
+        X509Error::CrlNotYetValid,
         X509Error::CrlHasExpired,
         X509Error::DepthZeroSelfSignedCert,
         X509Error::SelfSignedCertInChain,
@@ -107,7 +103,11 @@ impl X509Error {
         X509Error::InvalidPurpose,
         X509Error::KeyUsageNoCertSign,
         X509Error::UnhandledCriticalExtension,
+        X509Error::KeyUsageNoCrlSign,
+        X509Error::UnhandledCriticalCrlExtension,
         X509Error::ProxyCertificatesNotAllowed,
+        X509Error::InvalidExtension,
+        X509Error::DifferentCrlScope,
         X509Error::PermittedViolation,
         X509Error::ExcludedViolation,
         X509Error::SubtreeMinMax,
@@ -124,6 +124,8 @@ impl X509Error {
             X509Error::UnableToGetIssuerCert => "unable to get issuer certificate",
             X509Error::UnableToGetCrl => "unable to get certificate CRL",
             X509Error::CertSignatureFailure => "certificate signature failure",
+            X509Error::CrlSignatureFailure => "CRL signature failure",
+            X509Error::CrlNotYetValid => "CRL is not yet valid",
             X509Error::CertNotYetValid => "certificate is not yet valid",
             X509Error::CertHasExpired => "certificate has expired",
             X509Error::CrlHasExpired => "CRL has expired",
@@ -137,6 +139,10 @@ impl X509Error {
             X509Error::InvalidPurpose => "unsuitable certificate purpose",
             X509Error::KeyUsageNoCertSign => "key usage does not include certificate signing",
             X509Error::UnhandledCriticalExtension => "unhandled critical extension",
+            X509Error::KeyUsageNoCrlSign => "key usage does not include CRL signing",
+            X509Error::UnhandledCriticalCrlExtension => "unhandled critical CRL extension",
+            X509Error::InvalidExtension => "invalid or inconsistent certificate extension",
+            X509Error::DifferentCrlScope => "different CRL scope",
             X509Error::ProxyCertificatesNotAllowed => {
                 "proxy certificates not allowed, please set the appropriate flag"
             }
@@ -273,8 +279,9 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// The DER content of the certificate's outer `signatureAlgorithm`.
-fn signature_algorithm(der: &[u8]) -> Option<&[u8]> {
+/// The DER content of the outer `signatureAlgorithm` of a signed
+/// structure (a certificate or a CRL).
+pub(super) fn signature_algorithm(der: &[u8]) -> Option<&[u8]> {
     fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         let (&tag, rest) = input.split_first()?;
         let (&first, rest) = rest.split_first()?;
@@ -439,31 +446,18 @@ pub fn classify(
         }
     }
     // 3. check_revocation: with CRLs, every certificate of the chain
-    //    (nginx's CRL_CHECK_ALL) or only the leaf needs its issuer's CRL.
+    //    (nginx's CRL_CHECK_ALL) or only the leaf is checked against its
+    //    issuer's CRL (see crl.rs); the top is its own CRL issuer.
     if !auth.crl_records.is_empty() {
         let scope = match auth.crl_check {
             CrlCheck::Chain => chain.len(),
             CrlCheck::Leaf => 1,
         };
-        for cert in chain.iter().take(scope) {
-            let Some(crl) = auth
-                .crl_records
-                .iter()
-                .find(|c| c.issuer_der == cert.issuer())
-            else {
-                errors.push(X509Error::UnableToGetCrl);
-                continue;
-            };
-            if auth.crl_expired == CrlExpired::Reject && crl.next_update.is_some_and(|n| n < now) {
-                errors.push(X509Error::CrlHasExpired);
-            }
-            if crl
-                .revoked_serials
-                .iter()
-                .any(|s| s == cert.cert.raw_serial())
-            {
-                errors.push(X509Error::CertRevoked);
-            }
+        let path: Vec<(&[u8], &Profile)> = chain.iter().map(|c| (c.der, &c.profile)).collect();
+        if let Some(found) =
+            crl::check_path(&path, scope, &auth.crl_records, auth.crl_expired, now, algs)
+        {
+            errors.extend(found);
         }
     }
     // 4. internal_verify: from the top down, the issuer's keyUsage, the
@@ -538,8 +532,10 @@ mod tests {
             (2, "unable to get issuer certificate"),
             (3, "unable to get certificate CRL"),
             (7, "certificate signature failure"),
+            (8, "CRL signature failure"),
             (9, "certificate is not yet valid"),
             (10, "certificate has expired"),
+            (11, "CRL is not yet valid"),
             (12, "CRL has expired"),
             (18, "self-signed certificate"),
             (19, "self-signed certificate in certificate chain"),
@@ -551,10 +547,14 @@ mod tests {
             (26, "unsuitable certificate purpose"),
             (32, "key usage does not include certificate signing"),
             (34, "unhandled critical extension"),
+            (35, "key usage does not include CRL signing"),
+            (36, "unhandled critical CRL extension"),
             (
                 40,
                 "proxy certificates not allowed, please set the appropriate flag",
             ),
+            (41, "invalid or inconsistent certificate extension"),
+            (44, "different CRL scope"),
             (47, "permitted subtree violation"),
             (48, "excluded subtree violation"),
             (49, "name constraints minimum and maximum not supported"),

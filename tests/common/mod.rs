@@ -20,8 +20,10 @@
 #![allow(dead_code)]
 
 pub mod config;
+pub mod haproxy;
 pub mod pki;
 pub mod rustls_client;
+pub mod side_by_side;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -32,6 +34,8 @@ use std::time::{Duration, Instant};
 
 pub use config::*;
 pub use pki::*;
+#[allow(unused_imports)] // only the comparisons with nginx use it
+pub use side_by_side::*;
 
 /// A temporary folder for a test's files.
 pub struct Workdir {
@@ -606,7 +610,7 @@ pub fn nginx_binary() -> PathBuf {
     );
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()

@@ -113,6 +113,12 @@ impl Ca {
         self.issuer.der().clone()
     }
 
+    /// The CA's private key (PKCS#8 PEM), for CRLs and OCSP responses made
+    /// by other tools (`openssl ca`, `openssl ocsp`, Python `cryptography`).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
     /// A PEM CRL signed by this CA revoking `revoked`, next update in
     /// `next_update_days` (negative: already expired).
     pub fn crl(&self, revoked: &[&Leaf], next_update_days: i64) -> String {
@@ -146,8 +152,20 @@ impl Ca {
     }
 
     pub fn leaf(&self, spec: LeafSpec) -> Leaf {
+        self.leaf_with(spec, |_| {})
+    }
+
+    /// [`Ca::leaf`] with the rcgen parameters changed by `customize` (SAN
+    /// kinds LeafSpec does not express: email, URI).
+    pub fn leaf_with(
+        &self,
+        spec: LeafSpec,
+        customize: impl FnOnce(&mut CertificateParams),
+    ) -> Leaf {
         let key = KeyPair::generate().expect("key");
-        let cert = spec.params().signed_by(&key, &self.issuer).expect("leaf");
+        let mut params = spec.params();
+        customize(&mut params);
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
         let mut chain = vec![self.pem()];
         chain.extend(self.parents.iter().cloned());
         Leaf {

@@ -104,6 +104,17 @@ pub async fn send(
     request: Request<Full<Bytes>>,
 ) -> Result<Outcome, String> {
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    send_on(tcp, sni, cfg, request).await
+}
+
+/// [`send`] on a connection the test opened (and perhaps wrote to) itself,
+/// e.g. after a PROXY protocol header.
+pub async fn send_on(
+    tcp: TcpStream,
+    sni: &str,
+    cfg: Arc<ClientConfig>,
+    request: Request<Full<Bytes>>,
+) -> Result<Outcome, String> {
     let name = ServerName::try_from(sni.to_string()).map_err(|e| e.to_string())?;
     let h2 = cfg.alpn_protocols.first().is_some_and(|p| p == b"h2");
     let tls = TlsConnector::from(cfg)

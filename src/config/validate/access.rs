@@ -35,7 +35,7 @@ impl InheritedAccess {
             require_verified: require_verified.unwrap_or(false),
             rules: (!allow.is_empty()).then(|| validate_rules(label, allow, ctx)),
             deny_return: deny_return
-                .and_then(|r| validate_return(&format!("{label}.deny_return"), r, ctx)),
+                .and_then(|r| validate_return(&format!("{label}.deny_return"), r, false, ctx)),
         }
     }
 }
@@ -55,7 +55,7 @@ pub(super) fn location_access(
         validate_rules(key, allow, ctx)
     };
     let deny_return = match deny_return {
-        Some(r) => validate_return(&format!("{key}.deny_return"), r, ctx),
+        Some(r) => validate_return(&format!("{key}.deny_return"), r, false, ctx),
         None => inherited.deny_return.clone(),
     };
     let policy = access::AccessPolicy {

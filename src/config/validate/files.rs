@@ -42,7 +42,6 @@ pub enum FileError {
         path: PathBuf,
         source: rustls_pki_types::pem::Error,
     },
-    /// `reason` says how: "is not usable: ..." (webpki) or "does not parse: ...".
     #[error("{}: CRL #{number} {reason}", .path.display())]
     Crl {
         path: PathBuf,
@@ -105,34 +104,19 @@ pub(super) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, FileError>
     })
 }
 
-pub(super) type LoadedCrls = (Vec<webpki::CertRevocationList<'static>>, Vec<CrlRecord>);
-
-/// Every CRL of a PEM file (nginx's `ssl_crl`: several in one file).
-pub(super) fn read_crls(path: &Path) -> Result<LoadedCrls, FileError> {
+/// Every CRL of a PEM file (nginx's `ssl_crl`: several in one file), as
+/// OpenSSL loads them: any version, any extension (see `verify::crl`).
+pub(super) fn read_crls(path: &Path) -> Result<Vec<CrlRecord>, FileError> {
     use rustls_pki_types::CertificateRevocationListDer;
     let ders: Vec<CertificateRevocationListDer<'static>> = read_blocks(path, "X509 CRL")?;
-    let crl_error = |number: usize, reason: String| FileError::Crl {
-        path: path.to_path_buf(),
-        number,
-        reason,
-    };
-    let mut crls = Vec::new();
-    let mut info = Vec::new();
-    for (i, der) in ders.iter().enumerate() {
-        let owned = webpki::OwnedCertRevocationList::from_der(der.as_ref())
-            .map_err(|e| crl_error(i + 1, format!("is not usable: {e:?}")))?;
-        let (_, parsed) = x509_parser::parse_x509_crl(der.as_ref())
-            .map_err(|e| crl_error(i + 1, format!("does not parse: {e}")))?;
-        info.push(CrlRecord {
-            issuer_dn: parsed.issuer().to_string(),
-            issuer_der: parsed.issuer().as_raw().to_vec(),
-            next_update: parsed.next_update().map(|t| t.timestamp()),
-            revoked_serials: parsed
-                .iter_revoked_certificates()
-                .map(|r| r.raw_serial().to_vec())
-                .collect(),
-        });
-        crls.push(webpki::CertRevocationList::from(owned));
-    }
-    Ok((crls, info))
+    ders.iter()
+        .enumerate()
+        .map(|(i, der)| {
+            CrlRecord::parse(der.as_ref()).map_err(|e| FileError::Crl {
+                path: path.to_path_buf(),
+                number: i + 1,
+                reason: format!("does not parse: {e}"),
+            })
+        })
+        .collect()
 }

@@ -15,7 +15,7 @@ use crate::config::raw::{OneOrMany, RawLocation, RawUpstream};
 use crate::config::{
     Action, Location, Match, ProxySpec, ReturnSpec, UpstreamKeepalive, UpstreamServer, defaults,
 };
-use crate::template::{Target, Template};
+use crate::template::{Target, Template, Var};
 
 /// Headers whose meaning belongs to the connection between the gateway and
 /// the upstream; `proxy_set_header` may only blank them (nginx idiom
@@ -91,6 +91,10 @@ pub(super) fn validate_upstreams(
 
 pub(super) struct Inherited<'a> {
     pub(super) headers: Option<&'a [(HeaderName, Template)]>,
+    pub(super) presets: Option<&'a [super::identity::Preset]>,
+    /// Whether `[identity_assertion]` is configured (`$ssl_client_jwt`,
+    /// `jwks = true` and `identity_assertion_audience` need it).
+    pub(super) assertion: bool,
     pub(super) connect: Duration,
     pub(super) read: Duration,
     pub(super) send: Duration,
@@ -215,13 +219,38 @@ pub(super) fn validate_location(
                     "only meaningful with proxy_pass",
                 );
             }
-            validate_return(&format!("{key}.return"), ret, ctx).map(Action::Return)
+            if raw.identity_headers.is_some() {
+                ctx.error(
+                    format!("{key}.identity_headers"),
+                    "only meaningful with proxy_pass",
+                );
+            }
+            validate_return(&format!("{key}.return"), ret, inherited.assertion, ctx)
+                .map(Action::Return)
         }
         (None, Some(target)) => {
-            let headers = match &raw.proxy_set_header {
+            let mut headers = match &raw.proxy_set_header {
                 Some(h) => validate_headers(&format!("{key}.proxy_set_header"), h, ctx),
                 None => inherited.headers.map(<[_]>::to_vec).unwrap_or_default(),
             };
+            let own_presets = raw.identity_headers.as_ref().map(|p| {
+                super::identity::validate_presets(&format!("{key}.identity_headers"), p, ctx)
+            });
+            let presets = own_presets
+                .as_deref()
+                .or(inherited.presets)
+                .unwrap_or_default();
+            super::identity::expand(presets, &mut headers);
+            if !inherited.assertion
+                && let Some((name, _)) = headers
+                    .iter()
+                    .find(|(_, t)| t.vars().any(|v| *v == Var::SslClientJwt))
+            {
+                ctx.error(
+                    format!("{key}.proxy_set_header.{name}"),
+                    "$ssl_client_jwt needs an [identity_assertion] table (key, issuer, audience)",
+                );
+            }
             validate_proxy_pass(
                 &format!("{key}.proxy_pass"),
                 &target,
@@ -266,21 +295,58 @@ pub(super) fn validate_location(
         Match::Prefix(p) => format!("location {p}"),
         Match::Exact(p) => format!("location = {p}"),
     };
+    if raw.identity_assertion_audience.is_some() && !inherited.assertion {
+        ctx.error(
+            format!("{key}.identity_assertion_audience"),
+            "needs an [identity_assertion] table",
+        );
+    }
+    if raw
+        .identity_assertion_audience
+        .as_deref()
+        .is_some_and(|a| a.trim().is_empty())
+    {
+        ctx.error(format!("{key}.identity_assertion_audience"), "empty");
+    }
     Some(Location {
         label,
         matcher,
         action: action?,
         access,
         deny_return,
+        assertion_audience: raw.identity_assertion_audience,
     })
 }
 
 pub(super) fn validate_return(
     key: &str,
     raw: crate::config::raw::RawReturn,
+    assertion: bool,
     ctx: &mut Ctx<'_>,
 ) -> Option<ReturnSpec> {
+    let jwks = raw.jwks.unwrap_or(false);
+    if jwks {
+        if !assertion {
+            ctx.error(
+                format!("{key}.jwks"),
+                "needs an [identity_assertion] table: there is no key to publish",
+            );
+        }
+        for (name, set) in [
+            ("text", raw.text.is_some()),
+            ("url", raw.url.is_some()),
+            ("content_type", raw.content_type.is_some()),
+        ] {
+            if set {
+                ctx.error(
+                    format!("{key}.{name}"),
+                    "not with `jwks = true` (the body is the JWKS, application/json)",
+                );
+            }
+        }
+    }
     let status = match raw.status {
+        None if jwks => Some(StatusCode::OK),
         None => {
             ctx.error(format!("{key}.status"), "missing");
             None
@@ -304,6 +370,13 @@ pub(super) fn validate_return(
         .text
         .as_deref()
         .and_then(|t| match Template::parse(t, Target::Body) {
+            Ok(t) if !assertion && t.vars().any(|v| *v == Var::SslClientJwt) => {
+                ctx.error(
+                    format!("{key}.text"),
+                    "$ssl_client_jwt needs an [identity_assertion] table (key, issuer, audience)",
+                );
+                None
+            }
             Ok(t) => Some(t),
             Err(e) => {
                 ctx.error(format!("{key}.text"), e.to_string());
@@ -331,7 +404,12 @@ pub(super) fn validate_return(
         }
         None => None,
     };
-    let ct = raw.content_type.as_deref().unwrap_or("text/plain");
+    let default_type = if jwks {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    let ct = raw.content_type.as_deref().unwrap_or(default_type);
     let content_type = match HeaderValue::from_str(ct) {
         Ok(v) => v,
         Err(_) => {
@@ -347,6 +425,7 @@ pub(super) fn validate_return(
         text,
         url,
         content_type,
+        jwks,
     })
 }
 

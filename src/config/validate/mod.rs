@@ -12,6 +12,7 @@
 mod access;
 mod addr;
 mod files;
+mod identity;
 mod location;
 mod servers;
 mod tls;
@@ -33,7 +34,7 @@ use addr::{parse_listen, parse_server_name};
 /// Also read by import-nginx, which drops what validation would refuse.
 pub(crate) use location::CONNECTION_HEADERS;
 use location::{Inherited, validate_headers, validate_location, validate_upstreams};
-use servers::{check_name_conflicts, warn_shared_upstreams};
+use servers::{check_name_conflicts, check_proxy_protocol, warn_shared_upstreams};
 use tls::{validate_client_auth, validate_tls};
 
 /// Most `worker_processes`: a thread each, far beyond any useful CPU count.
@@ -89,13 +90,20 @@ pub(super) fn validate(
     raw: RawConfig,
     base: &Path,
     errors: &mut Vec<ConfigError>,
-) -> (Global, Vec<Server>, Vec<PathBuf>) {
+) -> (
+    Global,
+    Vec<Server>,
+    Vec<PathBuf>,
+    Option<Arc<crate::assertion::Assertion>>,
+) {
     let mut ctx = Ctx {
         base,
         errors,
         files: Vec::new(),
     };
     let global = validate_global(&raw, &mut ctx);
+    let assertion = identity::validate_assertion(raw.identity_assertion.as_ref(), &mut ctx);
+    let assertion_configured = raw.identity_assertion.is_some();
     let upstreams = validate_upstreams(&raw.upstream, &mut ctx);
     if raw.server.is_empty() {
         ctx.error("server", "no [[server]] block: nothing to serve");
@@ -103,11 +111,19 @@ pub(super) fn validate(
     let mut servers = Vec::new();
     let mut used_upstreams = HashSet::new();
     for (i, server) in raw.server.into_iter().enumerate() {
-        if let Some(s) = validate_server(i, server, &upstreams, &mut used_upstreams, &mut ctx) {
+        if let Some(s) = validate_server(
+            i,
+            server,
+            &upstreams,
+            &mut used_upstreams,
+            assertion_configured,
+            &mut ctx,
+        ) {
             servers.push(s);
         }
     }
     check_name_conflicts(&servers, &mut ctx);
+    check_proxy_protocol(&servers, &mut ctx);
     warn_shared_upstreams(&servers);
     if let Some(admin) = global.admin
         && servers.iter().any(|s| s.listen.contains(&admin))
@@ -117,7 +133,7 @@ pub(super) fn validate(
             format!("{admin} is also a server's listen address"),
         );
     }
-    (global, servers, ctx.files)
+    (global, servers, ctx.files, assertion)
 }
 
 fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
@@ -225,6 +241,7 @@ fn validate_server(
     raw: RawServer,
     upstreams: &HashMap<String, (Vec<UpstreamServer>, UpstreamKeepalive)>,
     used_upstreams: &mut HashSet<String>,
+    assertion: bool,
     ctx: &mut Ctx<'_>,
 ) -> Option<Server> {
     let label = format!("server[{index}]");
@@ -296,6 +313,10 @@ fn validate_server(
         .proxy_set_header
         .as_ref()
         .map(|headers| validate_headers(&format!("{label}.proxy_set_header"), headers, ctx));
+    let server_presets = raw
+        .identity_headers
+        .as_ref()
+        .map(|p| identity::validate_presets(&format!("{label}.identity_headers"), p, ctx));
     let connect = ctx.duration(
         &format!("{label}.proxy_connect_timeout"),
         raw.proxy_connect_timeout.as_ref(),
@@ -320,6 +341,8 @@ fn validate_server(
     );
     let inherited = Inherited {
         headers: server_headers.as_deref(),
+        presets: server_presets.as_deref(),
+        assertion,
         connect,
         read,
         send,
@@ -356,6 +379,8 @@ fn validate_server(
             }
         }
     }
+    let set_real_ip_from = validate_real_ip_from(&label, raw.set_real_ip_from, ctx);
+
     let (tls, client_auth) = (tls?, client_auth?);
     if !ok {
         return None;
@@ -370,7 +395,30 @@ fn validate_server(
         underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
         server_tokens: raw.server_tokens.unwrap_or(true),
         limits,
+        proxy_protocol: raw.proxy_protocol.unwrap_or(false),
+        set_real_ip_from,
     })
+}
+
+/// `set_real_ip_from`: addresses or CIDR ranges of trusted PROXY senders.
+fn validate_real_ip_from(
+    label: &str,
+    raw: Option<OneOrMany<String>>,
+    ctx: &mut Ctx<'_>,
+) -> Vec<crate::proxy_protocol::IpNet> {
+    let mut nets = Vec::new();
+    for (j, text) in raw
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        match text.trim().parse() {
+            Ok(net) => nets.push(net),
+            Err(problem) => ctx.error(format!("{label}.set_real_ip_from[{j}]"), problem),
+        }
+    }
+    nets
 }
 
 fn validate_limits(label: &str, raw: &RawServer, ctx: &mut Ctx<'_>) -> Limits {

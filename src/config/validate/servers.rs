@@ -30,6 +30,36 @@ pub(super) fn check_name_conflicts(servers: &[Server], ctx: &mut Ctx<'_>) {
     }
 }
 
+/// `proxy_protocol` belongs to a listen address: the header is read
+/// before TLS says which server a connection is for, so servers sharing an
+/// address must agree (nginx: `listen` options of one address must match).
+/// `set_real_ip_from` without `proxy_protocol` trusts nothing: a mistake.
+pub(super) fn check_proxy_protocol(servers: &[Server], ctx: &mut Ctx<'_>) {
+    let mut seen: HashMap<SocketAddr, (&str, bool)> = HashMap::new();
+    for server in servers {
+        for addr in &server.listen {
+            match seen.get(addr) {
+                Some((first, pp)) if *pp != server.proxy_protocol => ctx.error(
+                    format!("{}.proxy_protocol", server.label),
+                    format!(
+                        "{addr} is shared with {first}, which has proxy_protocol = {pp}: servers on one address must agree"
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    seen.insert(*addr, (&server.label, server.proxy_protocol));
+                }
+            }
+        }
+        if !server.proxy_protocol && !server.set_real_ip_from.is_empty() {
+            ctx.error(
+                format!("{}.set_real_ip_from", server.label),
+                "set without proxy_protocol = true: no PROXY header is read on this server's addresses",
+            );
+        }
+    }
+}
+
 /// Whether any location of `server` sets a header from an `$ssl_client_*`
 /// variable.
 pub(super) fn sets_identity(server: &Server) -> bool {

@@ -8,9 +8,11 @@ use rustls::sign::CertifiedKey;
 use super::Ctx;
 use super::files::{read_certs, read_crls, read_key};
 use crate::clock::unix_now;
-use crate::config::raw::{RawClientAuth, RawTls};
-use crate::config::{Protocol, Tls, defaults};
+use crate::config::raw::{OneOrMany, RawClientAuth, RawSize, RawTls};
+use crate::config::{Protocol, Tls, defaults, size};
+use crate::tickets::TicketKey;
 use crate::verify::TrustStore;
+use crate::verify::ocsp::{self, OcspMode, OcspPolicy};
 use crate::verify::policy::{
     ClientAuth, CrlCheck, CrlExpired, FailureMode, Keyword, PolicyError, VerifyMode,
 };
@@ -148,6 +150,9 @@ pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Optio
     if handshake_timeout.is_zero() {
         ctx.error(format!("{key}.handshake_timeout"), "must be more than 0");
     }
+    let session_tickets = raw.session_tickets.unwrap_or(true);
+    let session_ticket_keys =
+        validate_ticket_keys(&key, raw.session_ticket_key, session_tickets, ctx);
     Some(Tls {
         certificate: cert_path?,
         certificate_key: key_path?,
@@ -155,9 +160,55 @@ pub(super) fn validate_tls(label: &str, raw: RawTls, ctx: &mut Ctx<'_>) -> Optio
         protocols,
         session_timeout,
         session_cache,
-        session_tickets: raw.session_tickets.unwrap_or(true),
+        session_tickets,
         handshake_timeout,
+        session_ticket_keys,
     })
+}
+
+/// `session_ticket_key`: nginx's key files, each read and checked; two
+/// keys with one name would make tickets ambiguous.
+fn validate_ticket_keys(
+    key: &str,
+    raw: Option<OneOrMany<String>>,
+    session_tickets: bool,
+    ctx: &mut Ctx<'_>,
+) -> Vec<TicketKey> {
+    let Some(files) = raw.map(OneOrMany::into_vec) else {
+        return Vec::new();
+    };
+    let setting = format!("{key}.session_ticket_key");
+    if files.is_empty() {
+        ctx.error(
+            &setting,
+            "empty list (leave the key out for random per-process keys)",
+        );
+    }
+    if !session_tickets {
+        ctx.error(
+            &setting,
+            "set while session_tickets = false: remove one of them",
+        );
+    }
+    // (index in the list, key)
+    let mut keys: Vec<(usize, TicketKey)> = Vec::new();
+    for (j, file) in files.iter().enumerate() {
+        match TicketKey::read(&ctx.resolve(file)) {
+            Ok(k) => {
+                if let Some((first, _)) = keys.iter().find(|(_, other)| other.same_name(&k)) {
+                    ctx.error(
+                        format!("{setting}[{j}]"),
+                        format!(
+                            "has the same key name (first 16 bytes) as session_ticket_key[{first}]; tickets could not tell them apart"
+                        ),
+                    );
+                }
+                keys.push((j, k));
+            }
+            Err(problem) => ctx.error(format!("{setting}[{j}]"), problem),
+        }
+    }
+    keys.into_iter().map(|(_, k)| k).collect()
 }
 
 pub(super) fn validate_client_auth(
@@ -249,14 +300,29 @@ pub(super) fn validate_client_auth(
     if let Some(expired) = raw.crl_expired.as_ref().and(crl_expired) {
         builder = builder.crl_expired(expired);
     }
+    if let Some(ocsp) = validate_ocsp(&key, &raw, ctx) {
+        builder = builder.ocsp(ocsp);
+    } else {
+        ok = false;
+    }
     let mut crl_unreadable = false;
     if let Some(file) = &raw.crl {
         let path = ctx.resolve(file);
         match read_crls(&path) {
-            Ok((crls, records)) => {
+            Ok(records) => {
                 let now = unix_now();
                 for record in &records {
                     let issuer = &record.issuer_dn;
+                    // nginx loads these too; say what they will do.
+                    if let Some(why) = record.never_used() {
+                        tracing::warn!(
+                            "{key}.crl: the CRL of {issuer} is never used ({why}: OpenSSL, and so nginx, skips such CRLs); without another CRL for that CA its clients get FAILED:unable to get certificate CRL"
+                        );
+                    } else if record.has_unhandled_critical() {
+                        tracing::warn!(
+                            "{key}.crl: the CRL of {issuer} has a critical extension OpenSSL does not handle; as in nginx, clients under that CA get FAILED:unhandled critical CRL extension"
+                        );
+                    }
                     if record.next_update.is_some_and(|n| n < now) {
                         tracing::warn!(
                             "{key}.crl: the CRL of {issuer} is past its nextUpdate; {}",
@@ -268,7 +334,7 @@ pub(super) fn validate_client_auth(
                         );
                     }
                 }
-                builder = builder.crls(crls, records);
+                builder = builder.crls(records);
             }
             Err(problem) => {
                 ctx.error(format!("{key}.crl"), problem.to_string());
@@ -285,7 +351,7 @@ pub(super) fn validate_client_auth(
             let errors = errors.into_iter().filter(|e| match e {
                 PolicyError::CrlRulesWithoutCrl => !crl_unreadable,
                 PolicyError::NoCa | PolicyError::NoTrustAnchor => ca_usable,
-                PolicyError::DepthOutOfRange(_) => true,
+                PolicyError::DepthOutOfRange(_) | PolicyError::OcspWithoutVerification => true,
             });
             for e in errors {
                 ctx.error(format!("{key}.{}", e.setting()), e.to_string());
@@ -311,4 +377,78 @@ fn key_position(
         x509_parser::parse_x509_certificate(cert)
             .is_ok_and(|(_, c)| c.tbs_certificate.subject_pki.raw == spki.as_ref())
     })
+}
+
+/// Largest `ocsp_cache`: 1 GiB (nginx's zones are sized alike; each entry
+/// costs about [`ocsp::ENTRY_BYTES`]).
+const MAX_OCSP_CACHE_BYTES: u64 = 1 << 30;
+
+/// `ocsp`, `ocsp_responder`, `ocsp_cache`, `ocsp_timeout` (nginx's
+/// `ssl_ocsp`, `ssl_ocsp_responder`, `ssl_ocsp_cache`); `None` after
+/// reporting a problem.
+fn validate_ocsp(key: &str, raw: &RawClientAuth, ctx: &mut Ctx<'_>) -> Option<OcspPolicy> {
+    let mut ok = true;
+    let mut policy = OcspPolicy::default();
+    match raw.ocsp.as_deref().map(OcspMode::parse) {
+        None => {}
+        Some(Some(mode)) => policy.mode = mode,
+        Some(None) => {
+            ctx.error(
+                format!("{key}.ocsp"),
+                format!(
+                    "{:?} is not one of {}",
+                    raw.ocsp.as_deref().unwrap_or_default(),
+                    OcspMode::choices()
+                ),
+            );
+            ok = false;
+        }
+    }
+    if let Some(url) = &raw.ocsp_responder {
+        match ocsp::Responder::parse(url) {
+            Ok(r) => policy.responder = Some(r),
+            Err(e) => {
+                ctx.error(format!("{key}.ocsp_responder"), e.to_string());
+                ok = false;
+            }
+        }
+    }
+    match raw.ocsp_cache.as_deref() {
+        None | Some("off") => {}
+        Some(text) => {
+            let parsed = text.strip_prefix("shared:").and_then(|rest| {
+                let (name, size) = rest.rsplit_once(':')?;
+                let bytes = size::parse(&RawSize::Text(size.to_string())).ok()?;
+                (!name.is_empty() && bytes > 0 && bytes <= MAX_OCSP_CACHE_BYTES).then(|| {
+                    let entries = usize::try_from(bytes).unwrap_or(usize::MAX) / ocsp::ENTRY_BYTES;
+                    (name.to_string(), entries.max(1))
+                })
+            });
+            match parsed {
+                Some(cache) => policy.cache = Some(cache),
+                None => {
+                    ctx.error(
+                        format!("{key}.ocsp_cache"),
+                        format!(
+                            "{text:?}: write \"off\" or \"shared:NAME:SIZE\" (nginx's ssl_ocsp_cache; SIZE as \"10m\", at most 1g)"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    policy.timeout = ctx.duration(
+        &format!("{key}.ocsp_timeout"),
+        raw.ocsp_timeout.as_ref(),
+        ocsp::DEFAULT_TIMEOUT,
+    );
+    if policy.mode == OcspMode::Off
+        && (raw.ocsp_responder.is_some() || policy.cache.is_some() || raw.ocsp_timeout.is_some())
+    {
+        tracing::warn!(
+            "{key}: ocsp_responder / ocsp_cache / ocsp_timeout have no effect while ocsp is \"off\""
+        );
+    }
+    ok.then_some(policy)
 }
