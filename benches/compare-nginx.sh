@@ -6,6 +6,7 @@
 # Usage (from anywhere; root installs missing Debian packages):
 #   benches/compare-nginx.sh                  # 3 alternating runs of every mode, 10 s each
 #   RUNS=1 DURATION=3 benches/compare-nginx.sh   # a quick look
+#   PIN=0 benches/compare-nginx.sh            # the deployment shape: unpinned, a worker per core
 #
 # Settings (environment):
 #   RUNS=3          runs per (mode, server); servers alternate in rotating order
@@ -14,13 +15,22 @@
 #   IDLE_CONNS=5000 connections held in the idle mode; IDLE_HOLD=5
 #   PIN=1           server on CPU 1 with one worker (nginx worker_processes 1, HAProxy
 #                   nbthread 1, the gateway's runtime sees one CPU), load generator and
-#                   backend on CPU 0. PIN=0: no pinning, two workers each.
-#   MODES="keepalive keepalive-h2 handshake resume resume-tls12 resume-tls12-ids rate idle"
+#                   backend on CPU 0. PIN=0: nothing pinned, a worker per CPU in every
+#                   server (nginx worker_processes, HAProxy nbthread, the gateway's
+#                   workers), clients and backend with as many threads: how it is deployed.
+#   MODES="keepalive keepalive-h2 keepalive-log keepalive-h2-log handshake resume
+#          resume-tls12 resume-tls12-ids rate idle oha-keepalive oha-keepalive-h2
+#          oha-keepalive-log oha-handshake"  (the oha-* modes need OHA=1)
+#                   *-log: access log written to a file on both sides (nginx
+#                   `access_log FILE combined`; the gateway `combined`, and `json` as the
+#                   server gateway-json); HAProxy logs only to syslog, so it sits these out
 #   SERVERS="gateway nginx nginx-ka haproxy"
 #   SERVER_KEY=ecdsa (or rsa2048)   the server certificate's key
 #   BACKEND=static (mtls-bench backend, answers 200 only with X-SSL-Client-Verify: SUCCESS)
 #           or echo (target/release/echo-backend)
-#   OHA=1           also run oha (keepalive and --disable-keepalive) as an independent check
+#   OHA=1           also run the oha-* modes (oha as the client: HTTP/1.1 and HTTP/2
+#                   keep-alive, access log on, and --disable-keepalive); oha is installed
+#                   with `cargo install oha --locked` into ~/.cargo/bin if it is missing
 #   KEEP=0          1 keeps the work folder (configs, logs, raw JSON)
 #   GATEWAY_BIN=    a gateway binary to measure instead of target/release/mtls-gateway
 #
@@ -36,7 +46,7 @@ HS_CONNS=${HS_CONNS:-16}
 IDLE_CONNS=${IDLE_CONNS:-5000}
 IDLE_HOLD=${IDLE_HOLD:-5}
 PIN=${PIN:-1}
-MODES=${MODES:-"keepalive keepalive-h2 handshake resume resume-tls12 resume-tls12-ids rate idle"}
+MODES=${MODES:-"keepalive keepalive-h2 keepalive-log keepalive-h2-log handshake resume resume-tls12 resume-tls12-ids rate idle oha-keepalive oha-keepalive-h2 oha-keepalive-log oha-handshake"}
 SERVERS=${SERVERS:-"gateway nginx nginx-ka haproxy"}
 SERVER_KEY=${SERVER_KEY:-ecdsa}
 BACKEND=${BACKEND:-static}
@@ -44,7 +54,7 @@ OHA=${OHA:-1}
 KEEP=${KEEP:-0}
 
 BACKEND_PORT=28080
-declare -A PORT=([gateway]=23443 [nginx]=23444 [nginx-ka]=23445 [haproxy]=23446)
+declare -A PORT=([gateway]=23443 [gateway-json]=23443 [nginx]=23444 [nginx-ka]=23445 [haproxy]=23446)
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -65,8 +75,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 export PATH="$PATH:/usr/sbin:$HOME/.cargo/bin"
 if [ "$OHA" = 1 ] && ! command -v oha >/dev/null; then
-    log "installing oha with cargo (a few minutes)"
-    cargo install oha --locked >/dev/null 2>&1 || { log "oha could not be installed; skipping it"; OHA=0; }
+    log "installing oha with cargo install oha --locked (a few minutes)"
+    cargo install oha --locked >/dev/null 2>&1 || { log "oha could not be installed; skipping the oha-* modes"; OHA=0; }
+fi
+if [ "$OHA" != 1 ]; then
+    kept=""
+    for mode in $MODES; do case "$mode" in oha-*) ;; *) kept="$kept $mode" ;; esac; done
+    MODES=$kept
 fi
 
 log "building the gateway and mtls-bench (release)"
@@ -154,12 +169,17 @@ log "generating the PKI in $WORK"
 
 # ---------------------------------------------------------------- configurations
 # $1 = sessions: "seed" (cache and tickets as the seed) or "off" (no cache, no tickets)
+# $2 = access log: off, combined or json (to a file)
 gateway_conf() {
-    local cache=40000 tickets=true
+    local cache=40000 tickets=true access_log='access_log = "off"'
     if [ "$1" = off ]; then cache=0; tickets=false; fi
+    if [ "${2:-off}" != off ]; then
+        access_log="access_log = \"$WORK/gateway-access.log\"
+access_log_format = \"$2\""
+    fi
     cat >"$WORK/gateway.toml" <<EOF
-# The seed's server block (config/gateway.toml), on loopback, access log off.
-access_log = "off"
+# The seed's server block (config/gateway.toml), on loopback.
+$access_log
 max_connections = $MAXCONN
 
 [[server]]
@@ -203,9 +223,10 @@ server = ["127.0.0.1:$BACKEND_PORT"]
 EOF
 }
 
-# $1 = variant (nginx | nginx-ka), $2 = sessions (seed | off)
+# $1 = variant (nginx | nginx-ka), $2 = sessions (seed | off), $3 = access log (off | combined)
 nginx_conf() {
-    local upstream_ka="" location_ka="" sessions
+    local upstream_ka="" location_ka="" sessions access_log="access_log off;"
+    if [ "${3:-off}" != off ]; then access_log="access_log $WORK/$1/access.log combined;"; fi
     if [ "$1" = nginx-ka ]; then
         upstream_ka="keepalive 64;"
         location_ka='proxy_http_version 1.1;
@@ -226,7 +247,7 @@ pid $WORK/$1/nginx.pid;
 error_log $WORK/$1/error.log warn;
 events { worker_connections $MAXCONN; }
 http {
-    access_log off;
+    $access_log
     upstream backend {
         server 127.0.0.1:$BACKEND_PORT;
         $upstream_ka
@@ -325,14 +346,20 @@ server_pids() {   # the PIDs whose CPU and memory count: the server and its chil
     ps -o pid= --ppid "$pid" 2>/dev/null | tr -d ' ' || true
 }
 
-start_server() {   # $1 = server, $2 = sessions (seed | off)
+start_server() {   # $1 = server, $2 = sessions (seed | off), $3 = access log (off | on)
+    local access_log=${3:-off}
     case "$1" in
-        gateway)
-            gateway_conf "$2"
+        gateway | gateway-json)
+            if [ "$access_log" = on ]; then
+                access_log=combined
+                [ "$1" = gateway-json ] && access_log=json
+            fi
+            gateway_conf "$2" "$access_log"
             "${SERVER_CPU[@]}" "$GATEWAY" run --config "$WORK/gateway.toml" >"$WORK/gateway.log" 2>&1 &
             ;;
         nginx | nginx-ka)
-            nginx_conf "$1" "$2"
+            [ "$access_log" = on ] && access_log=combined
+            nginx_conf "$1" "$2" "$access_log"
             "${SERVER_CPU[@]}" nginx -p "$WORK/$1" -c "$WORK/$1/nginx.conf" -g 'daemon off;' >"$WORK/$1/stdout.log" 2>&1 &
             ;;
         haproxy)
@@ -351,6 +378,8 @@ stop_server() {
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
+    # Access logs of the *-log modes: their size is not measured, only their cost.
+    rm -f "$WORK/gateway-access.log" "$WORK"/nginx*/access.log
 }
 
 # ---------------------------------------------------------------- backend
@@ -389,9 +418,52 @@ r = json.loads(sys.argv[1]); s = r.get("server", {}); l = r["latency_us"]
 extra = ""
 if r["mode"] == "idle":
     i = r["idle"]; extra = "held %d, %.1f KiB/conn" % (i["held"], i["rss_per_connection_kib"])
-print("  %-8s %-17s run %s: %9.1f req/s  p99 %6d us  errors %d  cpu %.2f/core  %s" % (
+print("  %-12s %-17s run %s: %9.1f req/s  p99 %6d us  errors %d  cpu %.2f/core  %s" % (
     sys.argv[2], sys.argv[3], sys.argv[4], r["requests_per_s"], l["p99"], r["errors"],
     s.get("cpu_utilisation", 0), extra))' "$out" "$server" "$name" "$run" >&2
+}
+
+ticks() {   # CPU ticks of the given PIDs
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
+oha_bench() {   # $1 = server, $2 = mode name, $3 = run, rest = oha arguments
+    local server=$1 name=$2 run=$3
+    shift 3
+    local pids t0 t1 out
+    pids=$(server_pids)
+    t0=$(ticks $pids)
+    out=$("${CLIENT_CPU[@]}" oha -z "${DURATION}s" "$@" --no-tui --output-format json --insecure \
+        --cert "$WORK/client.pem" --key "$WORK/client-key.pem" "https://127.0.0.1:${PORT[$server]}/api/mtls" 2>"$WORK/oha.err" || true)
+    t1=$(ticks $pids)
+    python3 -c '
+import json, sys
+try:
+    o = json.loads(sys.argv[1])
+except Exception:
+    sys.exit(0)
+s = o.get("summary", {})
+codes = o.get("statusCodeDistribution", {})
+ok = int(codes.get("200", 0))
+cpu = (int(sys.argv[6]) - int(sys.argv[5])) / float(sys.argv[7])
+secs = float(sys.argv[8])
+print(json.dumps({"server_name": sys.argv[2], "mode_name": sys.argv[3], "run": int(sys.argv[4]),
+    "requests_per_s": round(ok / secs, 1), "errors": sum(int(v) for k, v in codes.items() if k != "200"),
+    "success_rate": s.get("successRate"), "latency_us": {"p99": round(1e6 * (o.get("latencyPercentiles", {}).get("p99") or 0))},
+    "server": {"cpu_s": round(cpu, 3), "cpu_s_per_10k_requests": round(cpu * 1e4 / ok, 4) if ok else 0,
+               "cpu_utilisation": round(cpu / secs, 3)}}))' \
+        "$out" "$server" "$name" "$run" "$t0" "$t1" "$(getconf CLK_TCK)" "$DURATION" >>"$RESULTS"
+    python3 -c '
+import json, sys
+r = json.loads(sys.argv[1]); s = r["server"]
+print("  %-12s %-17s run %s: %9.1f req/s  p99 %6d us  errors %d  cpu %.2f/core  %.3f s/10k req" % (
+    sys.argv[2], sys.argv[3], sys.argv[4], r["requests_per_s"], r["latency_us"]["p99"], r["errors"],
+    s["cpu_utilisation"], s["cpu_s_per_10k_requests"]))' "$(tail -n1 "$RESULTS")" "$server" "$name" "$run" >&2 ||
+        log "  $server $name run $run: oha gave no result: $(tail -c 300 "$WORK/oha.err")"
 }
 
 run_mode() {   # $1 = mode, $2 = server, $3 = run
@@ -405,6 +477,14 @@ run_mode() {   # $1 = mode, $2 = server, $3 = run
             ;;
         keepalive-h2)
             start_server "$server" seed
+            bench "$server" "$mode" "$run" keepalive "$url" -c 4 --http2 --streams $((CONNS / 4)) -d "$d"
+            ;;
+        keepalive-log)
+            start_server "$server" seed on
+            bench "$server" "$mode" "$run" keepalive "$url" -c "$CONNS" -d "$d"
+            ;;
+        keepalive-h2-log)
+            start_server "$server" seed on
             bench "$server" "$mode" "$run" keepalive "$url" -c 4 --http2 --streams $((CONNS / 4)) -d "$d"
             ;;
         handshake)
@@ -431,6 +511,23 @@ run_mode() {   # $1 = mode, $2 = server, $3 = run
             start_server "$server" seed
             bench "$server" "$mode" "$run" idle "$url" -c "$IDLE_CONNS" -d "${IDLE_HOLD}s"
             ;;
+        oha-keepalive)
+            start_server "$server" seed
+            oha_bench "$server" "$mode" "$run" -c "$CONNS"
+            ;;
+        oha-keepalive-h2)
+            start_server "$server" seed
+            oha_bench "$server" "$mode" "$run" --http2 -c 4 -p $((CONNS / 4))
+            ;;
+        oha-keepalive-log)
+            start_server "$server" seed on
+            oha_bench "$server" "$mode" "$run" -c "$CONNS"
+            ;;
+        oha-handshake)
+            # oha resumes sessions when a server allows it: sessions off, as in `handshake`.
+            start_server "$server" off
+            oha_bench "$server" "$mode" "$run" -c "$HS_CONNS" --disable-keepalive
+            ;;
     esac
     stop_server
 }
@@ -442,9 +539,50 @@ rotate() {   # $1 = offset, rest = items: the items rotated left by offset
     for ((i = 0; i < n; i++)); do printf '%s ' "${items[$(((i + k) % n))]}"; done
 }
 
+mode_servers() {   # $1 = mode: the servers it runs (the *-log modes: no HAProxy, plus gateway-json)
+    local s
+    for s in "${SERVER_LIST[@]}"; do
+        case "$1" in
+            *-log)
+                [ "$s" = haproxy ] && continue
+                printf '%s ' "$s"
+                [ "$s" = gateway ] && printf 'gateway-json '
+                ;;
+            *) printf '%s ' "$s" ;;
+        esac
+    done
+}
+
+item_seconds() {   # $1 = mode: a run's expected length, start and stop included
+    case "$1" in
+        idle) echo $((IDLE_HOLD + 12)) ;;
+        *) echo $((DURATION + 2)) ;;
+    esac
+}
+
 log "load before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "load_before $(cut -d' ' -f1-3 /proc/loadavg)" >"$WORK/load.txt"
 read -r -a SERVER_LIST <<<"$SERVERS"
+# Progress: runs done and to do, and a time estimate from the runs so far.
+TOTAL_ITEMS=0
+TOTAL_SECONDS=0
+for mode in $MODES; do
+    n=$(($(mode_servers "$mode" | wc -w) * RUNS))
+    TOTAL_ITEMS=$((TOTAL_ITEMS + n))
+    TOTAL_SECONDS=$((TOTAL_SECONDS + n * $(item_seconds "$mode")))
+done
+DONE_ITEMS=0
+DONE_EXPECTED=0
+STARTED_AT=$(date +%s)
+progress() {   # $1 = mode, $2 = run, $3 = server
+    local elapsed left
+    elapsed=$(($(date +%s) - STARTED_AT))
+    left=$((TOTAL_SECONDS - DONE_EXPECTED))
+    # Scale the estimate by how long the runs so far really took.
+    [ "$DONE_EXPECTED" -gt 0 ] && left=$((left * elapsed / DONE_EXPECTED))
+    log "[$((DONE_ITEMS + 1))/$TOTAL_ITEMS] $1, run $2 of $RUNS, $3 (PIN=$PIN); about $((left / 60)) min $((left % 60)) s left"
+}
+log "$TOTAL_ITEMS runs planned (modes: $(echo $MODES)), about $((TOTAL_SECONDS / 60)) min"
 RATE=""
 for mode in $MODES; do
     if [ "$mode" = rate ]; then
@@ -453,56 +591,26 @@ import json, statistics, sys
 rs = [json.loads(l) for l in open(sys.argv[1])]
 v = [r["requests_per_s"] for r in rs if r["mode_name"] == "keepalive" and r["server_name"] == "nginx"]
 print(round(statistics.median(v) / 2) if v else "")' "$RESULTS")
-        if [ -z "$RATE" ]; then log "rate mode needs the keepalive runs of nginx first; skipped"; continue; fi
+        if [ -z "$RATE" ]; then
+            log "rate mode needs the keepalive runs of nginx first; skipped"
+            n=$(($(mode_servers "$mode" | wc -w) * RUNS))
+            TOTAL_ITEMS=$((TOTAL_ITEMS - n))
+            TOTAL_SECONDS=$((TOTAL_SECONDS - n * $(item_seconds "$mode")))
+            continue
+        fi
         log "rate: half of nginx's median keep-alive maximum = $RATE req/s"
     fi
+    read -r -a servers <<<"$(mode_servers "$mode")"
     for run in $(seq 1 "$RUNS"); do
-        log "$mode, run $run of $RUNS"
-        for server in $(rotate "$((run - 1))" "${SERVER_LIST[@]}"); do
+        for server in $(rotate "$((run - 1))" "${servers[@]}"); do
+            progress "$mode" "$run" "$server"
             run_mode "$mode" "$server" "$run"
+            DONE_ITEMS=$((DONE_ITEMS + 1))
+            DONE_EXPECTED=$((DONE_EXPECTED + $(item_seconds "$mode")))
         done
     done
 done
 
-# ---------------------------------------------------------------- oha
-ticks() {   # CPU ticks of the given PIDs
-    local t=0 p
-    for p in "$@"; do
-        t=$((t + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$t"
-}
-if [ "$OHA" = 1 ]; then
-    for kind in keepalive handshake; do
-        for server in "${SERVER_LIST[@]}"; do
-            if [ "$kind" = handshake ]; then start_server "$server" off; else start_server "$server" seed; fi
-            pids=$(server_pids)
-            t0=$(ticks $pids)
-            flags=(-c "$CONNS")
-            [ "$kind" = handshake ] && flags=(-c "$HS_CONNS" --disable-keepalive)
-            out=$("${CLIENT_CPU[@]}" oha -z "${DURATION}s" "${flags[@]}" --no-tui --output-format json --insecure \
-                --cert "$WORK/client.pem" --key "$WORK/client-key.pem" "https://127.0.0.1:${PORT[$server]}/api/mtls" 2>"$WORK/oha.err" || true)
-            t1=$(ticks $pids)
-            stop_server
-            python3 -c '
-import json, sys
-try:
-    o = json.loads(sys.argv[1])
-except Exception:
-    sys.exit(0)
-s = o.get("summary", {})
-codes = o.get("statusCodeDistribution", {})
-ok = int(codes.get("200", 0))
-cpu = (int(sys.argv[5]) - int(sys.argv[4])) / float(sys.argv[6])
-print(json.dumps({"server_name": sys.argv[2], "mode_name": "oha-" + sys.argv[3], "run": 1,
-    "requests_per_s": round(ok / float(sys.argv[7]), 1), "errors": sum(int(v) for k, v in codes.items() if k != "200"),
-    "success_rate": s.get("successRate"), "latency_us": {"p99": round(1e6 * (o.get("latencyPercentiles", {}).get("p99") or 0))},
-    "server": {"cpu_s": round(cpu, 3), "cpu_s_per_10k_requests": round(cpu * 1e4 / ok, 4) if ok else 0}}))' \
-                "$out" "$server" "$kind" "$t0" "$t1" "$(getconf CLK_TCK)" "$DURATION" >>"$RESULTS"
-            log "  oha $kind $server: $(tail -n1 "$RESULTS" | cut -c1-160)"
-        done
-    done
-fi
 echo "load_after $(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/load.txt"
 
 # ---------------------------------------------------------------- table

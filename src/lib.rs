@@ -33,7 +33,9 @@
 //!
 //! Around that path: [`config`] (raw TOML, then validated), [`runtime`] (a
 //! loaded configuration ready to serve: a proxy location always with its
-//! upstream), [`run`] (start, reload, shutdown), [`conn`] (the live handles
+//! upstream), [`run`] (start, reload, shutdown), [`workers`] (a thread and
+//! runtime per CPU; a connection and its upstream connections stay on one),
+//! [`conn`] (the live handles
 //! of a connection), [`service`] (the per-request pipeline), [`request`]
 //! (what the gateway accepts as a request: body framing, Host), [`proxy`]
 //! (the upstream round trip; its pool, new connections, bodies and errors in
@@ -100,3 +102,4 @@ pub mod template;
 pub mod tickets;
 pub mod tls;
 pub mod verify;
+pub mod workers;

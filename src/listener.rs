@@ -112,6 +112,8 @@ pub struct Shared {
     pub alive: std::sync::Mutex<Option<mpsc::Sender<()>>>,
     /// `max_connections` permits: accepting pauses while none is free.
     pub connection_slots: Arc<Semaphore>,
+    /// Where accepted connections are served ([`crate::workers`]).
+    pub workers: Arc<crate::workers::Workers>,
 }
 
 /// Accepts connections on `listener` (configured as `configured`) until shutdown.
@@ -149,9 +151,10 @@ pub async fn accept_loop(listener: TcpListener, configured: SocketAddr, shared: 
             Ok((tcp, remote)) => {
                 backoff = Duration::from_millis(5);
                 let _ = tcp.set_nodelay(true);
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    connection(tcp, remote, configured, shared).await;
+                let serving = shared.clone();
+                // From here to its close the connection stays on one worker.
+                shared.workers.dispatch(tcp, move |tcp| async move {
+                    connection(tcp, remote, configured, serving).await;
                     drop(slot);
                 });
             }

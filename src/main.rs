@@ -176,7 +176,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
+            // The main thread's runtime: signals, reloads, accepting, the
+            // admin listener, and worker 0's connections; `run` starts the
+            // other workers (mtls_gateway::workers).
+            let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {

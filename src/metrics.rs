@@ -4,14 +4,17 @@
 //! from the configuration, verification results from OpenSSL's fixed reason
 //! list, CAs are named by fingerprint, never by DN.
 
-use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -152,14 +155,20 @@ struct ExpiryState {
     shown: Vec<CertLabels>,
 }
 
+/// The statuses with a counter slot of their own in [`LocationMetrics`]
+/// (every status hyper can send is 100..=999; these are the ones in use).
+const STATUS_SLOTS: std::ops::RangeInclusive<u16> = 100..=599;
+
 /// One location's request counters and upstream latency histogram, looked
-/// up in their families once (per configuration) rather than per request.
+/// up in their families once (per configuration) rather than per request,
+/// and counted without a lock: a request increments one atomic counter and
+/// observes one atomic histogram.
 pub struct LocationMetrics {
     server: String,
     location: String,
-    upstream_seconds: Histogram,
-    /// Request counters by status, as they are first seen.
-    requests: Mutex<Vec<(u16, Counter)>>,
+    upstream_seconds: AtomicHistogram,
+    /// Request counters by status (`STATUS_SLOTS`), each made on first use.
+    requests: Box<[OnceLock<Counter>]>,
 }
 
 impl std::fmt::Debug for LocationMetrics {
@@ -183,32 +192,130 @@ impl LocationMetrics {
             upstream_seconds: metrics.upstream_seconds.get_or_create(&labels).clone(),
             server: labels.server,
             location: labels.location,
-            requests: Mutex::new(Vec::new()),
+            requests: STATUS_SLOTS.map(|_| OnceLock::new()).collect(),
         }
     }
 
-    /// Counts one answered request with `status`.
-    pub fn count_request(&self, metrics: &Metrics, status: u16) {
-        let mut known = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, counter)) = known.iter().find(|(s, _)| *s == status) {
-            counter.inc();
-            return;
-        }
-        let counter = metrics
+    fn counter(&self, metrics: &Metrics, status: u16) -> Counter {
+        metrics
             .requests
             .get_or_create(&RequestLabels {
                 server: self.server.clone(),
                 location: self.location.clone(),
                 status,
             })
-            .clone();
-        counter.inc();
-        known.push((status, counter));
+            .clone()
+    }
+
+    /// Counts one answered request with `status`.
+    pub fn count_request(&self, metrics: &Metrics, status: u16) {
+        let slot = status
+            .checked_sub(*STATUS_SLOTS.start())
+            .and_then(|i| self.requests.get(usize::from(i)));
+        match slot {
+            Some(cell) => cell.get_or_init(|| self.counter(metrics, status)).inc(),
+            // Outside the slots (600..=999): the family's own lookup.
+            None => self.counter(metrics, status).inc(),
+        };
     }
 
     /// `upstream_response_seconds` of this location.
-    pub fn upstream_seconds(&self) -> &Histogram {
+    pub fn upstream_seconds(&self) -> &AtomicHistogram {
         &self.upstream_seconds
+    }
+}
+
+/// A histogram of durations without a lock (prometheus-client's
+/// `Histogram` takes a mutex per observation): a bucket counter and the sum
+/// in nanoseconds, each an atomic. Encoded like that `Histogram`.
+#[derive(Clone, Debug)]
+pub struct AtomicHistogram {
+    inner: Arc<HistogramInner>,
+}
+
+#[derive(Debug)]
+struct HistogramInner {
+    /// Upper bounds in seconds; the last is +Inf.
+    bounds: Box<[f64]>,
+    /// Upper bounds in nanoseconds, for the comparison per observation.
+    bounds_ns: Box<[u64]>,
+    counts: Box<[AtomicU64]>,
+    sum_ns: AtomicU64,
+}
+
+impl AtomicHistogram {
+    /// A histogram with these upper bounds (seconds; +Inf is added).
+    pub fn new(bounds: &[f64]) -> AtomicHistogram {
+        let bounds: Box<[f64]> = bounds
+            .iter()
+            .copied()
+            .filter(|b| b.is_finite())
+            .chain(std::iter::once(f64::INFINITY))
+            .collect();
+        let bounds_ns = bounds
+            .iter()
+            .map(|&b| {
+                Duration::try_from_secs_f64(b).map_or(u64::MAX, |d| {
+                    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+                })
+            })
+            .collect();
+        let counts = bounds.iter().map(|_| AtomicU64::new(0)).collect();
+        AtomicHistogram {
+            inner: Arc::new(HistogramInner {
+                bounds,
+                bounds_ns,
+                counts,
+                sum_ns: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Records one duration.
+    pub fn observe(&self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let inner = &*self.inner;
+        let i = inner
+            .bounds_ns
+            .iter()
+            .position(|&b| ns <= b)
+            .unwrap_or(inner.counts.len().saturating_sub(1));
+        if let Some(c) = inner.counts.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        inner.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.inner
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+impl TypedMetric for AtomicHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for AtomicHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let inner = &*self.inner;
+        let buckets: Vec<(f64, u64)> = inner
+            .bounds
+            .iter()
+            .zip(inner.counts.iter())
+            .map(|(&b, c)| (b, c.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        let sum = Duration::from_nanos(inner.sum_ns.load(Ordering::Relaxed)).as_secs_f64();
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
     }
 }
 
@@ -224,11 +331,13 @@ pub struct Metrics {
     /// OCSP answers taken from the cache, by server and status.
     pub ocsp_cache_hits: Family<VerifyLabels, Counter>,
     pub requests: Family<RequestLabels, Counter>,
-    pub upstream_seconds: Family<LocationLabels, Histogram>,
+    pub upstream_seconds: Family<LocationLabels, AtomicHistogram>,
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
     /// Access-policy decisions per request, by outcome (no DN labels).
     pub policy_decisions: Family<PolicyLabels, Counter>,
     pub reloads: Family<OutcomeLabels, Counter>,
+    /// Access-log lines dropped because the writer's queue was full.
+    pub access_log_dropped: Counter,
     pub generation: Gauge,
     /// Seconds until notAfter (certificates) or nextUpdate (CRLs).
     pub expiry: Family<CertLabels, Gauge<f64, AtomicU64>>,
@@ -247,8 +356,8 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn latency_histogram() -> Histogram {
-    Histogram::new([
+fn latency_histogram() -> AtomicHistogram {
+    AtomicHistogram::new(&[
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         60.0,
     ])
@@ -275,6 +384,7 @@ impl Metrics {
             upstream_errors: Family::default(),
             policy_decisions: Family::default(),
             reloads: Family::default(),
+            access_log_dropped: Counter::default(),
             generation: Gauge::default(),
             expiry: Family::default(),
             proxy_protocol_errors: Family::default(),
@@ -336,6 +446,11 @@ impl Metrics {
             "config_reloads",
             "Configuration reloads by outcome",
             m.reloads.clone(),
+        );
+        registry.register(
+            "access_log_dropped_lines",
+            "Access-log lines dropped because the log was written slower than requests came (the writer's queue was full)",
+            m.access_log_dropped.clone(),
         );
         registry.register(
             "config_generation",
@@ -462,6 +577,64 @@ mod tests {
             .collect();
         for s in scrapers {
             s.join().expect("scraper");
+        }
+    }
+
+    /// The atomic histogram encodes exactly as prometheus-client's own
+    /// `Histogram` given the same observations (buckets, +Inf, sum, count).
+    #[test]
+    fn atomic_histogram_encodes_like_the_prometheus_client_histogram() {
+        use prometheus_client::metrics::histogram::Histogram;
+        let bounds = [0.0005, 0.001, 0.0025, 0.01, 1.0, 60.0];
+        let ours = AtomicHistogram::new(&bounds);
+        let theirs = Histogram::new(bounds);
+        for micros in [
+            0u64, 1, 499, 500, 501, 1000, 2600, 9_999, 750_000, 61_000_000,
+        ] {
+            let d = Duration::from_micros(micros);
+            ours.observe(d);
+            theirs.observe(d.as_secs_f64());
+        }
+        let encode = |register: &dyn Fn(&mut Registry)| {
+            let mut registry = Registry::default();
+            register(&mut registry);
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+            out
+        };
+        let a = encode(&|r| r.register("h", "help", ours.clone()));
+        let b = encode(&|r| r.register("h", "help", theirs.clone()));
+        assert_eq!(a, b);
+        assert_eq!(ours.count(), 10);
+    }
+
+    /// Requests counted from several threads at once all arrive, each
+    /// under its status.
+    #[test]
+    fn location_request_counters_count_every_request() {
+        let metrics = Arc::new(Metrics::new());
+        let location = Arc::new(LocationMetrics::new(&metrics, "server[0]", "/api"));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (metrics, location) = (metrics.clone(), location.clone());
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        let status = if i % 10 == 0 { 502 } else { 200 };
+                        location.count_request(&metrics, status);
+                    }
+                    location.count_request(&metrics, 999);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = metrics.encode();
+        for (status, n) in [(200, 3600), (502, 400), (999, 4)] {
+            let line = format!(
+                r#"mtls_gateway_requests_total{{server="server[0]",location="/api",status="{status}"}} {n}"#
+            );
+            assert!(text.contains(&line), "{line} not in\n{text}");
         }
     }
 

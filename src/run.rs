@@ -56,6 +56,8 @@ pub enum StartError {
     },
     #[error("the address of a bound socket: {0}")]
     LocalAddr(std::io::Error),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
 }
 
 /// Why a reload was refused (the running configuration stays).
@@ -256,6 +258,12 @@ impl StatusWriter {
 pub async fn run(config: Config) -> Result<(), StartError> {
     raise_fd_limit();
     let source = config.source.clone();
+    // Before the configuration: its upstream pools are made per worker.
+    let count = config
+        .global
+        .worker_processes
+        .unwrap_or_else(crate::workers::default_count);
+    let workers = crate::workers::Workers::start(count).map_err(StartError::Workers)?;
     let (pid_path, origin) = pid_file(&config.global, &config.source);
     let generation = Generation::build(config, None, 1)?;
     log_warnings(&generation);
@@ -295,15 +303,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let mut terminate = handler(SignalKind::terminate(), "SIGTERM")?;
     let mut interrupt = handler(SignalKind::interrupt(), "SIGINT")?;
     let mut user1 = handler(SignalKind::user_defined1(), "SIGUSR1")?;
+    let metrics = Arc::new(Metrics::new());
     let access_log = Arc::new(AccessLogger::new(
         &generation.global.access_log,
         generation.global.access_log_format,
+        metrics.access_log_dropped.clone(),
     )?);
     let admin = match generation.global.admin {
         Some(addr) => Some(crate::admin::bind(addr).await?),
         None => None,
     };
-    let metrics = Arc::new(Metrics::new());
     metrics.generation.set(1);
     metrics.set_expiry(generation.expiry_samples());
 
@@ -321,6 +330,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         access_log,
         shutdown: shutdown_rx,
         alive: std::sync::Mutex::new(Some(alive_tx)),
+        workers,
     });
     let mut loops = Vec::new();
     for (listener, configured) in listeners.into_iter().zip(bound.iter().copied()) {
@@ -348,7 +358,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         stamps: Mutex::new(stamps),
         status,
     };
-    tracing::info!(config = %source.display(), generation = 1, "mtls-gateway ready");
+    tracing::info!(config = %source.display(), generation = 1, workers = shared.workers.count(), "mtls-gateway ready");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let mut tick = tokio::time::interval(WATCH_INTERVAL);
@@ -395,6 +405,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if let Some(admin) = admin {
         admin.drain(ADMIN_DRAIN).await;
     }
+    shared.access_log.finish(crate::access_log::FINISH_TIMEOUT);
+    shared.workers.stop();
     if let Some(pid) = pid_file {
         let _ = std::fs::remove_file(status_file(&pid));
         let _ = std::fs::remove_file(pid);
@@ -593,6 +605,10 @@ impl Reloader {
             (
                 "max_connections",
                 current.global.max_connections != next.global.max_connections,
+            ),
+            (
+                "worker_processes",
+                current.global.worker_processes != next.global.worker_processes,
             ),
         ] {
             if changed {

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
-use crate::access_log::{LoggedBody, Record};
+use crate::access_log::Record;
 use crate::body::LimitedBody;
 use crate::metrics::UpstreamErrorLabels;
 use crate::proxy::ForwardError;
@@ -87,11 +87,10 @@ pub async fn handle(
     let server_tokens = conn.server.config.server_tokens;
     // Building the line costs more than the rest of a keep-alive request
     // (docs/performance.md): skip it when the access log is off.
-    let mut record = if conn.access_log.enabled() {
-        access_record(&request, conn)
-    } else {
-        Record::default()
-    };
+    let mut record = conn
+        .access_log
+        .enabled()
+        .then(|| access_record(&request, conn));
     let mut info = RequestInfo::default();
     let mut response = match serve(request, conn, &mut info).await {
         Ok(response) => response,
@@ -131,14 +130,18 @@ pub async fn handle(
         }),
     );
     let status = response.status().as_u16();
-    record.status = status;
-    record.host = info.host;
-    record.upstream_addr = info.upstream_addr;
-    record.upstream_time = info.upstream_time;
-    record.policy = info.policy;
+    if let Some(record) = &mut record {
+        record.status = status;
+        record.host = info.host;
+        record.upstream_addr = info.upstream_addr;
+        record.upstream_time = info.upstream_time;
+        record.policy = info.policy;
+    }
     let (parts, body) = response.into_parts();
     let body = ClientBody {
-        inner: LoggedBody::new(body, record, started, conn.access_log.clone()),
+        inner: body,
+        record,
+        started,
         rest: Bytes::new(),
         location: info.location,
         status,
@@ -158,9 +161,9 @@ const H2_SEND_PIECE: usize = 16 * 1024;
 
 pin_project_lite::pin_project! {
     /// A response body on its way to the client, holding its request's
-    /// [`InFlight`] guard; when it is dropped (sent, or abandoned) it counts
-    /// the request metric, then writes the access-log line, then ends the
-    /// request.
+    /// [`InFlight`] guard; it counts the bytes it sends, and when it is
+    /// dropped (sent, or abandoned) it counts the request metric, then
+    /// queues the access-log line, then ends the request.
     ///
     /// On HTTP/2 it also tells the connection when it waits on the client
     /// (`send_timeout`, [`crate::send_watch`]): from handing a chunk over
@@ -172,7 +175,11 @@ pin_project_lite::pin_project! {
     /// takes to read that much, however large the upstream's reads are.
     struct ClientBody {
         #[pin]
-        inner: LoggedBody,
+        inner: Body,
+        // The access-log line (`None`: the log is off); `bytes` grows as
+        // the body is sent.
+        record: Option<Record>,
+        started: Instant,
         // HTTP/2: the part of the last chunk not handed over yet.
         rest: Bytes,
         // Index of the location in the server's list.
@@ -193,6 +200,10 @@ pin_project_lite::pin_project! {
                     &conn.metrics,
                 )
                 .count_request(&conn.metrics, *this.status);
+            if let Some(mut record) = this.record.take() {
+                record.request_time = this.started.elapsed();
+                conn.access_log.write(&record);
+            }
         }
     }
 }
@@ -207,7 +218,13 @@ impl http_body::Body for ClientBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.project();
         if !*this.h2 {
-            return this.inner.poll_frame(cx);
+            let frame = this.inner.poll_frame(cx);
+            if let (Poll::Ready(Some(Ok(f))), Some(record)) = (&frame, this.record.as_mut())
+                && let Some(data) = f.data_ref()
+            {
+                record.count_bytes(data.len());
+            }
+            return frame;
         }
         this.in_flight.progressed();
         let mut data = if this.rest.is_empty() {
@@ -223,6 +240,9 @@ impl http_body::Body for ClientBody {
         };
         if data.len() > H2_SEND_PIECE {
             *this.rest = data.split_off(H2_SEND_PIECE);
+        }
+        if let Some(record) = this.record.as_mut() {
+            record.count_bytes(data.len());
         }
         this.in_flight.waiting();
         Poll::Ready(Some(Ok(Frame::data(data))))
@@ -532,7 +552,7 @@ async fn serve(
             server
                 .location_metrics(Some(location), &conn.metrics)
                 .upstream_seconds()
-                .observe(forwarded.elapsed.as_secs_f64());
+                .observe(forwarded.elapsed);
             info.upstream_addr = Some(forwarded.addr.clone());
             info.upstream_time = Some(forwarded.elapsed);
             let mut response = forwarded.into_response();

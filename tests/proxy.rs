@@ -363,8 +363,9 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 #[test]
 fn upstream_connections_are_reused_capped_and_closed_when_idle() {
     let backend = Backend::start();
+    // One worker: the pool is per worker (tests/workers.rs has two).
     let s = setup_with(
-        SEED_LOCATIONS,
+        |c| SEED_LOCATIONS(c.global("worker_processes", 1)),
         &[backend.addr.to_string()],
         "keepalive = 2\nkeepalive_timeout = \"1s\"",
     );

@@ -99,7 +99,10 @@ impl Pki {
         servers: &[String],
         tweak: impl FnOnce(GatewayConfig) -> GatewayConfig,
     ) -> GatewayConfig {
+        // One worker: upstream connections are pooled per worker, and the
+        // tests count reuse across client connections.
         let config = GatewayConfig::mtls("localhost", "on")
+            .global("worker_processes", 1)
             .proxy("/", "https://backend")
             .location_key("proxy_ssl_certificate", "gw-client.pem")
             .location_key("proxy_ssl_certificate_key", "gw-client-key.pem")

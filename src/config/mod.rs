@@ -53,6 +53,8 @@ pub struct Global {
     pub admin: Option<SocketAddr>,
     /// Client connections served at once; accepting pauses beyond.
     pub max_connections: usize,
+    /// Worker threads (`None`: `"auto"`, one per CPU the process may use).
+    pub worker_processes: Option<usize>,
 }
 
 /// Where access-log lines go.

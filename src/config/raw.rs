@@ -42,10 +42,20 @@ pub enum RawSize {
     Text(String),
 }
 
+/// nginx's `worker_processes`: `"auto"` or a number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawWorkers {
+    Count(i64),
+    Text(String),
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
     /// nginx's `worker_connections`: client connections served at once.
     pub max_connections: Option<i64>,
+    /// nginx's `worker_processes`: worker threads (`"auto"`: one per CPU).
+    pub worker_processes: Option<RawWorkers>,
     /// nginx's `pid`: where `run` writes its process id (used by `reload`).
     pub pid: Option<String>,
     /// nginx's `worker_shutdown_timeout`.

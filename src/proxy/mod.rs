@@ -1,7 +1,10 @@
 //! Forwarding a request to its upstream and streaming the answer back.
 //!
 //! Each proxy location owns a pool of idle keep-alive HTTP/1.1
-//! connections to its upstream (hyper's client connections, one task each).
+//! connections to its upstream per worker (hyper's client connections, one
+//! task each, on the worker that made them): a request only ever uses
+//! connections of its own worker ([`crate::workers`]), so neither it nor
+//! the connection's task wakes another thread.
 //! A request takes the most recently used idle connection, or makes a new
 //! one (`connect`), walking the upstream's `server` list
 //! round-robin and moving to the next server when one refuses or times out.
@@ -175,12 +178,14 @@ fn h1_form<B>(request: Request<B>) -> Request<B> {
     Request::from_parts(parts, body)
 }
 
-/// A proxy location's upstream: its servers, timeouts and idle connections.
+/// A proxy location's upstream: its servers, timeouts and idle connections
+/// (a pool per worker).
 #[derive(Debug)]
 pub struct Upstream {
     servers: Servers,
     read_timeout: Duration,
-    pool: Arc<Pool>,
+    /// One per worker ([`crate::workers::count`]), never empty.
+    pools: Box<[Arc<Pool>]>,
     /// `$proxy_host`, the HTTP/2 `:authority` of a request without `Host`.
     authority: Authority,
 }
@@ -198,11 +203,20 @@ impl Upstream {
         Ok(Upstream {
             servers: Servers::new(&spec.servers, spec.connect_timeout, spec.send_timeout, tls),
             read_timeout: spec.read_timeout,
-            pool: Arc::new(Pool::new(spec.keepalive)),
+            pools: (0..crate::workers::count())
+                .map(|_| Arc::new(Pool::new(spec.keepalive)))
+                .collect(),
             // $proxy_host is a host[:port] or an upstream name (validated).
             authority: Authority::try_from(spec.proxy_host.as_str())
                 .unwrap_or_else(|_| Authority::from_static("localhost")),
         })
+    }
+
+    /// The pool of the worker running this request.
+    fn pool(&self) -> &Arc<Pool> {
+        let i = crate::workers::current() % self.pools.len().max(1);
+        // `pools` is never empty (`new`), and i is below its length.
+        &self.pools[i]
     }
 
     /// Sends `request` (already rewritten) and returns the response head.
@@ -263,7 +277,7 @@ impl Upstream {
         mut request: Request<UpstreamBody>,
     ) -> Result<(Response<Incoming>, PooledConn), ForwardError> {
         loop {
-            let (mut sender, addr, reused) = match self.pool.checkout() {
+            let (mut sender, addr, reused) = match self.pool().checkout() {
                 Some((sender, addr)) => (sender, addr, true),
                 None => {
                     let (sender, addr) = self.servers.connect().await?;
@@ -281,7 +295,7 @@ impl Upstream {
                     let conn = PooledConn {
                         sender,
                         addr,
-                        pool: self.pool.clone(),
+                        pool: self.pool().clone(),
                     };
                     return Ok((response, conn));
                 }

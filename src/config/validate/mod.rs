@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::raw::{OneOrMany, RawConfig, RawDuration, RawServer, RawSize};
+use super::raw::{OneOrMany, RawConfig, RawDuration, RawServer, RawSize, RawWorkers};
 use super::{
     AccessLog, AccessLogFormat, ConfigError, Global, Limits, Location, Server, UpstreamKeepalive,
     UpstreamServer, defaults, duration, size,
@@ -36,6 +36,9 @@ pub(crate) use location::CONNECTION_HEADERS;
 use location::{Inherited, validate_headers, validate_location, validate_upstreams};
 use servers::{check_name_conflicts, check_proxy_protocol, warn_shared_upstreams};
 use tls::{validate_client_auth, validate_tls};
+
+/// Most `worker_processes`: a thread each, far beyond any useful CPU count.
+const MAX_WORKERS: i64 = 1024;
 
 pub(super) struct Ctx<'a> {
     pub(super) base: &'a Path,
@@ -202,8 +205,28 @@ fn validate_global(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Global {
             defaults::MAX_CONNECTIONS
         }
     };
+    let worker_processes = match &raw.worker_processes {
+        None => None,
+        Some(RawWorkers::Text(t)) if t == "auto" => None,
+        Some(RawWorkers::Count(n)) if (1..=MAX_WORKERS).contains(n) => usize::try_from(*n).ok(),
+        Some(RawWorkers::Count(n)) => {
+            ctx.error(
+                "worker_processes",
+                format!("{n} is out of range (1 to {MAX_WORKERS}, or \"auto\")"),
+            );
+            None
+        }
+        Some(RawWorkers::Text(t)) => {
+            ctx.error(
+                "worker_processes",
+                format!("{t:?} is not \"auto\" or a number"),
+            );
+            None
+        }
+    };
     Global {
         max_connections,
+        worker_processes,
         pid,
         shutdown_timeout,
         watch: raw.watch.unwrap_or(false),
