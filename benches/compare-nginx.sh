@@ -32,6 +32,9 @@
 #                   keep-alive, access log on, and --disable-keepalive); oha is installed
 #                   with `cargo install oha --locked` into ~/.cargo/bin if it is missing
 #   KEEP=0          1 keeps the work folder (configs, logs, raw JSON)
+#   CHARTS=bench-charts  folder (created) for the SVG charts drawn from this run by
+#                   benches/charts.py: requests_per_s.svg, cpu_per_request.svg, latency.svg
+#                   (CHARTS= to skip); docs/performance.md embeds copies in docs/img/
 #   GATEWAY_BIN=    a gateway binary to measure instead of target/release/mtls-gateway
 #
 # Every process it starts is ended by PID on exit (also on Ctrl-C); nothing
@@ -616,4 +619,9 @@ echo "load_after $(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/load.txt"
 # ---------------------------------------------------------------- table
 python3 "$ROOT/benches/compare-table.py" "$RESULTS" "$WORK/load.txt" \
     "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(haproxy -v 2>/dev/null | head -1 | awk '{print "HAProxy " $3}'), $(openssl version | awk '{print "OpenSSL " $2}'), mtls-gateway $("$GATEWAY" --version 2>/dev/null | awk '{print $2}'), PIN=$PIN, key=$SERVER_KEY, backend=$BACKEND, runs=$RUNS x ${DURATION}s"
+CHARTS=${CHARTS-bench-charts}
+if [ -n "$CHARTS" ] && python3 "$ROOT/benches/charts.py" "$RESULTS" "$CHARTS" \
+    "PIN=$PIN, $(date -u +%Y-%m-%d)" >/dev/null; then
+    log "charts: $(cd "$CHARTS" && pwd)/{requests_per_s,cpu_per_request,latency}.svg"
+fi
 if [ "$KEEP" = 1 ]; then cp "$RESULTS" "${RESULTS_COPY:-/dev/null}" 2>/dev/null || true; fi
