@@ -18,7 +18,11 @@ fn charts_carry_the_medians_of_the_runs() {
         .arg("fixture")
         .output()
         .expect("python3");
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let read = |name: &str| std::fs::read_to_string(out.path().join(name)).unwrap();
     let rps = read("requests_per_s.svg");
     let cpu = read("cpu_per_request.svg");
@@ -40,6 +44,9 @@ fn charts_carry_the_medians_of_the_runs() {
     assert!(cpu.contains("<title>gateway keepalive: 45.5 µs"), "{cpu}");
     assert!(cpu.contains("<title>nginx handshake: 3000 µs"), "{cpu}");
     // nginx's handshake run has no latency: it is left out, not drawn as 0.
-    assert!(latency.contains("<title>p99 keepalive/haproxy: 3000 µs"), "{latency}");
+    assert!(
+        latency.contains("<title>p99 keepalive/haproxy: 3000 µs"),
+        "{latency}"
+    );
     assert!(!latency.contains("handshake/nginx"), "{latency}");
 }
