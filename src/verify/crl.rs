@@ -229,8 +229,44 @@ pub(super) struct CertFacts {
     /// As an issuer: its subjectKeyIdentifier, keyUsage and key.
     key_id: Option<Vec<u8>>,
     key_usage: Option<u16>,
-    spki_algorithm: Vec<u8>,
-    public_key: Vec<u8>,
+    key: SpkiKey,
+}
+
+/// A certificate's public key as a signature check needs it: the
+/// SubjectPublicKeyInfo's algorithm identifier (content) and key bits.
+/// Shared by the CRL check and OCSP (`ocsp::message`).
+pub(crate) struct SpkiKey {
+    algorithm: Vec<u8>,
+    pub(crate) bits: Vec<u8>,
+}
+
+impl SpkiKey {
+    /// The key of `cert`, or `None` if its SubjectPublicKeyInfo cannot be read.
+    pub(crate) fn of(cert: &X509Certificate<'_>) -> Option<SpkiKey> {
+        let spki = cert.public_key();
+        let (alg, _) = read_tlv(spki.raw).ok()?;
+        let (alg, _) = read_tlv(alg.content).ok()?;
+        Some(SpkiKey {
+            algorithm: alg.content.to_vec(),
+            bits: spki.subject_public_key.data.to_vec(),
+        })
+    }
+
+    /// Whether this key made `signature` over `message` with `algorithm`.
+    pub(crate) fn signed(
+        &self,
+        algorithm: &[u8],
+        message: &[u8],
+        signature: &[u8],
+        algs: &[&dyn SignatureVerificationAlgorithm],
+    ) -> bool {
+        algs.iter()
+            .filter(|a| {
+                a.signature_alg_id().as_ref() == algorithm
+                    && a.public_key_alg_id().as_ref() == self.algorithm
+            })
+            .any(|a| a.verify_signature(&self.bits, message, signature).is_ok())
+    }
 }
 
 /// One DistributionPoint of a certificate's cRLDistributionPoints.
@@ -246,9 +282,7 @@ impl CertFacts {
     /// The facts of a certificate, or `None` if it cannot be read.
     pub(super) fn parse(der: &[u8], profile: &Profile) -> Option<CertFacts> {
         let (_, cert) = X509Certificate::from_der(der).ok()?;
-        let spki = cert.public_key();
-        let (alg, _) = read_tlv(spki.raw).ok()?;
-        let (alg, _) = read_tlv(alg.content).ok()?;
+        let key = SpkiKey::of(&cert)?;
         let mut facts = CertFacts {
             issuer: cert.issuer().as_raw().to_vec(),
             serial: cert.raw_serial().to_vec(),
@@ -257,8 +291,7 @@ impl CertFacts {
             crl_dps: Vec::new(),
             key_id: None,
             key_usage: profile.key_usage,
-            spki_algorithm: alg.content.to_vec(),
-            public_key: spki.subject_public_key.data.to_vec(),
+            key,
         };
         for ext in cert.extensions() {
             let oid = ext.oid.as_bytes();
@@ -272,25 +305,6 @@ impl CertFacts {
             }
         }
         Some(facts)
-    }
-
-    /// Whether this key made `signature` over `message` with `algorithm`.
-    fn signed(
-        &self,
-        algorithm: &[u8],
-        message: &[u8],
-        signature: &[u8],
-        algs: &[&dyn SignatureVerificationAlgorithm],
-    ) -> bool {
-        algs.iter()
-            .filter(|a| {
-                a.signature_alg_id().as_ref() == algorithm
-                    && a.public_key_alg_id().as_ref() == self.spki_algorithm
-            })
-            .any(|a| {
-                a.verify_signature(&self.public_key, message, signature)
-                    .is_ok()
-            })
     }
 }
 
@@ -386,7 +400,11 @@ pub(super) fn check_cert(
     if expired == CrlExpired::Reject && crl.next_update.is_some_and(|n| n <= now) {
         errors.push(X509Error::CrlHasExpired);
     }
-    if !crl.algorithms_agree || !issuer.signed(&crl.algorithm, &crl.tbs, &crl.signature, algs) {
+    if !crl.algorithms_agree
+        || !issuer
+            .key
+            .signed(&crl.algorithm, &crl.tbs, &crl.signature, algs)
+    {
         errors.push(X509Error::CrlSignatureFailure);
     }
     // cert_crl

@@ -13,7 +13,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::time::ASN1Time;
 
 use crate::identity::der::{Children, Tlv, read_tlv};
-use crate::verify::crl::encode;
+use crate::verify::crl::{SpkiKey, encode};
 
 /// How far thisUpdate may lie ahead and nextUpdate behind (OpenSSL's
 /// `OCSP_check_validity(.., nsec = 300, ..)` as nginx calls it): clocks differ.
@@ -83,8 +83,7 @@ struct Cert<'a> {
     der: &'a [u8],
     subject: Vec<u8>,
     issuer: Vec<u8>,
-    spki_algorithm: Vec<u8>,
-    public_key: Vec<u8>,
+    key: SpkiKey,
     not_before: i64,
     not_after: i64,
     ocsp_signing: bool,
@@ -98,9 +97,7 @@ impl<'a> Cert<'a> {
         // OpenSSL never uses a certificate with an extension twice
         // (EXFLAG_INVALID): two extendedKeyUsage extensions are ambiguous.
         cert.tbs_certificate.extensions_map().ok()?;
-        let spki = cert.public_key();
-        let (alg, _) = read_tlv(spki.raw).ok()?;
-        let (alg, _) = read_tlv(alg.content).ok()?;
+        let key = SpkiKey::of(&cert)?;
         let ocsp_signing = cert.extensions().iter().any(|e| {
             e.oid.as_bytes() == EKU_OID
                 && read_tlv(e.value).is_ok_and(|(seq, _)| {
@@ -113,32 +110,13 @@ impl<'a> Cert<'a> {
             der,
             subject: cert.subject().as_raw().to_vec(),
             issuer: cert.issuer().as_raw().to_vec(),
-            spki_algorithm: alg.content.to_vec(),
-            public_key: spki.subject_public_key.data.to_vec(),
+            key,
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             ocsp_signing,
             tbs: cert.tbs_certificate.as_ref().to_vec(),
             signature: cert.signature_value.data.to_vec(),
         })
-    }
-
-    fn signed(
-        &self,
-        algorithm: &[u8],
-        message: &[u8],
-        signature: &[u8],
-        algs: &[&dyn SignatureVerificationAlgorithm],
-    ) -> bool {
-        algs.iter()
-            .filter(|a| {
-                a.signature_alg_id().as_ref() == algorithm
-                    && a.public_key_alg_id().as_ref() == self.spki_algorithm
-            })
-            .any(|a| {
-                a.verify_signature(&self.public_key, message, signature)
-                    .is_ok()
-            })
     }
 }
 
@@ -155,7 +133,7 @@ impl CertId {
         let issuer = Cert::parse(issuer)?;
         Some(CertId {
             name_hash: sha1(&issuer.subject),
-            key_hash: sha1(&issuer.public_key),
+            key_hash: sha1(&issuer.key.bits),
             serial: c.raw_serial().to_vec(),
         })
     }
@@ -281,7 +259,7 @@ pub fn verify(
     let issuer = Cert::parse(issuer_der).ok_or(ResponseError::Signer("issuer unreadable"))?;
     let names = |c: &Cert<'_>| match (responder.class, responder.tag) {
         (2, 1) => read_tlv(responder.content).is_ok_and(|(n, _)| n.raw == c.subject),
-        (2, 2) => read_tlv(responder.content).is_ok_and(|(k, _)| k.content == sha1(&c.public_key)),
+        (2, 2) => read_tlv(responder.content).is_ok_and(|(k, _)| k.content == sha1(&c.key.bits)),
         _ => false,
     };
     let signer = if names(&issuer) {
@@ -295,7 +273,9 @@ pub fn verify(
         let alg = super::super::reason::signature_algorithm(delegated.der)
             .ok_or(ResponseError::Signer("unreadable responder certificate"))?;
         if delegated.issuer != issuer.subject
-            || !issuer.signed(alg, &delegated.tbs, &delegated.signature, algs)
+            || !issuer
+                .key
+                .signed(alg, &delegated.tbs, &delegated.signature, algs)
         {
             return Err(ResponseError::Signer(
                 "the responder certificate is not issued by the certificate's issuer",
@@ -313,7 +293,10 @@ pub fn verify(
         }
         delegated
     };
-    if !signer.signed(algorithm.content, tbs.raw, signature, algs) {
+    if !signer
+        .key
+        .signed(algorithm.content, tbs.raw, signature, algs)
+    {
         return Err(ResponseError::Signature);
     }
 
