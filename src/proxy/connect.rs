@@ -167,12 +167,7 @@ impl Servers {
                     .await
                     .map_err(|e| Failure::Refused(e.to_string()))?;
                 let (tls_end, end) = self.tls_end();
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(upstream = %upstream, error = %e, "upstream connection ended with an error");
-                        report_tls_end(&e, tls_end);
-                    }
-                });
+                drive(connection, upstream, "HTTP/1.1", tls_end);
                 Ok(Sender {
                     kind: SenderKind::Http1(sender),
                     tls_end: end,
@@ -184,12 +179,7 @@ impl Servers {
                     .await
                     .map_err(|e| Failure::Refused(e.to_string()))?;
                 let (tls_end, end) = self.tls_end();
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(upstream = %upstream, error = %e, "upstream HTTP/2 connection ended with an error");
-                        report_tls_end(&e, tls_end);
-                    }
-                });
+                drive(connection, upstream, "HTTP/2", tls_end);
                 Ok(Sender {
                     kind: SenderKind::Http2(sender),
                     tls_end: end,
@@ -216,6 +206,25 @@ impl Servers {
 }
 
 /// Hands the TLS error that ended a connection to its sender's exchange.
+/// Runs an upstream connection's task (HTTP/1.1 or HTTP/2) until it ends;
+/// an error is logged and its TLS cause, if any, reported to the request
+/// waiting on `tls_end`.
+fn drive<F>(
+    connection: F,
+    upstream: Arc<str>,
+    protocol: &'static str,
+    tls_end: Option<oneshot::Sender<rustls::Error>>,
+) where
+    F: std::future::Future<Output = Result<(), hyper::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(upstream = %upstream, protocol, error = %e, "upstream connection ended with an error");
+            report_tls_end(&e, tls_end);
+        }
+    });
+}
+
 fn report_tls_end(e: &hyper::Error, to: Option<oneshot::Sender<rustls::Error>>) {
     if let (Some(to), Some(tls)) = (to, rustls_error(e)) {
         let _ = to.send(tls.clone());
