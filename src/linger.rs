@@ -131,6 +131,11 @@ impl<S: Socket> LingeringClose<S> {
         }
     }
 
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
     /// Whether to linger once the write side is shut down, and the input
     /// a probe already discarded.
     fn should_linger(&mut self, cx: &mut Context<'_>) -> Option<u64> {

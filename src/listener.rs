@@ -414,7 +414,7 @@ async fn within<T>(
 type ClientStream = LingeringClose<tokio_rustls::server::TlsStream<TcpStream>>;
 
 /// The HTTP connection of one verified client: HTTP/1.1, or HTTP/2 when the
-/// client speaks it (ALPN or prior knowledge).
+/// client chose it by ALPN (or, without ALPN, speaks it by prior knowledge).
 type HttpConnection = auto::Connection<
     'static,
     WriteTimeout<TokioIo<ClientStream>>,
@@ -444,6 +444,16 @@ fn http_connection(stream: ClientStream, ctx: &Arc<ConnCtx>) -> Pin<Box<HttpConn
         // and a cap on streams the server resets for errors.
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
         .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
+    // The protocol ALPN settled is served directly. Sniffing it instead
+    // (hyper-util reads up to 24 bytes to look for the HTTP/2 preface)
+    // hands hyper's HTTP/1 reader a partial first read, after which it
+    // reserves another 8 KiB and its read buffer doubles to 16 KiB for the
+    // life of the connection. Only a client without ALPN is sniffed.
+    let builder = match stream.get_ref().get_ref().1.alpn_protocol() {
+        Some(b"h2") => builder.http2_only(),
+        Some(b"http/1.1") => builder.http1_only(),
+        _ => builder,
+    };
     let service = crate::service::Gateway::new(ctx.clone());
     // send_timeout for a client that stops reading the connection: a write
     // blocked that long ends it (HTTP/1.1, and HTTP/2 as a whole; single

@@ -630,3 +630,64 @@ fn a_reused_verdict_ends_when_the_certificate_expires() {
         gw.logs()
     );
 }
+
+/// The client preface of HTTP/2 with an empty SETTINGS frame.
+const H2_PREFACE_AND_SETTINGS: &[u8] =
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// Whether `out` opens with an HTTP/2 SETTINGS frame (the server preface).
+fn opens_with_h2_settings(out: &[u8]) -> bool {
+    out.len() >= 9 && out[3] == 0x04 && out[4] == 0x00 && out[5..9] == [0, 0, 0, 0]
+}
+
+/// The protocol ALPN settled is the one served: a client that chose
+/// http/1.1 is not switched to HTTP/2 by sending its preface (hyper's
+/// HTTP/1 reader refuses it), one that chose h2 gets HTTP/2, and a client
+/// without ALPN keeps HTTP/2 by prior knowledge as well as HTTP/1.1.
+/// (Serving the ALPN choice directly, without sniffing the first bytes,
+/// is what keeps hyper's HTTP/1 read buffer at 8 KiB per connection.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alpn_settles_the_http_version() {
+    let p = pki();
+    let gw = GatewayConfig::mtls("localhost", "on")
+        .returns("/", 200, "served")
+        .start(&p.work);
+    let root_pem = p.root.pem();
+    let with_alpn = |alpn: &[&[u8]]| {
+        let mut opts = ClientOpts::new(&root_pem);
+        opts.identity = Some((&p.alice.cert_pem, &p.alice.key_pem));
+        let mut cfg = Arc::unwrap_or_clone(rustls_client::config(&opts));
+        cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+        Arc::new(cfg)
+    };
+    let wait = std::time::Duration::from_secs(2);
+    let raw = |cfg, bytes: &'static [u8]| {
+        rustls_client::raw_exchange(gw.addr(), "localhost", cfg, bytes, wait)
+    };
+
+    // ALPN h2 and no ALPN: the preface is answered with SETTINGS.
+    let out = raw(with_alpn(&[b"h2"]), H2_PREFACE_AND_SETTINGS)
+        .await
+        .unwrap();
+    assert!(opens_with_h2_settings(&out), "h2 by ALPN: {out:?}");
+    let out = raw(with_alpn(&[]), H2_PREFACE_AND_SETTINGS).await.unwrap();
+    assert!(opens_with_h2_settings(&out), "prior knowledge: {out:?}");
+
+    // ALPN http/1.1: the preface gets no HTTP/2.
+    let out = raw(with_alpn(&[b"http/1.1"]), H2_PREFACE_AND_SETTINGS)
+        .await
+        .unwrap_or_default();
+    assert!(
+        !opens_with_h2_settings(&out),
+        "http/1.1 by ALPN switched to h2: {out:?}"
+    );
+
+    // HTTP/1.1 with ALPN http/1.1 and without ALPN.
+    let get = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    for alpn in [&[b"http/1.1".as_slice()][..], &[][..]] {
+        let out = raw(with_alpn(alpn), get).await.unwrap();
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{alpn:?}: {out}");
+        assert!(out.ends_with("served"), "{alpn:?}: {out}");
+    }
+}
