@@ -6,6 +6,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// jemalloc serves every allocation (cargo feature `jemalloc`, on by
+/// default): per-connection buffers come from size-class slabs whose
+/// untouched pages stay unmapped, and freed memory is returned, where
+/// glibc's per-thread arenas keep handshake memory resident
+/// (docs/performance.md, idle memory per connection).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mtls-gateway",
