@@ -107,6 +107,7 @@ pub fn convert_with(
     };
     let mut http: Vec<&Directive> = Vec::new();
     let mut servers: Vec<&Directive> = Vec::new();
+    let mut main_level: Vec<&Directive> = Vec::new();
     for d in &loaded.directives {
         match d.name.as_str() {
             "http" => {
@@ -122,7 +123,7 @@ pub fn convert_with(
                     }
                 }
             }
-            _ => cx.main_level(d),
+            _ => main_level.push(d),
         }
     }
     let mut doc = Document::default();
@@ -135,6 +136,9 @@ pub fn convert_with(
         format!("Converted by `mtls-gateway import-nginx` from {main}."),
         "Check it with `mtls-gateway check --config FILE` before use.".into(),
     ];
+    for d in main_level {
+        cx.main_level(d, &mut doc.top);
+    }
     for d in &http {
         if d.name == "access_log" {
             cx.access_log(d, &mut doc.top);
@@ -314,7 +318,41 @@ impl<'a> Cx<'a> {
         full.display().to_string()
     }
 
-    fn main_level(&mut self, d: &Directive) {
+    /// A directive of nginx's main context: the process settings the
+    /// gateway shares (`worker_processes`, `worker_shutdown_timeout`) become
+    /// top-level keys, the rest is boilerplate or dropped.
+    fn main_level(&mut self, d: &Directive, top: &mut Keys) {
+        match d.name.as_str() {
+            "worker_processes" => {
+                match d.args.as_slice() {
+                    // The gateway's default: nothing to write.
+                    [auto] if auto == "auto" => {}
+                    [n] => match n.parse::<i64>() {
+                        Ok(n) if n >= 1 => top.set("worker_processes", Value::Int(n)),
+                        _ => self.warn(
+                            d,
+                            "expected `auto` or a number of at least 1",
+                            "set `worker_processes` by hand",
+                            false,
+                        ),
+                    },
+                    _ => self.warn(
+                        d,
+                        "expected one value",
+                        "set `worker_processes` by hand",
+                        false,
+                    ),
+                }
+                return;
+            }
+            "worker_shutdown_timeout" => {
+                if let Some(v) = self.value(d, Conv::Duration) {
+                    top.set("shutdown_timeout", v);
+                }
+                return;
+            }
+            _ => {}
+        }
         match rules::find(&d.name).map(|r| r.place) {
             Some(Place::Silent) => {}
             Some(Place::Drop(why, todo)) => self.warn(d, why, todo, false),
@@ -1512,6 +1550,40 @@ mod tests {
         assert!(toml.contains("listen = [\"[::]:443\"]"), "{toml}");
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("listen 0.0.0.0:443"), "{w:?}");
+    }
+
+    /// `text` (a whole nginx.conf) converted: (TOML, warnings as text).
+    fn whole(text: &str) -> (String, Vec<String>) {
+        let c = convert_text(text, Path::new("/etc/nginx/nginx.conf")).unwrap();
+        (c.toml, c.warnings.iter().map(|w| w.to_string()).collect())
+    }
+
+    #[test]
+    fn worker_processes_and_worker_shutdown_timeout_are_carried() {
+        let http = "http { server {\n listen 443 ssl;\n ssl_certificate s.pem;\n ssl_certificate_key k.pem;\n location / { return 200; }\n} }";
+        let (toml, w) = whole(&format!(
+            "user www-data;\nworker_processes auto;\nworker_shutdown_timeout 20s;\n{http}"
+        ));
+        assert!(w.is_empty(), "{w:?}");
+        // `auto` is the gateway's default.
+        assert!(!toml.contains("worker_processes"), "{toml}");
+        assert!(toml.contains("shutdown_timeout = \"20s\"\n"), "{toml}");
+        let (toml, w) = whole(&format!("worker_processes 4;\n{http}"));
+        assert!(w.is_empty(), "{w:?}");
+        assert!(toml.contains("worker_processes = 4\n"), "{toml}");
+        // Top-level keys, before the first table.
+        assert!(toml.find("worker_processes").unwrap() < toml.find("[[server]]").unwrap());
+        for bad in ["0", "many", "2 3"] {
+            let (toml, w) = whole(&format!("worker_processes {bad};\n{http}"));
+            assert!(!toml.contains("worker_processes"), "{bad}: {toml}");
+            assert!(
+                w.iter().any(|l| l.contains("worker_processes")),
+                "{bad}: {w:?}"
+            );
+        }
+        let (toml, w) = whole(&format!("worker_shutdown_timeout soon;\n{http}"));
+        assert!(!toml.contains("shutdown_timeout"), "{toml}");
+        assert_eq!(w.len(), 1, "{w:?}");
     }
 
     #[test]

@@ -159,12 +159,12 @@ pub const RULES: &[Rule] = &[
     security("allow", Special),
     // Main and events context: process management.
     rule("user", Silent),
-    rule("worker_processes", Silent),
+    rule("worker_processes", Special), // → worker_processes
     rule("worker_connections", Silent),
     rule("worker_rlimit_nofile", Silent),
     rule("worker_cpu_affinity", Silent),
     rule("worker_priority", Silent),
-    rule("worker_shutdown_timeout", Silent),
+    rule("worker_shutdown_timeout", Special), // → shutdown_timeout
     rule("multi_accept", Silent),
     rule("accept_mutex", Silent),
     rule("use", Silent),
