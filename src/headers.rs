@@ -15,7 +15,6 @@
 //!    one that evaluates to empty is not sent. `Host` defaults to
 //!    `$proxy_host`, as in nginx.
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Version, header};
 
 use std::sync::Arc;
@@ -97,10 +96,16 @@ pub fn upstream_headers(
 ) -> Result<HeaderMap, Reject> {
     let mut out = HeaderMap::with_capacity(client.len() + spec.set_headers.len() + 1);
 
-    // Gateway-set headers first, in configuration order.
+    // Gateway-set headers first, in configuration order. Each is rendered
+    // into one reused buffer and copied into a value of its exact size: one
+    // allocation per header, freed with one `free` (a value made from the
+    // rendered `String` itself needs a second allocation, for the shared
+    // buffer `Bytes` makes of a `Vec` with spare capacity).
     let mut host_set = false;
+    let mut value = String::with_capacity(256);
     for (name, template) in &spec.set_headers {
-        let value = template.render(vars);
+        value.clear();
+        template.render_into(vars, &mut value);
         if value.is_empty() {
             continue;
         }
@@ -113,8 +118,7 @@ pub fn upstream_headers(
                 identity: template.vars().any(|v| v.is_client_identity()),
             });
         }
-        // The rendered bytes become the header value without a copy.
-        match HeaderValue::from_maybe_shared(Bytes::from(value)) {
+        match HeaderValue::from_bytes(value.as_bytes()) {
             Ok(v) => {
                 host_set |= name == header::HOST;
                 out.insert(name.clone(), v);
