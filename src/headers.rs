@@ -15,7 +15,6 @@
 //!    one that evaluates to empty is not sent. `Host` defaults to
 //!    `$proxy_host`, as in nginx.
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Version, header};
 
 use std::sync::Arc;
@@ -97,10 +96,16 @@ pub fn upstream_headers(
 ) -> Result<HeaderMap, Reject> {
     let mut out = HeaderMap::with_capacity(client.len() + spec.set_headers.len() + 1);
 
-    // Gateway-set headers first, in configuration order.
+    // Gateway-set headers first, in configuration order. Each is rendered
+    // into one reused buffer and copied into a value of its exact size: one
+    // allocation per header, freed with one `free` (a value made from the
+    // rendered `String` itself needs a second allocation, for the shared
+    // buffer `Bytes` makes of a `Vec` with spare capacity).
     let mut host_set = false;
+    let mut value = String::with_capacity(256);
     for (name, template) in &spec.set_headers {
-        let value = template.render(vars);
+        value.clear();
+        template.render_into(vars, &mut value);
         if value.is_empty() {
             continue;
         }
@@ -113,8 +118,7 @@ pub fn upstream_headers(
                 identity: template.vars().any(|v| v.is_client_identity()),
             });
         }
-        // The rendered bytes become the header value without a copy.
-        match HeaderValue::from_maybe_shared(Bytes::from(value)) {
+        match HeaderValue::from_bytes(value.as_bytes()) {
             Ok(v) => {
                 host_set |= name == header::HOST;
                 out.insert(name.clone(), v);
@@ -183,23 +187,43 @@ pub fn upstream_headers(
 /// `Connection`) from an upstream response, plus `Server` and `Date`, which
 /// the gateway writes itself as nginx does.
 pub fn clean_response_headers(headers: &mut HeaderMap) {
-    let nominated: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+    // One pass over the response's few names finds those to remove, so
+    // only they are looked up (and hashed) again; a lookup by `&str` would
+    // also parse the name, for each of the nine names every time.
+    let found: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| removed_from_responses(name))
+        .cloned()
         .collect();
-    for name in nominated {
-        headers.remove(name);
+    if found.is_empty() {
+        return;
     }
-    for name in HOP_BY_HOP {
-        if !matches!(*name, "host" | "expect" | "content-length") {
-            headers.remove(*name);
+    if found.contains(&header::CONNECTION) {
+        let nominated: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in nominated {
+            headers.remove(name);
         }
     }
-    headers.remove(header::SERVER);
-    headers.remove(header::DATE);
+    for name in found {
+        headers.remove(name);
+    }
+}
+
+/// Whether [`clean_response_headers`] removes `name` whatever `Connection`
+/// says: the hop-by-hop headers that can come with a response, and
+/// `Server` and `Date`.
+fn removed_from_responses(name: &HeaderName) -> bool {
+    name == header::SERVER
+        || name == header::DATE
+        || HOP_BY_HOP
+            .iter()
+            .any(|h| !matches!(*h, "host" | "expect" | "content-length") && name.as_str() == *h)
 }
 
 #[cfg(test)]
@@ -228,5 +252,45 @@ mod tests {
         clean_response_headers(&mut h);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-app"], "kept");
+    }
+
+    #[test]
+    fn each_removed_response_header_is_removed_on_its_own() {
+        let removed = [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "server",
+            "date",
+        ];
+        for name in removed {
+            let mut h = HeaderMap::new();
+            h.append(name, HeaderValue::from_static("a"));
+            h.append(name, HeaderValue::from_static("b"));
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            clean_response_headers(&mut h);
+            assert!(!h.contains_key(name), "{name} kept");
+            assert_eq!(h.len(), 2, "{name}: {h:?}");
+        }
+        // A name only `Connection` nominates goes too.
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("x-hop"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("x-end", HeaderValue::from_static("1"));
+        clean_response_headers(&mut h);
+        assert_eq!(h.keys().collect::<Vec<_>>(), ["x-end"]);
+        // None of them: unchanged.
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        h.append("x-app", HeaderValue::from_static("1"));
+        h.append("x-app", HeaderValue::from_static("2"));
+        let before = h.clone();
+        clean_response_headers(&mut h);
+        assert_eq!(h, before);
     }
 }

@@ -87,10 +87,12 @@ pub async fn handle(
     let server_tokens = conn.server.config.server_tokens;
     // Building the line costs more than the rest of a keep-alive request
     // (docs/performance.md): skip it when the access log is off.
+    // Boxed: the request's future and its response body hold a pointer,
+    // not the whole record, when the log is off (the common case).
     let mut record = conn
         .access_log
         .enabled()
-        .then(|| access_record(&request, conn));
+        .then(|| Box::new(access_record(&request, conn)));
     let mut info = RequestInfo::default();
     let mut response = match serve(request, conn, &mut info).await {
         Ok(response) => response,
@@ -178,7 +180,7 @@ pin_project_lite::pin_project! {
         inner: Body,
         // The access-log line (`None`: the log is off); `bytes` grows as
         // the body is sent.
-        record: Option<Record>,
+        record: Option<Box<Record>>,
         started: Instant,
         // HTTP/2: the part of the last chunk not handed over yet.
         rest: Bytes,
@@ -270,6 +272,7 @@ impl http_body::Body for ClientBody {
 /// What the pipeline learned about a request, for the access log and metrics.
 #[derive(Default)]
 struct RequestInfo {
+    /// `$host` (kept only while the access log is on).
     host: String,
     /// Index of the location in the server's list.
     location: Option<usize>,
@@ -408,7 +411,9 @@ async fn serve(
     // `$host` is known from the request head, whatever is refused below:
     // the access log of a 400 (no certificate, bad framing) names it too.
     let host = request::host(&request, server.primary_name());
-    if let Ok(host) = &host {
+    if let Ok(host) = &host
+        && conn.access_log.enabled()
+    {
         info.host = host.clone();
     }
     match conn.facts.peer.admission(server.config.client_auth.mode) {

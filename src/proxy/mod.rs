@@ -280,7 +280,10 @@ impl Upstream {
             let (mut sender, addr, reused) = match self.pool().checkout() {
                 Some((sender, addr)) => (sender, addr, true),
                 None => {
-                    let (sender, addr) = self.servers.connect().await?;
+                    // Boxed: connecting (TCP, TLS, the HTTP handshake) is a
+                    // future of several KiB that only a new connection needs;
+                    // inline, every request's future would carry it.
+                    let (sender, addr) = Box::pin(self.servers.connect()).await?;
                     (sender, addr, false)
                 }
             };
