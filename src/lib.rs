@@ -102,4 +102,5 @@ pub mod template;
 pub mod tickets;
 pub mod tls;
 pub mod verify;
+pub mod wake_gate;
 pub mod workers;

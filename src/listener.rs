@@ -35,6 +35,7 @@ use crate::verify::Admission;
 use crate::verify::ocsp::message::CertStatus;
 use crate::verify::ocsp::{Event as OcspEvent, OcspMode};
 use crate::verify::{FailureMode, Verdict, VerifyMode};
+use crate::wake_gate::Gated;
 
 /// HTTP/2 streams a client may reset before the server accepted them.
 const MAX_PENDING_RESETS: usize = 20;
@@ -470,6 +471,15 @@ async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &S
     let keepalive_timeout = ctx.server.config.limits.keepalive_timeout;
     let mut shutdown = shared.shutdown.clone();
     let mut retired = ctx.generation.retired.subscribe();
+    // The signals are gated (`crate::wake_gate`): the task wakes several
+    // times per request for `conn`, and these are polled only when they
+    // woke it. Shutdown and retirement fire once, so one future each.
+    let shutdown = Gated::new(shutdown.changed());
+    tokio::pin!(shutdown);
+    let retired = Gated::new(retired.changed());
+    tokio::pin!(retired);
+    let wake = Gated::new(ctx.wake.notified());
+    tokio::pin!(wake);
     let retire_grace = tokio::time::sleep(Duration::MAX);
     tokio::pin!(retire_grace);
     // One timer, for two checks (the task lives as long as the connection,
@@ -487,6 +497,8 @@ async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &S
     let mut draining = false;
     loop {
         tokio::select! {
+            // `conn` first: a branch that is ready ends the wait anyway.
+            biased;
             result = conn.as_mut() => {
                 if let Err(e) = result {
                     if let Some(timeout) = timed_out(&*e) {
@@ -497,7 +509,8 @@ async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &S
                 }
                 break;
             }
-            _ = ctx.wake.notified() => {
+            _ = &mut wake => {
+                wake.set(Gated::new(ctx.wake.notified()));
                 if !draining && ctx.close_requested() {
                     draining = true;
                     conn.as_mut().graceful_shutdown();
@@ -511,11 +524,11 @@ async fn serve(mut conn: Pin<Box<HttpConnection>>, ctx: Arc<ConnCtx>, shared: &S
                     }
                 }
             }
-            _ = shutdown.changed(), if !draining => {
+            _ = &mut shutdown, if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = retired.changed(), if !retiring && !draining => {
+            _ = &mut retired, if !retiring && !draining => {
                 // A reload replaced this configuration. The next response
                 // asks the client to reconnect; an idle connection is closed
                 // after a short grace (so a request already on the wire is
