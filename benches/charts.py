@@ -16,11 +16,12 @@ browser; docs/performance.md embeds them. Modes or servers without a value
 are left out rather than drawn as zero.
 """
 
-import json
 import statistics
 import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+from bench_results import load, number
 
 SERVER_ORDER = ["gateway", "gateway-json", "nginx", "nginx-ka", "haproxy"]
 COLOURS = {
@@ -33,26 +34,13 @@ COLOURS = {
 PERCENTILES = ["p50", "p90", "p99"]
 
 
-def load(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def get(r, path):
-    for key in path.split("."):
-        if not isinstance(r, dict) or key not in r:
-            return None
-        r = r[key]
-    return r if isinstance(r, (int, float)) else None
-
-
 def medians(results, path, scale=1.0):
     """{mode: {server: median}} of the values at `path`, in run order of modes."""
     out = {}
     for r in results:
         out.setdefault(r["mode_name"], {}).setdefault(r["server_name"], [])
     for r in results:
-        v = get(r, path)
+        v = number(r, path)
         if v is not None:
             out[r["mode_name"]][r["server_name"]].append(v * scale)
     return {

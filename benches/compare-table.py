@@ -2,27 +2,15 @@
 """The table of benches/compare-nginx.sh: medians over runs, gateway/peer ratios,
 and the issue's targets. Usage: compare-table.py RESULTS.jsonl LOAD.txt "VERSIONS"."""
 
-import json
 import statistics
 import sys
 import time
 import platform
 
+from bench_results import get, load
+
 SERVERS = ["gateway", "gateway-json", "nginx", "nginx-ka", "haproxy"]
 PEERS = ["nginx", "nginx-ka", "haproxy"]
-
-
-def load(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def get(r, path):
-    for key in path.split("."):
-        if not isinstance(r, dict) or key not in r:
-            return None
-        r = r[key]
-    return r
 
 
 def median(results, mode, server, path):
